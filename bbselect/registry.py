@@ -64,7 +64,7 @@ class BackboneSpec:
     family: str
     options: dict[str, Option] = field(default_factory=dict)
     min_size: int = 32
-    note: str = ""
+    stage_size: int = 64  # smallest input at which all of c2..c5 are found (tests build at this size)
 
     def keras_constructor(self) -> Callable:
         return getattr(keras().applications, self.constructor)
@@ -104,9 +104,11 @@ def _specs() -> list[BackboneSpec]:
         BackboneSpec("densenet121", "DenseNet121", "densenet", "densenet"),
         BackboneSpec("densenet169", "DenseNet169", "densenet", "densenet"),
         BackboneSpec("densenet201", "DenseNet201", "densenet", "densenet"),
-        BackboneSpec("inceptionv3", "InceptionV3", "inception_v3", "inception", min_size=75),
-        BackboneSpec("inceptionresnetv2", "InceptionResNetV2", "inception_resnet_v2", "inception", min_size=75),
-        BackboneSpec("xception", "Xception", "xception", "inception", min_size=71),
+        BackboneSpec("inceptionv3", "InceptionV3", "inception_v3", "inception", min_size=75, stage_size=224),
+        BackboneSpec(
+            "inceptionresnetv2", "InceptionResNetV2", "inception_resnet_v2", "inception", min_size=75, stage_size=224
+        ),
+        BackboneSpec("xception", "Xception", "xception", "inception", min_size=71, stage_size=96),
     ]
     for b in range(8):
         s.append(BackboneSpec(f"efficientnetb{b}", f"EfficientNetB{b}", "efficientnet", "efficientnet"))

@@ -12,12 +12,17 @@ import contextlib
 import hashlib
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError, WeightsUnavailable
 from . import runtime
 from .registry import Selection
+
+
+# Keras warns, rather than fails, when parts of a weights file do not match the model.
+_PARTIAL_LOAD = re.compile(r"freshly-initialized|Skipping loading|were not loaded|mismatch", re.I)
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,12 @@ def build_backbone(sel: Selection, weights: str, input_size: int, seed: int = 0)
         model = ctor(weights=None, **kwargs)
         return model, WeightsInfo("none", None, None, seed)
     try:
-        with _record_get_file(seen):
+        with _record_get_file(seen), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             model = ctor(weights=weights, **kwargs)
+        partial = [str(w.message) for w in caught if _PARTIAL_LOAD.search(str(w.message))]
+        if partial:
+            raise Exception(f"only part of the weights matched ({len(partial)} groups left at random init)")
     except Exception as err:  # keras raises bare Exception on fetch failure
         text = str(err)
         if weights == "imagenet" and ("URL fetch failure" in text or "fetch failure" in text.lower()):

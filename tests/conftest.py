@@ -1,0 +1,48 @@
+"""Shared fixtures. ``../shared`` (beside the repo root) holds real data and the one pretrained
+backbone; tests that need it skip cleanly when it is absent. Override with BBSELECT_SHARED."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED = Path(os.environ.get("BBSELECT_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
+MOBILENET_FILE = SHARED / "weights" / "keras" / "mobilenet_2_5_224_tf_no_top.h5"
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data folder {SHARED} not present")
+    return SHARED
+
+
+@pytest.fixture
+def pretrained_mobilenet(shared) -> Path:
+    if not MOBILENET_FILE.is_file():
+        pytest.skip(f"{MOBILENET_FILE} not present")
+    return MOBILENET_FILE
+
+
+def make_images(folder: Path, n: int = 3, size=(80, 60)) -> list[Path]:
+    """Small synthetic RGB images: a bright square on a dark textured background, at varying places."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        arr = (rng.random((size[1], size[0], 3)) * 60).astype(np.uint8)
+        y, x = 5 + 7 * i, 10 + 9 * i
+        arr[y : y + 20, x : x + 20] = (230, 200 - 30 * i, 40 + 50 * i)
+        p = folder / f"img{i}.png"
+        Image.fromarray(arr).save(p)
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    folder = tmp_path / "imgs"
+    make_images(folder)
+    return folder

@@ -1,0 +1,68 @@
+"""The registry: every entry builds offline (weights=None) and its stages have the documented strides."""
+
+import pytest
+
+from bbselect import registry
+from bbselect.errors import UsageError
+from bbselect.weights import build_backbone
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", registry.names())
+def test_every_backbone_builds_and_has_documented_stages(name):
+    spec = registry.REGISTRY[name]
+    size = max(spec.stage_size, spec.min_size)
+    model, info = build_backbone(registry.parse_selection(name), "none", size)
+    assert info.random and model.input_shape[1:] == (size, size, 3)
+    stages = registry.find_stages(model)
+    assert list(stages) == ["c2", "c3", "c4", "c5"]
+    order = [layer.name for layer in model.layers]
+    positions = [order.index(stages[s]) for s in ("c2", "c3", "c4", "c5")]
+    assert positions == sorted(positions) and len(set(positions)) == 4
+    for stage, stride in registry.STAGES.items():
+        h = model.get_layer(stages[stage]).output.shape[1]
+        # the stage's map is input/stride up to rounding by padding='valid' layers (Inception family)
+        assert 0.7 < size / h / stride < 1.45, (stage, h)
+        assert type(model.get_layer(stages[stage])).__name__ != "ZeroPadding2D"
+    # c5 is the last conv stage: nothing after it reaches a coarser stride
+    strides = [s for _, _, s in registry.spatial_layers(model)]
+    assert max(strides) == 32
+
+
+def test_defaults_are_registered_and_preprocess_differs_by_family():
+    import numpy as np
+
+    assert set(registry.DEFAULT_BACKBONES) <= set(registry.names())
+    x = np.full((1, 4, 4, 3), 128.0, np.float32)
+    vgg = registry.get_spec("vgg16").preprocess(x.copy())  # caffe: BGR mean subtraction
+    mnv2 = registry.get_spec("mobilenetv2").preprocess(x.copy())  # tf: scale to [-1, 1]
+    assert np.allclose(mnv2, 128 / 127.5 - 1, rtol=1e-4)
+    assert np.allclose(vgg[0, 0, 0], [128 - 103.939, 128 - 116.779, 128 - 123.68])
+
+
+def test_parse_selection_options_and_labels():
+    sel = registry.parse_selection("mobilenet:alpha=0.25")
+    assert sel.kwargs() == {"alpha": 0.25} and sel.label == "mobilenet:alpha=0.25"
+    assert registry.parse_selection("mobilenet:alpha=1.0").label == "mobilenet"  # default dropped
+    assert registry.parse_selection("ResNet50:layer=c4").label == "resnet50:layer=c4"
+    with pytest.raises(UsageError, match="did you mean 'alpha'"):
+        registry.parse_selection("mobilenet:alpah=0.5")
+    with pytest.raises(UsageError, match="must be one of"):
+        registry.parse_selection("mobilenet:alpha=0.3")
+    with pytest.raises(UsageError, match="did you mean resnet50"):
+        registry.get_spec("resnet5")
+
+
+def test_layer_stride_rounding():
+    assert registry.layer_stride(224, 7) == 32
+    assert registry.layer_stride(224, 15) == 16  # a ZeroPadding output one pixel wider
+    assert registry.layer_stride(224, 5) == 32  # Inception 'valid' padding
+
+
+def test_resolve_layer_by_stage_and_name():
+    model, _ = build_backbone(registry.parse_selection("mobilenetv2"), "none", 64)
+    assert registry.resolve_layer(model, "c4") == ("block_13_expand_relu", "c4")
+    assert registry.resolve_layer(model, "out_relu") == ("out_relu", "c5")
+    assert registry.resolve_layer(model, "block_5_add") == ("block_5_add", None)
+    with pytest.raises(UsageError, match="did you mean"):
+        registry.resolve_layer(model, "block_5_ad")
