@@ -84,8 +84,9 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         )
         prog.close()
         if not run.image_ids:
-            raise InputError(f"no readable image in {res.images_dir}: all {len(refs)} files were skipped "
-                             f"({'; '.join(f'{s['rel']}: {s['reason']}' for s in skips.as_list()[:3])})")
+            examples = "; ".join(f"{s['rel']}: {s['reason']}" for s in skips.as_list()[:3])
+            raise InputError(f"no readable image in {res.images_dir}: all {len(refs)} files were "
+                             f"skipped ({examples})")
         runs[label] = (ex, winfo, run, maps_dir)
         entries.append(_backbone_entry(ex, winfo, run))
 

@@ -1,0 +1,314 @@
+"""Matplotlib figures for a run. Pure rendering: plain data in, a ``matplotlib.figure.Figure`` out.
+
+Figures are built with the object-oriented API (``Figure(...)``, no pyplot), so no backend has to
+be selected, no global state is touched, and drawing is safe from threads and worker processes.
+The caller saves them: ``fig.savefig(path, dpi=...)``.
+
+Colour scales: every map panel uses the (vmin, vmax) it is given, which the pipeline pools over the
+whole dataset per backbone and aggregation, so a panel's colours can be compared across images.
+Each panel in :func:`image_figure` carries its own colourbar to make that scale visible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from matplotlib.figure import Figure
+
+AGGREGATIONS = ("max", "mean", "sum")
+CONTACT_MAX = 24  # default number of images on a contact sheet
+
+_HEADERS = {"max": "channel max", "mean": "channel mean", "sum": "channel sum"}
+_RED = "#c00000"
+
+
+@dataclass
+class MapRow:
+    """One backbone's row in a per-image figure."""
+
+    backbone: str
+    layer: str
+    stage: str | None
+    random_weights: bool
+    maps: dict[str, np.ndarray]
+    limits: dict[str, tuple[float, float]]
+    degenerate: dict[str, str | None] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------
+
+def _short(text: str, n: int) -> str:
+    """``text`` cut to at most ``n`` characters, keeping both ends (file names differ at either)."""
+    text = " ".join(str(text).split())  # newlines/tabs in file names would break the layout
+    if len(text) <= n:
+        return text
+    head = (n - 1) * 2 // 3
+    return text[:head] + "…" + text[-(n - 1 - head):]
+
+
+def _finite(x) -> bool:
+    return x is not None and isinstance(x, (int, float, np.number)) and math.isfinite(float(x))
+
+
+def _as_map(m) -> np.ndarray:
+    """A drawable 2-D float array; anything empty or not 2-D becomes a single NaN cell."""
+    a = np.asarray(m, dtype=np.float64) if m is not None else np.empty((0, 0))
+    a = np.squeeze(a) if a.ndim > 2 else a
+    if a.ndim != 2 or a.size == 0:
+        return np.full((1, 1), np.nan)
+    return a
+
+
+def _limits(given, m: np.ndarray) -> tuple[float, float]:
+    """The given (vmin, vmax) when usable, else the map's own finite range (widened if flat)."""
+    if given is not None and len(given) == 2 and _finite(given[0]) and _finite(given[1]) \
+            and float(given[1]) > float(given[0]):
+        return float(given[0]), float(given[1])
+    vals = m[np.isfinite(m)]
+    lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 1.0)
+    if not hi > lo:
+        eps = 1e-6 * max(1.0, abs(lo))
+        lo, hi = lo - eps, hi + eps
+    return lo, hi
+
+
+def _show_input(ax, image: np.ndarray, extent=None) -> None:
+    img = np.asarray(image)
+    kw = {"cmap": "gray"} if img.ndim == 2 else {}
+    ax.imshow(img, extent=extent, interpolation="nearest", **kw)
+
+
+def _bare(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _stage_text(layer: str, stage: str | None) -> str:
+    return f"{layer} ({stage})" if stage else layer
+
+
+def _column_header(ax, text: str, color: str = "black") -> None:
+    ax.annotate(text, xy=(0.5, 1.0), xycoords="axes fraction", xytext=(0, 16), textcoords="offset points",
+                ha="center", va="bottom", fontsize=11, fontweight="bold", color=color)
+
+
+def _random_badge(ax) -> None:
+    ax.text(0.5, 0.03, "RANDOM WEIGHTS", transform=ax.transAxes, ha="center", va="bottom",
+            fontsize=9, fontweight="bold", color="white",
+            bbox={"boxstyle": "square,pad=0.25", "facecolor": _RED, "edgecolor": _RED})
+    for spine in ax.spines.values():
+        spine.set_edgecolor(_RED)
+        spine.set_linewidth(2.5)
+
+
+# --------------------------------------------------------------------------
+# per-image figure
+# --------------------------------------------------------------------------
+
+def image_figure(image: np.ndarray, title: str, rows: list[MapRow], overlay: bool = False,
+                 cmap: str = "viridis") -> Figure:
+    """Rows = backbones; columns = input | max | mean | sum, each map with its shared colour scale.
+
+    Maps are drawn on the input image's extent (each cell stretched over the image region it
+    covers, nearest-neighbour so the map's true resolution stays visible). ``overlay=True`` draws
+    each map at alpha 0.5 over the input image.
+    """
+    if not rows:
+        raise ValueError("image_figure needs at least one MapRow")
+    image = np.asarray(image)
+    ih, iw = image.shape[:2]
+    n = len(rows)
+    aspect = min(2.5, max(0.3, ih / iw if iw else 1.0))
+    fig = Figure(figsize=(14.0, n * (2.5 * aspect + 0.75) + 1.1), layout="constrained")
+    axes = fig.subplots(n, 1 + len(AGGREGATIONS), squeeze=False)
+    fig.suptitle(_short(title, 90), fontsize=13)
+
+    for r, row in enumerate(rows):
+        ax_in = axes[r, 0]
+        _show_input(ax_in, image)
+        _bare(ax_in)
+        ax_in.set_title(f"input · {ih}×{iw}", fontsize=9)
+        ax_in.set_ylabel(f"{_short(row.backbone, 32)}\n{_short(_stage_text(row.layer, row.stage), 32)}",
+                         fontsize=10, color=_RED if row.random_weights else "black")
+        if row.random_weights:
+            _random_badge(ax_in)
+
+        for c, agg in enumerate(AGGREGATIONS, start=1):
+            ax = axes[r, c]
+            raw = row.maps.get(agg)
+            m = _as_map(raw)
+            vmin, vmax = _limits(row.limits.get(agg), m)
+            shape = np.shape(raw) if raw is not None else (0, 0)
+            size = "×".join(str(s) for s in shape) if len(shape) else "?"
+            # The map covers the same image region as the input: draw it on the image's extent so
+            # positions line up with the input column (cells stay visible: nearest, no smoothing).
+            extent = (0, iw, ih, 0)
+            if overlay:
+                _show_input(ax, image, extent=extent)
+            im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, extent=extent, interpolation="nearest",
+                           alpha=0.5 if overlay else None)
+            ax.set_xlim(0, iw)
+            ax.set_ylim(ih, 0)
+            _bare(ax)
+            ax.set_title(f"{agg} · {size}", fontsize=9)
+            # An inset in axes coordinates follows the drawn (aspect-corrected) panel exactly.
+            cb = fig.colorbar(im, cax=ax.inset_axes([1.03, 0.0, 0.05, 1.0]))
+            cb.ax.tick_params(labelsize=7)
+            reason = row.degenerate.get(agg) if row.degenerate else None
+            if reason:
+                ax.text(0.5, 0.5, f"degenerate:\n{_short(reason, 60)}", transform=ax.transAxes,
+                        ha="center", va="center", fontsize=9, color=_RED, wrap=True,
+                        bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85,
+                              "edgecolor": _RED})
+
+    _column_header(axes[0, 0], "input (what the network saw)")
+    for c, agg in enumerate(AGGREGATIONS, start=1):
+        _column_header(axes[0, c], _HEADERS[agg])
+    fig.text(0.5, 0.0, "Colour scales are shared across all images for each backbone and aggregation "
+             "(1st–99th percentile of pooled values), so colours compare across figures.",
+             ha="center", va="bottom", fontsize=8, color="0.35")
+    return fig
+
+
+# --------------------------------------------------------------------------
+# contact sheet
+# --------------------------------------------------------------------------
+
+def contact_sheet(images: list[tuple[str, np.ndarray]], maps: dict[str, list[np.ndarray]], agg: str,
+                  limits: dict[str, tuple[float, float]], random_weights: dict[str, bool] | None = None,
+                  max_images: int = CONTACT_MAX, total: int | None = None, cmap: str = "viridis") -> Figure:
+    """Rows = images, columns = input + one per backbone, all for one aggregation ``agg``.
+
+    Shows the first ``max_images`` images. ``total`` is the number of images in the run when the
+    caller already passes only the first few (default: ``len(images)``); when fewer than that are
+    shown the title says "showing K of N".
+    """
+    if max_images < 1:
+        raise ValueError(f"max_images must be >= 1, got {max_images}")
+    if not images:
+        raise ValueError("contact_sheet needs at least one image")
+    random_weights = random_weights or {}
+    n_total = max(len(images), total or 0)
+    shown = images[:max_images]
+    labels = list(maps)
+    k = len(shown)
+    ncols = 1 + len(labels)
+    aspects = [np.asarray(img).shape[0] / max(1, np.asarray(img).shape[1]) for _, img in shown]
+    aspect = min(2.5, max(0.3, float(np.median(aspects))))
+    fig = Figure(figsize=(1.9 * ncols + 1.6, k * (1.75 * aspect + 0.12) + 1.5), layout="constrained")
+    axes = fig.subplots(k, ncols, squeeze=False)
+
+    head = f"{_HEADERS.get(agg, agg)} maps"
+    count = f"showing {k} of {n_total} images" if k < n_total else f"{k} images"
+    fig.suptitle(f"{head} — {count}", fontsize=13)
+
+    last_im = {}
+    for i, (name, img) in enumerate(shown):
+        ax = axes[i, 0]
+        ih, iw = np.asarray(img).shape[:2]
+        extent = (0, iw, ih, 0)  # maps drawn over the same region as the image, as in image_figure
+        _show_input(ax, img)
+        _bare(ax)
+        ax.set_ylabel(_short(name, 24), fontsize=8, rotation=0, ha="right", va="center")
+        for j, label in enumerate(labels, start=1):
+            ax = axes[i, j]
+            _bare(ax)
+            series = maps[label]
+            if i >= len(series) or series[i] is None:
+                ax.text(0.5, 0.5, "no map", transform=ax.transAxes, ha="center", va="center", fontsize=8)
+                continue
+            m = _as_map(series[i])
+            vmin, vmax = _limits(limits.get(label), m)
+            last_im[label] = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                                       extent=extent)
+
+    _column_header(axes[0, 0], "input")
+    for j, label in enumerate(labels, start=1):
+        rnd = random_weights.get(label, False)
+        _column_header(axes[0, j], _short(label, 22) + ("\nRANDOM WEIGHTS" if rnd else ""),
+                       color=_RED if rnd else "black")
+        if label in last_im:
+            cb = fig.colorbar(last_im[label], ax=axes[:, j], location="bottom", shrink=0.9, pad=0.01,
+                              aspect=15)
+            cb.ax.tick_params(labelsize=7)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# score chart
+# --------------------------------------------------------------------------
+
+def _num(x) -> float:
+    return float(x) if _finite(x) else math.nan
+
+
+def score_chart(backbones: list[dict]) -> Figure:
+    """Separation (mean with 95% CI) per backbone, next to its measured cost (ms / image)."""
+    fig = Figure(figsize=(12.0, 1.0 + 0.55 * max(1, len(backbones))), layout="constrained")
+    ax_s, ax_c = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    if not backbones:
+        ax_s.text(0.5, 0.5, "no backbones", transform=ax_s.transAxes, ha="center", va="center")
+        return fig
+
+    def order(b):
+        r = b.get("rank")
+        return (0, r) if isinstance(r, int) else (1, 0)
+
+    items = sorted(backbones, key=order)
+    ys = np.arange(len(items))
+    names = []
+    for y, b in zip(ys, items):
+        rnd = bool(b.get("random_weights") or (b.get("weights") or {}).get("kind") == "none")
+        rank = b.get("rank")
+        names.append((f"#{rank} " if rank is not None else "") + _short(b.get("label", "?"), 28)
+                     + (" (RANDOM WEIGHTS)" if rnd else ""))
+        sep = b.get("separation") or {}
+        mean, lo, hi = _num(sep.get("mean")), _num(sep.get("lo")), _num(sep.get("hi"))
+        color = _RED if rnd else "#4472c4"
+        if math.isnan(mean):
+            ax_s.text(0.005, y, "n/a (degenerate)", va="center", ha="left", fontsize=9, color=_RED,
+                      transform=ax_s.get_yaxis_transform())
+        else:
+            xerr = None
+            if not (math.isnan(lo) or math.isnan(hi)):
+                xerr = [[max(0.0, mean - lo)], [max(0.0, hi - mean)]]
+            ax_s.barh(y, mean, xerr=xerr, color=color, alpha=0.85, capsize=4, height=0.6)
+            tip = hi if not math.isnan(hi) else mean
+            ci = f" [{lo:.2f}, {hi:.2f}]" if xerr is not None else ""
+            ax_s.text(tip, y, f"  {mean:.2f}{ci}  n={sep.get('n', '?')}", va="center", fontsize=8)
+
+        cost = b.get("cost") or {}
+        ms = _num(cost.get("ms_per_image"))
+        extra = []
+        if _finite(cost.get("gflops")):
+            extra.append(f"{float(cost['gflops']):.2f} GFLOPs")
+        if _finite(cost.get("params")):
+            extra.append(f"{float(cost['params']) / 1e6:.2f} M params")
+        if math.isnan(ms):
+            ax_c.text(0.005, y, "n/a  " + " · ".join(extra), va="center", ha="left", fontsize=8,
+                      transform=ax_c.get_yaxis_transform())
+        else:
+            ax_c.barh(y, ms, color="0.55", height=0.6)
+            ax_c.text(ms, y, "  " + " · ".join([f"{ms:.1f} ms"] + extra), va="center", fontsize=8)
+
+    ax_s.set_yticks(ys, names)
+    for tick, b in zip(ax_s.get_yticklabels(), items):
+        if b.get("random_weights") or (b.get("weights") or {}).get("kind") == "none":
+            tick.set_color(_RED)
+            tick.set_fontweight("bold")
+    ax_s.set_ylim(len(items) - 0.5, -0.5)  # rank 1 on top; also keeps rows without a bar in view
+    ax_s.set_xlim(0, 1.25)  # separation is a mean of [0, 1] scores; room for the labels
+    ax_s.set_xlabel("separation: mean of otsu, top10_mass, concentration (95% bootstrap CI)")
+    ax_s.set_title("Map separation — higher = more clearly singled-out regions", fontsize=11)
+    ax_s.grid(axis="x", alpha=0.3)
+    ms_all = [_num((b.get("cost") or {}).get("ms_per_image")) for b in items]
+    ms_max = max([v for v in ms_all if not math.isnan(v)], default=1.0)
+    ax_c.set_xlim(0, ms_max * 1.9 if ms_max > 0 else 1.0)  # room for the text after the bars
+    ax_c.set_xlabel("ms / image (measured)")
+    ax_c.set_title("Cost — lower = cheaper", fontsize=11)
+    ax_c.grid(axis="x", alpha=0.3)
+    return fig
