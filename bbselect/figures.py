@@ -12,6 +12,7 @@ Each panel in :func:`image_figure` carries its own colourbar to make that scale 
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,8 +161,9 @@ def image_figure(image: np.ndarray, title: str, rows: list[MapRow], overlay: boo
             cb.ax.tick_params(labelsize=7)
             reason = row.degenerate.get(agg) if row.degenerate else None
             if reason:
-                ax.text(0.5, 0.5, f"degenerate:\n{_short(reason, 60)}", transform=ax.transAxes,
-                        ha="center", va="center", fontsize=9, color=_RED, wrap=True,
+                text = textwrap.fill(_short(reason, 90), 26, max_lines=4, placeholder=" …")
+                ax.text(0.5, 0.5, f"degenerate:\n{text}", transform=ax.transAxes,
+                        ha="center", va="center", fontsize=8.5, color=_RED,
                         bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85,
                               "edgecolor": _RED})
 

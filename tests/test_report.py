@@ -62,7 +62,7 @@ def make_summary(names=("cat.png", "dog.png", "car.png"), random_weights=False, 
     return {
         "schema_version": 1,
         "run": {"name": "demo", "created": "2026-11-25T20:00:00Z", "images_dir": "images",
-                "n_images": len(names), "n_skipped": len(skipped or []), "input_size": 224, "resize": "stretch",
+                "n_images": len(names), "n_skipped": len(skipped) if skipped else 1, "input_size": 224, "resize": "stretch",
                 "layer": "auto", "random_weights": random_weights},
         "score_docs": dict(scores.SCORE_DOCS),
         "backbones": backbones,
