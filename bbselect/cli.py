@@ -73,7 +73,7 @@ def compare(images, backbones, quiet, **opts):
       bbselect compare                                   # bundled images/, vgg16 resnet50 mobilenetv2
       bbselect compare photos/ -b resnet50 -b mobilenetv2 --layer c4
       bbselect compare photos/ --resize letterbox --input-size 512
-      bbselect compare photos/ -b mobilenet:alpha=0.25 --weights none   # offline pipeline check
+      bbselect compare photos/ --weights none        # offline pipeline check, random weights
     """
     from .config import default_images_dir
     from .pipeline import compare as run_compare

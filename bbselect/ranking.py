@@ -55,7 +55,8 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool) -> str:
     if not scored:
         parts.append(
             "Every map was degenerate (constant or too small), so no backbone can be ranked on these "
-            "images at this layer; try an earlier stage (--layer c4) or a larger --input-size."
+            "images at this layer (constant maps: ReLU6 saturation, or dead units with random "
+            "weights); try another stage (--layer c3 or c4)."
         )
     else:
         best = scored[0]
@@ -79,11 +80,17 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool) -> str:
                 f"({cheapest['cost']['gflops']:.2f} vs {best['cost']['gflops']:.2f}) at "
                 f"separation {_fmt_ci(cheapest['separation'])}."
             )
-    degenerate = [b["label"] for b in ordered if any(b["degenerate"].values())]
-    if degenerate:
+    unscored = [b["label"] for b in ordered if b not in scored]
+    partly = [b["label"] for b in scored if any(b["degenerate"].values())]
+    if unscored and scored:
         parts.append(
-            f"Some maps of {', '.join(degenerate)} were degenerate (constant, e.g. ReLU6 saturation) and "
-            f"were left out of the scores, not counted as zero."
+            f"{', '.join(unscored)} could not be ranked: every map was degenerate (constant, e.g. "
+            f"ReLU6 saturation or dead random-init units); try another --layer."
+        )
+    if partly:
+        parts.append(
+            f"Some maps of {', '.join(partly)} were degenerate and were left out of the scores, "
+            f"not counted as zero."
         )
     parts.append(
         "What this can tell: how strongly each backbone's channel-collapsed maps single out a region "

@@ -61,6 +61,7 @@ SCORE_DOCS: dict[str, str] = {
 }
 
 _MIN_PIXELS = 4
+SATURATED_SHARE = 0.5  # a map with at least this share of pixels tied at its maximum is "saturated"
 
 
 class MapScores(NamedTuple):
@@ -78,15 +79,8 @@ def _shape_str(shape: tuple[int, ...]) -> str:
     return "×".join(str(int(s)) for s in shape) if shape else "scalar"
 
 
-def degenerate_reason(m: np.ndarray, rtol: float = 1e-6) -> str | None:
-    """Return None if ``m`` can be scored, else a short human-readable reason.
-
-    Checks, in order: empty / fewer than 4 pixels, non-finite values, and
-    constant maps, where "constant" means
-    ``(max - min) <= rtol * max(1, |max|, |min|)``.  The floor of 1 makes the
-    test absolute for maps whose values are all tiny (|values| < 1).
-    """
-    a = np.asarray(m, dtype=np.float64)
+def _unscorable_reason(a: np.ndarray, rtol: float) -> str | None:
+    """Maps the score formulas cannot handle at all: too small, non-finite, constant."""
     if a.size < _MIN_PIXELS:
         return f"too few pixels ({_shape_str(a.shape)})"
     finite = np.isfinite(a)
@@ -99,11 +93,37 @@ def degenerate_reason(m: np.ndarray, rtol: float = 1e-6) -> str | None:
     return None
 
 
+def degenerate_reason(m: np.ndarray, rtol: float = 1e-6) -> str | None:
+    """Return None if ``m`` should be scored, else a short human-readable reason.
+
+    Checks, in order: empty / fewer than 4 pixels, non-finite values, and
+    constant maps, where "constant" means
+    ``(max - min) <= rtol * max(1, |max|, |min|)``.  The floor of 1 makes the
+    test absolute for maps whose values are all tiny (|values| < 1).  Last,
+    saturated maps: when at least half of the pixels sit at the maximum (within
+    the same tolerance) the map is clipped at an activation ceiling (ReLU6 = 6);
+    the few pixels below the ceiling would otherwise give a misleadingly high
+    Otsu score.  In natural maps the maximum is reached by one or a few pixels.
+    (The score functions themselves only refuse the first three cases, so they
+    stay plain formulas; ``score_map`` applies the whole policy.)
+    """
+    a = np.asarray(m, dtype=np.float64)
+    reason = _unscorable_reason(a, rtol)
+    if reason:
+        return reason
+    hi = float(a.max())
+    at_max = float(np.mean(a >= hi - rtol * max(1.0, abs(hi))))
+    if at_max >= SATURATED_SHARE:
+        return f"saturated map ({100 * at_max:.0f}% of pixels at the maximum {hi:.6g})"
+    return None
+
+
 def _check(m: np.ndarray) -> np.ndarray | None:
     """Flattened float64 copy of ``m``, or None when it is degenerate."""
-    if degenerate_reason(m) is not None:
+    a = np.asarray(m, dtype=np.float64)
+    if _unscorable_reason(a, 1e-6) is not None:
         return None
-    return np.asarray(m, dtype=np.float64).ravel()
+    return a.ravel()
 
 
 # --------------------------------------------------------------------------
@@ -239,10 +259,10 @@ def summarize(values, n_boot: int = 2000, level: float = 0.95,
 def intervals_overlap(a: dict, b: dict) -> bool:
     """True when the [lo, hi] intervals of two ``summarize`` results overlap.
 
-    An interval with a NaN end is unknown, and never counts as a tie.
+    An interval with a NaN (or, read back from JSON, null) end is unknown, and never counts as a tie.
     """
-    alo, ahi, blo, bhi = (float(a["lo"]), float(a["hi"]),
-                          float(b["lo"]), float(b["hi"]))
+    alo, ahi, blo, bhi = (float("nan") if v is None else float(v)
+                          for v in (a["lo"], a["hi"], b["lo"], b["hi"]))
     if any(math.isnan(t) for t in (alo, ahi, blo, bhi)):
         return False
     return alo <= bhi and blo <= ahi

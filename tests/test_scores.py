@@ -205,17 +205,20 @@ def test_non_finite_map_is_degenerate():
     assert S.degenerate_reason(m).startswith("non-finite values")
 
 
-def test_nearly_constant_but_valid_map_is_scored():
+def test_nearly_constant_map_formulas_vs_policy():
     m = np.full((10, 10), 6.0)
-    m[2, 3] = 5.99                      # spread 0.01 >> 1e-6 * 6
-    assert S.degenerate_reason(m) is None
-    sc = S.score_map(m)
-    assert sc.degenerate is None
+    m[2, 3] = 5.99                      # spread 0.01 >> 1e-6 * 6: not constant...
     # analytic: one low pixel among 99 equal: Otsu splits it off exactly -> 1;
     # top10 and concentration as in the near-uniform cases above.
-    assert sc.otsu == pytest.approx(1.0, abs=1e-9)
-    assert sc.top10_mass == pytest.approx(1 / 891, abs=1e-9)
-    assert sc.concentration == pytest.approx(1 - math.log(99) / math.log(100), abs=1e-9)
+    assert S.otsu_separability(m) == pytest.approx(1.0, abs=1e-9)
+    assert S.top_mass_share(m) == pytest.approx(1 / 891, abs=1e-9)
+    assert S.concentration(m) == pytest.approx(1 - math.log(99) / math.log(100), abs=1e-9)
+    # ...but 99% of it is clipped at the ceiling, so score_map refuses the misleading Otsu = 1
+    sc = S.score_map(m)
+    assert "saturated" in sc.degenerate and math.isnan(sc.otsu)
+    m2 = m.copy()
+    m2[2, 3] = 6.01                     # one peak above a flat floor is a real (if weak) map
+    assert S.degenerate_reason(m2) is None and S.score_map(m2).otsu == pytest.approx(1.0, abs=1e-9)
     # small-magnitude maps: 1e-3 spread around 0 is valid, 1e-7 is constant
     assert S.degenerate_reason(np.linspace(0, 1e-3, 16).reshape(4, 4)) is None
     assert S.degenerate_reason(np.linspace(0, 1e-7, 16).reshape(4, 4)) is not None
@@ -416,3 +419,16 @@ def test_value_sample():
     assert not np.array_equal(a, S.value_sample(m, k=256, seed=4))
     small = np.arange(12.0).reshape(3, 4)
     np.testing.assert_array_equal(S.value_sample(small, k=256), small.ravel())
+
+
+def test_saturated_relu6_map_is_degenerate_but_a_single_peak_is_not():
+    m = np.full((7, 7), 6.0)
+    m[0, :5] = [1.0, 2.0, 3.0, 4.0, 5.0]  # 44 of 49 pixels clipped at the ReLU6 ceiling
+    reason = S.degenerate_reason(m)
+    assert reason is not None and "saturated" in reason and "90%" in reason
+    assert np.isnan(S.score_map(m).otsu)
+    peak = np.arange(49, dtype=float).reshape(7, 7)  # one pixel at the maximum
+    assert S.degenerate_reason(peak) is None
+    half = np.zeros((4, 4))
+    half[:2] = 6.0  # exactly half at the maximum: a clean two-level map is saturated by the rule
+    assert "saturated" in S.degenerate_reason(half)
