@@ -208,7 +208,7 @@ def _warnings(res: Resolved, ordered: list[dict]) -> list[str]:
     for b in ordered:
         for k, n in b["degenerate"].items():
             if n:
-                out.append(f"{b['label']}: {n} {k} map(s) were degenerate (constant or too small) and were "
+                out.append(f"{b['label']}: {n} {k} map(s) were degenerate (constant, saturated or too small) and were "
                            f"left out of the scores.")
     return out
 
