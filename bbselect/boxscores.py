@@ -32,7 +32,10 @@ Scores:
     is exactly 1.0 or 0.0.
 
 Degenerate cases give NaN plus a reason (``score_boxes(...)["degenerate"]``):
-a constant / too small / non-finite map (``bbselect.scores.degenerate_reason``),
+a map that ``bbselect.scores.degenerate_reason`` refuses (too small,
+non-finite, constant, or saturated: at least half of the cells tied at the
+maximum, as with a ReLU6-clipped map; so a binary map whose "on" part covers
+half the image or more is NaN too),
 an image without boxes (mask all out), or boxes covering every cell (mask all
 in, nothing to compare against).  All three scores are unchanged by a positive
 scaling of the map and by adding a constant.

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import sys
+from pathlib import Path
 
 import click
 
 from . import __version__, registry
+from .cache import DEFAULT_MAX_MB
 from .config import FIGURE_CHOICES, CompareConfig
 from .errors import BBSelectError
 from .images import DEFAULT_MAX_PIXELS, RESIZE_MODES
@@ -14,10 +18,92 @@ from .images import DEFAULT_MAX_PIXELS, RESIZE_MODES
 _D = CompareConfig()
 
 
-def _fail(err: BBSelectError) -> click.ClickException:
-    exc = click.ClickException(str(err))
-    exc.exit_code = err.exit_code
-    return exc
+def _options(f):
+    """The options shared by ``compare`` and ``run`` (each is also a YAML key of the same name)."""
+    opts = [
+        click.option("-b", "--backbone", "backbones", multiple=True, metavar="NAME[:k=v,...]",
+                     help="Backbone to compare; repeat for several. Options after a colon, e.g. "
+                          "mobilenet:alpha=0.25 or resnet50:layer=c4. "
+                          f"[default: {', '.join(registry.DEFAULT_BACKBONES)}]"),
+        click.option("--layer", default=_D.layer, show_default=True, metavar="STAGE|LAYER",
+                     help="Feature layer: a stage c2..c5 (stride 4..32, the last layer at that stride) or a "
+                          "raw Keras layer name (see `bbselect layers`)."),
+        click.option("--weights", default=_D.weights, show_default=True, metavar="imagenet|none|PATH",
+                     help="imagenet: Keras' pretrained weights ($KERAS_HOME/models, downloaded on first use); "
+                          "none: random init (outputs are marked RANDOM WEIGHTS); PATH: a local .h5 file."),
+        click.option("--input-size", default=_D.input_size, show_default=True, type=int,
+                     help="Network input side in pixels (multiple of 32)."),
+        click.option("--resize", default=_D.resize, show_default=True, type=click.Choice(RESIZE_MODES),
+                     help="stretch: squash to size x size (classifier style). letterbox: keep aspect ratio, "
+                          "longest side = size, pad (detector style); maps are cropped to the image area."),
+        click.option("--batch-size", default=_D.batch_size, show_default=True, type=int,
+                     help="Images per forward pass."),
+        click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(file_okay=False),
+                     help="Folder that receives run folders."),
+        click.option("--name", default=None, help="Run folder name [default: the images folder's name]. An "
+                     "existing run is never overwritten: NAME-2, NAME-3... are used instead."),
+        click.option("--figures", default=_D.figures, show_default=True, metavar="all|none|N",
+                     help=f"Per-image figures to draw: {FIGURE_CHOICES}. With all or N, contact sheets and the "
+                          "score chart are drawn too."),
+        click.option("--overlay/--no-overlay", default=False, help="Draw maps over the input image in per-image figures."),
+        click.option("--strict/--no-strict", default=False, help="Stop at the first unreadable image instead of skipping it."),
+        click.option("--seed", default=_D.seed, show_default=True, type=int, help="Seed for random weights."),
+        click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=int,
+                     help="Skip images larger than this many pixels (decompression-bomb guard)."),
+        click.option("--cache/--no-cache", default=True, show_default=True,
+                     help="Reuse maps computed earlier for the same image content and settings."),
+        click.option("--cache-dir", default=None, metavar="DIR",
+                     help="Cache folder [default: $BBSELECT_CACHE, else ~/.cache/bbselect]."),
+        click.option("--cache-max-mb", default=DEFAULT_MAX_MB, show_default=True, type=int,
+                     help="Cache size cap; least recently used maps are deleted beyond it."),
+        click.option("--shard", default=None, metavar="I/N",
+                     help="Process only shard I of N (stable hash of each image's relative path); "
+                          "combine shard runs with `bbselect merge`."),
+        click.option("--fail-under", "fail_under", multiple=True, metavar="METRIC=VALUE",
+                     help="Quality gate (repeatable): exit 1 if the top-ranked backbone's METRIC is below VALUE. "
+                          "Metrics: separation, max.otsu, mean.concentration, ..., effective_rank."),
+        click.option("--expect-best", default=None, metavar="BACKBONE",
+                     help="Quality gate: exit 1 unless BACKBONE is ranked first (or tied with the first)."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                     help="json: print one machine-readable summary to stdout (logs stay on stderr)."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress output; errors only."),
+    ]
+    return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
+
+
+def _echo_outcome(outcome, fmt: str) -> None:
+    if fmt == "json":
+        from .report import ci_summary
+
+        click.echo(json.dumps(ci_summary(outcome.summary, str(outcome.run_dir), outcome.exit_code), indent=2,
+                              default=str).replace("NaN", "null"))
+    sys.exit(outcome.exit_code)
+
+
+def _guard(fmt_key: str = "fmt"):
+    """Run a command body; show user errors as clean messages with their exit code (JSON when asked)."""
+
+    def deco(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            fmt = kwargs.get(fmt_key, "text")
+            try:
+                return f(*args, **kwargs)
+            except BBSelectError as err:
+                if fmt == "json":
+                    from .report import ci_error
+
+                    click.echo(json.dumps(ci_error(str(err), err.exit_code), indent=2))
+                click.echo(f"Error: {err}", err=True)
+                sys.exit(err.exit_code)
+            except KeyboardInterrupt:
+                click.echo("\ninterrupted: finished images are kept; resume with "
+                           "`bbselect compare --resume RUN_DIR` (or re-run: cached maps are reused)", err=True)
+                sys.exit(130)
+
+        return wrapper
+
+    return deco
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -27,43 +113,21 @@ def main():
 
     \b
     bbselect compare [IMAGES]     run backbones over a folder; figures + scored report
+    bbselect run CONFIG.yaml      the same from a YAML file, with sweeps
+    bbselect report RUN_DIR       re-render figures and reports from saved maps
+    bbselect merge RUN_DIR...     combine shard runs into one report
     bbselect backbones            list the backbones bbselect knows
     bbselect layers BACKBONE      list a backbone's layers, stages (c2..c5) and strides
     """
 
 
 @main.command()
-@click.argument("images", required=False, type=click.Path(file_okay=True, dir_okay=True, path_type=str))
-@click.option("-b", "--backbone", "backbones", multiple=True, metavar="NAME[:k=v,...]",
-              help=f"Backbone to compare; repeat for several. Options after a colon, e.g. "
-                   f"mobilenet:alpha=0.25 or resnet50:layer=c4. "
-                   f"[default: {', '.join(registry.DEFAULT_BACKBONES)}]")
-@click.option("--layer", default=_D.layer, show_default=True, metavar="STAGE|LAYER",
-              help="Feature layer: a stage c2..c5 (stride 4..32, the last layer at that stride) or a raw "
-                   "Keras layer name (see `bbselect layers`).")
-@click.option("--weights", default=_D.weights, show_default=True, metavar="imagenet|none|PATH",
-              help="imagenet: Keras' pretrained weights ($KERAS_HOME/models, downloaded on first use); "
-                   "none: random init (outputs are marked RANDOM WEIGHTS); PATH: a local .h5 file "
-                   "(one backbone).")
-@click.option("--input-size", default=_D.input_size, show_default=True, type=int,
-              help="Network input side in pixels (multiple of 32).")
-@click.option("--resize", default=_D.resize, show_default=True, type=click.Choice(RESIZE_MODES),
-              help="stretch: squash to size x size (classifier style). letterbox: keep aspect ratio, "
-                   "longest side = size, pad (detector style); maps are cropped to the image area.")
-@click.option("--batch-size", default=_D.batch_size, show_default=True, type=int, help="Images per forward pass.")
-@click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(file_okay=False),
-              help="Folder that receives run folders.")
-@click.option("--name", default=None, help="Run folder name [default: the images folder's name]. An existing "
-                                           "run is never overwritten: NAME-2, NAME-3... are used instead.")
-@click.option("--figures", default=_D.figures, show_default=True, metavar="all|none|N",
-              help=f"Per-image figures to draw: {FIGURE_CHOICES}. Contact sheets and charts are always drawn.")
-@click.option("--overlay", is_flag=True, help="Draw maps over the input image in per-image figures.")
-@click.option("--strict", is_flag=True, help="Stop at the first unreadable image instead of skipping it.")
-@click.option("--seed", default=_D.seed, show_default=True, type=int, help="Seed for random weights.")
-@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=int,
-              help="Skip images larger than this many pixels (decompression-bomb guard).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output; errors only.")
-def compare(images, backbones, quiet, **opts):
+@click.argument("images", required=False, type=click.Path(path_type=str))
+@_options
+@click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Continue an interrupted run in RUN_DIR with its saved settings; finished images are kept.")
+@_guard()
+def compare(images, backbones, quiet, fmt, resume, **opts):
     """Run backbones over IMAGES (a folder, searched recursively; default: ./images) and write
     per-image figures (rows = backbones; columns = input | max | mean | sum), contact sheets,
     maps, scores and a ranked report to results/<name>/.
@@ -73,22 +137,49 @@ def compare(images, backbones, quiet, **opts):
       bbselect compare                                   # bundled images/, vgg16 resnet50 mobilenetv2
       bbselect compare photos/ -b resnet50 -b mobilenetv2 --layer c4
       bbselect compare photos/ --resize letterbox --input-size 512
-      bbselect compare photos/ --weights none        # offline pipeline check, random weights
+      bbselect compare photos/ --weights none            # offline pipeline check, random weights
+      bbselect compare photos/ --format json --fail-under separation=0.3 --expect-best resnet50
     """
     from .config import default_images_dir
     from .pipeline import compare as run_compare
+    from .pipeline import read_config
 
-    cfg = CompareConfig(
-        images=images or str(default_images_dir()),
-        backbones=list(backbones) or list(registry.DEFAULT_BACKBONES),
-        **opts,
-    )
-    try:
-        run_compare(cfg, quiet=quiet, argv=sys.argv)
-    except BBSelectError as err:
-        raise _fail(err) from None
-    except KeyboardInterrupt:
-        raise click.ClickException("interrupted") from None
+    if resume is not None:
+        cfg = read_config(resume)
+    else:
+        opts["fail_under"] = list(opts["fail_under"])
+        cfg = CompareConfig(images=images or str(default_images_dir()),
+                            backbones=list(backbones) or list(registry.DEFAULT_BACKBONES), **opts)
+    _echo_outcome(run_compare(cfg, quiet=quiet, argv=sys.argv, resume=resume), fmt)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--figures", default=None, metavar="all|none|N", help="Override the run's --figures.")
+@click.option("--overlay/--no-overlay", default=None, help="Override the run's --overlay.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+@_guard()
+def report(run_dir, figures, overlay, fmt, quiet):
+    """Re-render RUN_DIR's figures and reports from its saved maps (no model is built)."""
+    from .pipeline import report as run_report
+
+    _echo_outcome(run_report(run_dir, figures=figures, overlay=overlay, quiet=quiet), fmt)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default=None, help="Merged run folder name [default: <first run>-merged].")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+@_guard()
+def merge(run_dirs, output, name, fmt, quiet):
+    """Combine shard runs (`compare --shard I/N`) into one run and report; its scores equal an
+    unsharded run's."""
+    from .pipeline import merge as run_merge
+
+    _echo_outcome(run_merge(list(run_dirs), output, name, quiet=quiet), fmt)
 
 
 @main.command()
@@ -108,22 +199,19 @@ def backbones():
 @click.argument("backbone", metavar="BACKBONE[:k=v,...]")
 @click.option("--input-size", default=_D.input_size, show_default=True, type=int)
 @click.option("--all", "show_all", is_flag=True, help="List every layer, not only those that change the stride.")
+@_guard()
 def layers(backbone, input_size, show_all):
     """List BACKBONE's layers with output shape and stride; mark stages c2..c5 (built with random
     weights, nothing is downloaded)."""
     from .weights import build_backbone
 
-    try:
-        sel = registry.parse_selection(backbone)
-        model, _ = build_backbone(sel, "none", input_size)
-    except BBSelectError as err:
-        raise _fail(err) from None
+    sel = registry.parse_selection(backbone)
+    model, _ = build_backbone(sel, "none", input_size)
     stages = {v: k for k, v in registry.find_stages(model).items()}
-    rows = registry.spatial_layers(model)
     click.echo(f"{sel.label} at {input_size}x{input_size}  ({len(model.layers)} layers)")
     click.echo(f"{'stage':5s}  {'stride':>6s}  {'output shape':>18s}  layer")
     prev = None
-    for name, shape, stride in rows:
+    for name, shape, stride in registry.spatial_layers(model):
         if show_all or name in stages or stride != prev:
             click.echo(f"{stages.get(name, ''):5s}  {stride:>6d}  {str(shape[1:]):>18s}  {name}")
         prev = stride

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from . import images as imgs
 from . import registry
+from .cache import DEFAULT_MAX_MB
 from .errors import InputError, UsageError
 from .weights import parse_weights
 
-FIGURE_CHOICES = "all | none | N (first N images)"
+FIGURE_CHOICES = "all | N (first N images) | none (no figures at all, fastest)"
 
 
 @dataclass
@@ -33,6 +34,12 @@ class CompareConfig:
     figures: str = "all"
     seed: int = 0
     max_pixels: int = imgs.DEFAULT_MAX_PIXELS
+    cache: bool = True
+    cache_dir: str | None = None
+    cache_max_mb: int = DEFAULT_MAX_MB
+    shard: str | None = None
+    fail_under: list[str] = field(default_factory=list)
+    expect_best: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +98,8 @@ def resolve(cfg: CompareConfig) -> Resolved:
         raise UsageError(f"--input-size {cfg.input_size}: expected a multiple of 32, at least 32")
     if cfg.batch_size < 1:
         raise UsageError(f"--batch-size {cfg.batch_size}: expected at least 1")
+    if cfg.cache_max_mb < 0:
+        raise UsageError(f"--cache-max-mb {cfg.cache_max_mb}: expected at least 0")
     if cfg.max_pixels < 1:
         raise UsageError(f"--max-pixels {cfg.max_pixels}: expected at least 1")
     if not cfg.layer:

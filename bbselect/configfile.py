@@ -7,7 +7,8 @@ File format
     ``sweep:`` (alias ``grid:``)  key -> non-empty list of values; one run per point of the
                                   cartesian product (see ``expand_sweep``). A swept key overrides
                                   the same key's plain value in the file.
-    ``gates:``                    name -> number or string; kept for the quality gates.
+    ``gates:``                    name -> a number, a string, or a list or mapping of those;
+                                  stored for the quality gates (``gates.py``), not read here.
 
     Files are read with YAML safe-load semantics only (no Python tags, nothing executed). Every
     problem -- bad YAML, a top level that is not a mapping, an unknown key (with a "did you mean"),
@@ -19,7 +20,7 @@ Values, by field type
     bool         ``true``/``false`` (YAML 1.1's ``yes``/``no``/``on``/``off`` count too)
     str          any scalar, taken as written: ``figures: 5``, ``name: 010`` are "5", "010"
     str | None   as str; ``null``, ``~`` or nothing means None
-    list[str]    a non-empty list of such strings, or one string (read as a one-item list)
+    list[str]    a list of such strings, or one string (read as a one-item list)
     ``backbones``, ``resize`` and ``figures`` are also checked against the registry and the choices
     ``compare`` accepts; the other range checks (e.g. input_size a multiple of 32) stay in
     ``config.resolve``.
@@ -67,12 +68,13 @@ MAX_POINTS = 256
 BASE_POINT = "base"  # the name of the single point of an empty sweep
 _NAME_MAX = 64
 _NULL_TAG = "tag:yaml.org,2002:null"
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "timestamp")}
 _RANK = {"default": 0, "yaml": 1, "set": 2, "cli": 3}
 
 
 def _kind_of(tp) -> str:
     args = set(typing.get_args(tp))
-    if tp in (int, bool, str, float):
+    if tp in (int, bool, str):
         return tp.__name__
     if typing.get_origin(tp) is list and args == {str}:
         return "list"
@@ -82,8 +84,8 @@ def _kind_of(tp) -> str:
 
 
 KINDS: dict[str, str] = {k: _kind_of(t) for k, t in typing.get_type_hints(CompareConfig).items() if k in KEYS}
-EXPECTED = {"int": "an integer", "bool": "true or false", "str": "a string", "float": "a number",
-            "optstr": "a string or null", "list": "a string or a non-empty list of strings"}
+EXPECTED = {"int": "an integer", "bool": "true or false", "str": "a string",
+            "optstr": "a string or null", "list": "a string or a list of strings"}
 
 
 @dataclass
@@ -120,11 +122,14 @@ def _expect(kind: str, v):
     return _Bad(f"expected {EXPECTED[kind]}, got {_show(v)}")
 
 
-def _check_backbone(text: str) -> None:
-    try:
-        registry.parse_selection(text)
-    except UsageError as err:
-        raise _Bad(str(err)) from None
+def _check_backbones(names: list[str]) -> None:
+    if not names:
+        raise _Bad("expected at least one backbone, got an empty list")
+    for text in names:
+        try:
+            registry.parse_selection(text)
+        except UsageError as err:
+            raise _Bad(str(err)) from None
 
 
 def _check_figures(text: str) -> None:
@@ -139,7 +144,7 @@ def _check_resize(text: str) -> None:
         raise _Bad(f"expected one of {', '.join(RESIZE_MODES)}, got {text!r}")
 
 
-_CHOICES = {"backbones": _check_backbone, "figures": _check_figures, "resize": _check_resize}
+_CHOICES = {"backbones": _check_backbones, "figures": _check_figures, "resize": _check_resize}
 
 
 def check_value(key: str, v):
@@ -148,29 +153,24 @@ def check_value(key: str, v):
     kind = KINDS[key]
     if kind == "int" and not (isinstance(v, int) and not isinstance(v, bool)):
         raise _expect(kind, v)
-    if kind == "float":
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise _expect(kind, v)
-        v = float(v)
     if kind == "bool" and not isinstance(v, bool):
         raise _expect(kind, v)
     if (kind == "str" or (kind == "optstr" and v is not None)) and not isinstance(v, str):
         raise _expect(kind, v)
     if kind == "list":
         v = [v] if isinstance(v, str) else v
-        if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, str) for x in v):
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
             raise _expect(kind, v)
         v = list(v)
-    if key in _CHOICES:
-        for text in v if kind == "list" else [v] if v is not None else []:
-            _CHOICES[key](text)
+    if key in _CHOICES and v is not None:
+        _CHOICES[key](v)
     return v
 
 
 def _text(node) -> str:
     """A scalar node read as a string, as written; null, lists and mappings are refused."""
     if isinstance(node, yaml.ScalarNode) and node.tag != _NULL_TAG:
-        if not node.tag.startswith("tag:yaml.org,2002:"):
+        if node.tag not in _SCALAR_TAGS:
             raise _Bad(f"unsupported tag {node.tag}", node)
         return node.value
     raise _Bad(f"expected a string, got {_node_show(node)}", node)
@@ -178,7 +178,10 @@ def _text(node) -> str:
 
 def _node_show(node) -> str:
     if isinstance(node, yaml.ScalarNode):
-        return "null" if node.tag == _NULL_TAG else repr(node.value)
+        try:
+            return _show(yaml.SafeLoader("").construct_object(node))
+        except yaml.YAMLError:
+            return repr(node.value)
     return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
 
 
@@ -212,13 +215,21 @@ def _suggest(word: str, choices) -> str:
 
 def _compose(text: str, where: str, with_line: bool):
     """Compose one YAML document; syntax errors become UsageError naming ``where`` (and the line)."""
-    loader = yaml.SafeLoader(text)
     try:
+        loader = yaml.SafeLoader(text)
         return loader, loader.get_single_node()
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
+        mark, ctx = err.problem_mark or err.context_mark, err.context_mark
         at = f"{where}:{mark.line + 1}" if with_line and mark else where
-        raise UsageError(f"{at}: invalid YAML: {err.problem or err.context}") from None
+        what = err.problem or err.context
+        if err.problem and err.problem.startswith("but ") and err.context:
+            what = f"{err.context}, {err.problem}"
+        elif err.problem and err.context:
+            what += f" ({err.context}" + (f" on line {ctx.line + 1})" if with_line and ctx else ")")
+        raise UsageError(f"{at}: invalid YAML: {what}") from None
+    except yaml.reader.ReaderError as err:
+        at = f"{where}:{text[: err.position].count(chr(10)) + 1}" if with_line else where
+        raise UsageError(f"{at}: invalid YAML: character #x{err.character:04x} is not allowed") from None
     except yaml.YAMLError as err:
         raise UsageError(f"{where}: invalid YAML: {err}") from None
 
@@ -264,9 +275,19 @@ def _sweep_list(loader, key: str, node, at, label: str) -> list:
 
 
 def _gate(loader, node, at, label: str):
-    value = _construct(loader, node) if isinstance(node, yaml.ScalarNode) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise UsageError(f"{at(node)}: {label}: expected a number or a string, got {_node_show(node)}")
+    """A gate's value: a number, a string, or a list or a mapping (name -> value) of those."""
+    try:
+        value = _construct(loader, node)
+    except _Bad as bad:
+        raise UsageError(f"{at(node)}: {label}: {bad}") from None
+
+    def scalar(v) -> bool:
+        return isinstance(v, (int, float, str)) and not isinstance(v, bool)
+
+    if not (scalar(value) or isinstance(value, list) and all(map(scalar, value))
+            or isinstance(value, dict) and all(isinstance(k, str) and scalar(v) for k, v in value.items())):
+        raise UsageError(f"{at(node)}: {label}: expected a number, a string, or a list or mapping of those, "
+                         f"got {_show(value)}")
     return value
 
 
@@ -323,14 +344,14 @@ def parse_set(raw: str) -> tuple[str, object]:
     where = f"--set {raw}"
     key, eq, text = raw.partition("=")
     key = key.strip()
-    if not eq or not key:
+    prefix, dot, sub = key.partition(".")
+    if not eq or not key or (dot and not sub):
         raise UsageError(f"{where}: expected KEY=VALUE, e.g. --set batch_size=4")
     loader, node = _compose(text, where, False)
 
     def at(_node):
         return where
 
-    prefix, dot, sub = key.partition(".")
     null = node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG)
     if dot and prefix in SWEEP_KEYS:
         if sub not in KINDS:
@@ -383,8 +404,9 @@ def build_config(yaml_path: Path | None, sets: list[str], cli: dict[str, object]
         if _RANK[how] > _RANK[source[f"sweep.{key}"].split(":")[0]]:
             del sweep[key]
             origin = source.pop(f"sweep.{key}")
+            origin = origin[5:] if origin.startswith("yaml:") else f"--set sweep.{key}"
             given = f"--{key.replace('_', '-')}" if how == "cli" else f"--set {key}"
-            notes.append(f"{given} replaces the sweep over '{key}' ({origin})")
+            notes.append(f"{given} replaces the sweep over '{key}' from {origin}")
     base = CompareConfig(**copy.deepcopy(values))
     expand_sweep(base, sweep)  # fail now on an oversized or duplicate sweep
     return LoadedConfig(base, sweep, gates, source, notes)
@@ -401,7 +423,7 @@ def _token(key: str, value) -> str:
     numbers, booleans and null carry the key: inputsize224, overlay / nooverlay, namenull."""
     short = key.replace("_", "")
     if isinstance(value, list):
-        return "+".join(_safe(v) for v in value)
+        return "+".join(_safe(v) for v in value) or f"no{short}"
     if isinstance(value, str):
         return _safe(value)
     if isinstance(value, bool):

@@ -2,9 +2,9 @@
 
 Decoding runs in a small thread pool a few batches ahead of the model (Pillow and TensorFlow both
 release the GIL), so the CPU decodes the next batch while the network computes this one. Only the
-small maps leave the model; each image's maps are written to ``maps/<backbone>/<image id>.npz``
-as soon as its batch is done, and its scores are computed right away, so memory does not grow
-with the folder (apart from one pooled feature vector per image, needed for channel statistics).
+small maps leave the model; each image's maps are written to ``maps/<backbone>/<image id>.npz`` (and
+to the cache) as soon as its batch is done, so memory does not grow with the folder. Scoring reads
+the maps back from disk (analysis.py), the same way for a fresh, resumed, merged or re-rendered run.
 """
 
 from __future__ import annotations
@@ -15,32 +15,29 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
 from . import images as imgs
-from . import scores
 from .cost import speed
 from .extractor import MAP_KEYS, Extractor
 
-SCORED_MAPS = ("max", "mean")  # sum = C × mean: the scale-free scores are identical (see scores.py)
 
 
 @dataclass
 class BackboneRun:
-    """What one backbone produced over the folder (maps themselves are on disk)."""
+    """What one backbone did over the folder (the maps themselves are on disk)."""
 
-    image_ids: list[str] = field(default_factory=list)
-    image_scores: dict[str, dict[str, scores.MapScores]] = field(default_factory=dict)
-    samples: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in MAP_KEYS})
-    gap: list[np.ndarray] = field(default_factory=list)
-    gmp: list[np.ndarray] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)  # image ids with a maps file in the run folder
+    computed: int = 0  # by the network in this run
+    cached: int = 0  # copied from the cache
+    resumed: int = 0  # already in the run folder (``--resume``)
     infer_seconds: float = 0.0
     wall_seconds: float = 0.0
 
     def cost(self) -> dict:
-        return speed(len(self.image_ids), self.infer_seconds)
+        return speed(self.computed, self.infer_seconds)
 
 
 def decode(ref: imgs.ImageRef, input_size: int, resize: str, max_pixels: int):
@@ -97,7 +94,7 @@ def save_maps(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def run_backbone(
-    extractor: Extractor,
+    get_extractor: Callable[[], Extractor],
     refs: list[imgs.ImageRef],
     *,
     input_size: int,
@@ -106,37 +103,63 @@ def run_backbone(
     max_pixels: int,
     maps_dir: Path,
     on_skip: Callable[[imgs.ImageRef, str], None],
+    cache_keys: dict[str, str] | None = None,
+    cache=None,
     progress=None,
 ) -> BackboneRun:
-    """Run ``extractor`` over ``refs``; save maps under ``maps_dir``; return scores and timings."""
+    """Make sure every readable image in ``refs`` has a maps file in ``maps_dir``.
+
+    Maps already in ``maps_dir`` (an interrupted run being resumed) are kept; cache hits are
+    copied; the rest goes through the network, built on first need by ``get_extractor`` — so a
+    fully cached run builds no model at all.
+    """
     maps_dir.mkdir(parents=True, exist_ok=True)
     run = BackboneRun()
     t_wall = time.perf_counter()
-    # One warm-up call so graph tracing is not counted as inference time.
-    extractor(np.zeros((batch_size, input_size, input_size, 3), np.uint8))
-
-    def work(ref):
-        return decode(ref, input_size, resize, max_pixels)
-
-    for batch in decoded_batches(refs, batch_size, work, on_skip):
-        x = np.stack([arr for _, arr, _ in batch])
-        t0 = time.perf_counter()
-        out = extractor(x)
-        run.infer_seconds += time.perf_counter() - t0
-        for i, (ref, _arr, valid) in enumerate(batch):
-            rows, cols = imgs.valid_map_region(valid, input_size, extractor.map_shape)
-            maps = {k: np.asarray(out[k][i, :rows, :cols], np.float32) for k in MAP_KEYS}
-            arrays = dict(maps, gap=out["gap"][i].astype(np.float32), gmp=out["gmp"][i].astype(np.float32),
-                          valid_hw=np.asarray(valid, np.int32))
-            save_maps(maps_dir / f"{ref.id}.npz", arrays)
-            run.image_ids.append(ref.id)
-            run.image_scores[ref.id] = {k: scores.score_map(maps[k]) for k in SCORED_MAPS}
-            for k in MAP_KEYS:
-                run.samples[k].append(scores.value_sample(maps[k]))
-            run.gap.append(arrays["gap"])
-            run.gmp.append(arrays["gmp"])
+    todo = []
+    for ref in refs:
+        dest = maps_dir / f"{ref.id}.npz"
+        if dest.exists():
+            run.resumed += 1
+        elif cache is not None and cache_keys and cache.fetch(cache_keys[ref.id], dest):
+            run.cached += 1
+        else:
+            todo.append(ref)
+            continue
+        run.done.append(ref.id)
         if progress is not None:
-            progress.advance(len(batch))
+            progress.advance()
+    if todo:
+        extractor = get_extractor()
+        # One warm-up call so graph tracing is not counted as inference time.
+        extractor(np.zeros((batch_size, input_size, input_size, 3), np.uint8))
+
+        def work(ref):
+            return decode(ref, input_size, resize, max_pixels)
+
+        for batch in decoded_batches(todo, batch_size, work, on_skip):
+            x = np.stack([arr for _, arr, _ in batch])
+            if len(x) < batch_size:
+                # Always run full batches: TensorFlow's CPU kernels may pick another algorithm for
+                # another batch size, and an image's maps must not depend on which batch it is in
+                # (a sharded or resumed run must give the same numbers, bit for bit).
+                x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), axis=0)])
+            t0 = time.perf_counter()
+            out = extractor(x)
+            run.infer_seconds += time.perf_counter() - t0
+            for i, (ref, _arr, valid) in enumerate(batch):
+                rows, cols = imgs.valid_map_region(valid, input_size, extractor.map_shape)
+                arrays = {k: np.asarray(out[k][i, :rows, :cols], np.float32) for k in MAP_KEYS}
+                arrays.update(gap=out["gap"][i].astype(np.float32), gmp=out["gmp"][i].astype(np.float32),
+                              valid_hw=np.asarray(valid, np.int32))
+                dest = maps_dir / f"{ref.id}.npz"
+                save_maps(dest, arrays)
+                if cache is not None and cache_keys:
+                    cache.store(cache_keys[ref.id], dest)
+                run.done.append(ref.id)
+                run.computed += 1
+            if progress is not None:
+                progress.advance(len(batch))
     run.wall_seconds = time.perf_counter() - t_wall
     return run
 
@@ -144,10 +167,3 @@ def run_backbone(
 def load_maps(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
-
-
-def iter_existing(maps_dir: Path, ids: Iterable[str]) -> Iterator[tuple[str, dict]]:
-    for image_id in ids:
-        p = maps_dir / f"{image_id}.npz"
-        if p.exists():
-            yield image_id, load_maps(p)

@@ -13,7 +13,8 @@ judged by how well they predict the labels:
     LogME is the mean over classes of (maximised evidence / n).  Higher is
     better; the value is comparable between backbones on the same images and
     labels, but not between data sets.  Features are used as given (no
-    centring or scaling), as in the paper.
+    centring or scaling), as in the paper; LogME does not change when all
+    features are multiplied by one constant (only the optimal alpha moves).
 ``probe_scores``
     Out-of-fold accuracy of a logistic-regression linear probe and of a
     k-nearest-neighbour classifier, both on standardised features, with

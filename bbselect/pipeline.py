@@ -1,31 +1,55 @@
-"""``compare``: one run from a validated config to a finished run folder.
+"""The three ways to produce a run folder, on one engine:
 
-    discover images → build every backbone (fail early on weights) → claim run folder →
-    stream images through each backbone (maps to disk, scores in memory) →
-    figures → ranking + verdict → scores.json / scores.csv / report.md / report.html / run.json
+``compare``  discover images → (shard) → build uncached backbones (fail early on weights) → claim
+             run folder → per backbone: maps from the run folder (resume), the cache, or the
+             network → summary (analysis.py) → figures and reports (render.py) → gates
+``report``   an existing run folder → summary → figures and reports (no model is built)
+``merge``    shard run folders → one run folder with all maps → summary → figures and reports
+
+A run folder's ``run.json`` is its manifest: settings, image list, skipped files, backbone facts and
+timings — everything ``report`` and ``merge`` need besides the maps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import platform
+import shutil
 import sys
-import time
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
-import numpy as np
+import yaml
 
-from . import __version__, cost, engine, figures, ranking, report, rundir, scores
+from . import __version__, analysis, gates, render, rundir
 from . import images as imgs
-from .config import CompareConfig, Resolved, resolve
-from .errors import InputError
-from .extractor import MAP_KEYS, build_extractor
+from .cache import Cache, backbone_key, entry_key, file_hash
+from .cache import default_dir as default_cache_dir
+from .config import CompareConfig, parse_figures, resolve
+from .cost import count_params, gflops
+from .engine import run_backbone
+from .errors import InputError, UsageError
+from .extractor import build_extractor
 from .progress import Progress, log
-from .weights import build_backbone
+from .weights import build_backbone, md5sum
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Outcome:
+    run_dir: Path
+    summary: dict
+    gates: list[dict]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if all(g["passed"] for g in self.gates) else 1
 
 
 class _Skips:
@@ -51,190 +75,253 @@ class _Skips:
         return [{"rel": r, "reason": why} for r, why in sorted(self.items.items())]
 
 
-def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None = None) -> tuple[Path, dict]:
+def shard_of(rel: str, n: int) -> int:
+    """Stable shard number (1..n) of an image from its relative path."""
+    return int(hashlib.sha1(rel.encode("utf-8")).hexdigest(), 16) % n + 1
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 1/4") from None
+    if not 1 <= i <= n:
+        raise UsageError(f"--shard {text!r}: I must be between 1 and N")
+    return i, n
+
+
+def _weights_id(weights: str, seed: int) -> str:
+    if weights == "none":
+        return f"none:seed={seed}"
+    if weights == "imagenet":
+        return f"imagenet:keras-{metadata.version('keras')}"
+    return f"file:{md5sum(weights)}"
+
+
+def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None = None,
+            resume: Path | None = None) -> Outcome:
     started = _now()
     res = resolve(cfg)
+    fail_under = gates.parse_fail_under(cfg.fail_under)
+    shard = parse_shard(cfg.shard)
     refs, skipped = imgs.discover_images(res.images_dir)
+    if shard:
+        refs = [r for r in refs if shard_of(r.rel, shard[1]) == shard[0]]
+        skipped = [s for s in skipped if shard_of(s.rel, shard[1]) == shard[0]]
     if not refs:
-        raise InputError(f"no image files found in {res.images_dir} "
-                         f"(looked for {', '.join(imgs.IMAGE_EXTENSIONS)}, recursively)")
+        raise InputError(f"no image files found in {res.images_dir}"
+                         + (f" for shard {cfg.shard}" if shard else "")
+                         + f" (looked for {', '.join(imgs.IMAGE_EXTENSIONS)}, recursively)")
     skips = _Skips(skipped, cfg.strict, quiet)
+    cache = Cache(Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(),
+                  cfg.cache_max_mb) if cfg.cache else Cache(None)
+    hashes = {r.id: file_hash(r.path) for r in refs} if cache.enabled else {}
 
-    built = []
+    plans = []
     for sel in res.selections:
-        log(f"building {sel.label} ({cfg.weights} weights, input {cfg.input_size})", quiet=quiet)
-        model, winfo = build_backbone(sel, res.weights, cfg.input_size, cfg.seed)
-        built.append((build_extractor(sel, model, cfg.layer), winfo))
+        layer = sel.layer or cfg.layer
+        bkey = backbone_key(sel.spec.name, dict(sel.options), layer, _weights_id(res.weights, cfg.seed),
+                            cfg.input_size, cfg.resize)
+        keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
+        meta = cache.meta(bkey)
+        plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
+        if meta is None or not all(cache.has(k) for k in keys.values()) or resume:
+            _build(plan, res.weights, cfg, quiet)  # build now: weights errors before any folder exists
+        plans.append(plan)
 
-    run_dir = rundir.claim_run_dir(Path(cfg.output), cfg.name or res.images_dir.resolve().name)
+    if resume:
+        run_dir = resume
+    else:
+        run_dir = rundir.claim_run_dir(Path(cfg.output), cfg.name or res.images_dir.resolve().name)
     rundir.write_yaml(run_dir / "config.yaml", cfg.to_dict())
     log(f"run folder: {run_dir}", quiet=quiet)
     if res.weights == "none":
         log("warning: RANDOM WEIGHTS (--weights none): scores say nothing about pretrained features", quiet=quiet)
 
-    entries, runs = [], {}
-    for ex, winfo in built:
-        label = ex.selection.label
-        maps_dir = run_dir / "maps" / rundir.safe_name(label)
+    metas, timing = [], {"created": started, "backbones": {}}
+    for plan in plans:
+        label = plan["sel"].label
+        maps_dir = Path("maps") / rundir.safe_name(label)
         todo = [r for r in refs if r.rel not in skips.items]
         prog = Progress(label, len(todo), quiet=quiet)
-        run = engine.run_backbone(
-            ex, todo, input_size=cfg.input_size, resize=cfg.resize, batch_size=cfg.batch_size,
-            max_pixels=cfg.max_pixels, maps_dir=maps_dir, on_skip=skips, progress=prog,
+        run = run_backbone(
+            lambda p=plan: p["extractor"] or _build(p, res.weights, cfg, quiet), todo,
+            input_size=cfg.input_size, resize=cfg.resize, batch_size=cfg.batch_size,
+            max_pixels=cfg.max_pixels, maps_dir=run_dir / maps_dir, on_skip=skips,
+            cache_keys=plan["keys"], cache=cache, progress=prog,
         )
         prog.close()
-        if not run.image_ids:
+        if not run.done:
             examples = "; ".join(f"{s['rel']}: {s['reason']}" for s in skips.as_list()[:3])
             raise InputError(f"no readable image in {res.images_dir}: all {len(refs)} files were "
                              f"skipped ({examples})")
-        runs[label] = (ex, winfo, run, maps_dir)
-        entries.append(_backbone_entry(ex, winfo, run))
+        meta = dict(plan["meta"], maps_dir=maps_dir.as_posix())
+        if run.computed:  # a fresh measurement; keep it for cached runs
+            meta["speed"] = {**run.cost(), "measured": started}
+            cache.store_meta(plan["bkey"], {k: v for k, v in meta.items() if k != "maps_dir"})
+        metas.append(meta)
+        timing["backbones"][label] = {
+            **meta.get("speed", {}), "computed": run.computed, "cached": run.cached, "resumed": run.resumed,
+            "inference_seconds": run.infer_seconds, "wall_seconds": run.wall_seconds,
+        }
+    cache.evict()
 
-    ordered = ranking.rank(entries)
     good = [r for r in refs if r.rel not in skips.items]
-    summary = {
-        "schema_version": 1,
-        "run": {
-            "name": run_dir.name, "created": started, "images_dir": str(res.images_dir),
-            "n_images": len(good), "n_skipped": len(skips.items), "input_size": cfg.input_size,
-            "resize": cfg.resize, "layer": cfg.layer, "random_weights": res.weights == "none",
-        },
-        "score_docs": dict(scores.SCORE_DOCS),
-        "backbones": ordered,
-        "images": [],
-        "skipped": skips.as_list(),
-        "figures": {},
-        "verdict": ranking.verdict(ordered, len(good), res.weights == "none"),
-        "warnings": _warnings(res, ordered),
-    }
-    summary["images"] = [_image_entry(ref, runs) for ref in good]
-    t_fig = time.perf_counter()
-    summary["figures"] = _write_figures(run_dir, res, good, runs, summary, quiet)
-    fig_seconds = time.perf_counter() - t_fig
-
-    rundir.write_json(run_dir / "scores.json", summary)
-    rundir.atomic_write_text(run_dir / "scores.csv", report.csv_text(summary))
-    rundir.atomic_write_text(run_dir / "report.md", report.render_markdown(summary))
-    rundir.atomic_write_text(run_dir / "report.html", report.render_html(summary))
-    rundir.write_json(run_dir / "run.json", _run_info(started, argv, runs, skips, fig_seconds))
-    log(f"done: {run_dir / 'report.html'}", quiet=quiet)
-    return run_dir, summary
-
-
-def _backbone_entry(ex, winfo, run: engine.BackboneRun) -> dict:
-    per_image = list(run.image_scores.values())
-    by_map = {
-        k: {name: scores.summarize([getattr(s[k], name) for s in per_image]) for name in scores.SCORE_NAMES}
-        for k in engine.SCORED_MAPS
-    }
-    return {
-        "label": ex.selection.label,
-        "name": ex.selection.spec.name,
-        "options": dict(ex.selection.options),
-        "layer": ex.layer,
-        "stage": ex.stage,
-        "map_shape": list(ex.map_shape),
-        "channels": ex.channels,
-        "weights": winfo.as_dict(),
-        "cost": {"params": cost.count_params(ex.backbone), "gflops": cost.gflops(ex.model), **run.cost()},
-        "scores": by_map,
-        "degenerate": {k: sum(1 for s in per_image if s[k].degenerate) for k in engine.SCORED_MAPS},
-        "separation": scores.summarize([ranking.separation(s) for s in per_image]),
-        "channels_stats": scores.channel_stats(np.stack(run.gap), np.stack(run.gmp)),
-        "limits": {k: list(scores.robust_limits(np.concatenate(run.samples[k]))) for k in MAP_KEYS},
-    }
-
-
-def _image_entry(ref: imgs.ImageRef, runs: dict) -> dict:
-    per_backbone = {}
-    for label, (_ex, _w, run, _d) in runs.items():
-        s = run.image_scores.get(ref.id)
-        if s is not None:
-            per_backbone[label] = {k: s[k]._asdict() for k in engine.SCORED_MAPS}
-    return {"rel": ref.rel, "id": ref.id, "figure": None, "scores": per_backbone}
-
-
-def _write_figures(run_dir: Path, res: Resolved, good, runs, summary, quiet) -> dict:
-    cfg = res.config
-    fig_dir = run_dir / "figures"
-    limits = {b["label"]: {k: tuple(v) for k, v in b["limits"].items()} for b in summary["backbones"]}
-    limit = len(good) if res.figure_limit is None else min(res.figure_limit, len(good))
-    sheet_imgs, sheet_maps = [], {label: {k: [] for k in MAP_KEYS} for label in runs}
-    prog = Progress("figures", limit, quiet=quiet)
-    by_id = {e["id"]: e for e in summary["images"]}
-    for i, ref in enumerate(good):
-        want_sheet = i < figures.CONTACT_MAX
-        if i >= limit and not want_sheet:
-            break
-        arr, valid = engine.decode(ref, cfg.input_size, cfg.resize, cfg.max_pixels)
-        shown = arr[: valid[0], : valid[1]]
-        rows = []
-        for label, (ex, winfo, run, maps_dir) in runs.items():
-            maps = engine.load_maps(maps_dir / f"{ref.id}.npz")
-            s = run.image_scores[ref.id]
-            rows.append(figures.MapRow(
-                backbone=label, layer=ex.layer, stage=ex.stage, random_weights=winfo.random,
-                maps={k: maps[k] for k in MAP_KEYS}, limits=limits[label],
-                degenerate={k: (s[k].degenerate if k in s else s["mean"].degenerate) for k in MAP_KEYS},
-            ))
-            for k in MAP_KEYS:
-                sheet_maps[label][k].append(maps[k])
-        sheet_imgs.append((ref.rel, shown))
-        if i < limit:
-            rel = Path("figures") / "images" / f"{ref.id}.png"
-            fig = figures.image_figure(shown, ref.rel, rows, overlay=cfg.overlay)
-            rundir.save_figure(fig, run_dir / rel)
-            by_id[ref.id]["figure"] = rel.as_posix()
-            prog.advance()
-    prog.close()
-    out = {"contact_sheets": {}, "score_chart": None}
-    randoms = {label: w.random for label, (_e, w, _r, _d) in runs.items()}
-    for k in MAP_KEYS:
-        fig = figures.contact_sheet(sheet_imgs, {lb: m[k] for lb, m in sheet_maps.items()}, k,
-                                    {lb: limits[lb][k] for lb in runs}, random_weights=randoms,
-                                    total=len(good))
-        rundir.save_figure(fig, fig_dir / f"contact_{k}.png")
-        out["contact_sheets"][k] = f"figures/contact_{k}.png"
-    rundir.save_figure(figures.score_chart(summary["backbones"]), fig_dir / "scores.png")
-    out["score_chart"] = "figures/scores.png"
-    return out
-
-
-def _warnings(res: Resolved, ordered: list[dict]) -> list[str]:
-    out = []
-    if res.weights == "none":
-        out.append("Weights are random (--weights none): the scores reflect architecture and "
-                   "initialisation only, not pretrained features.")
-    for b in ordered:
-        for k, n in b["degenerate"].items():
-            if n:
-                out.append(f"{b['label']}: {n} {k} map(s) were degenerate (constant, saturated or too small) and were "
-                           f"left out of the scores.")
-    return out
-
-
-def _run_info(started, argv, runs, skips, fig_seconds) -> dict:
-    import keras
-    import tensorflow as tf
-
-    return {
+    manifest = {
         "bbselect": __version__,
-        "started": started,
-        "finished": _now(),
+        "run": _settings(run_dir, cfg, res),
+        "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve())} for r in good],
+        "skipped": skips.as_list(),
+        "backbones": metas,
+        "timing": timing,
+        "cache": {"dir": str(cache.root) if cache.enabled else None, "hits": cache.hits, "misses": cache.misses},
+        **_environment(argv),
+    }
+    rundir.write_json(run_dir / "run.json", manifest)
+    return _finish(run_dir, manifest, cfg, fail_under, quiet)
+
+
+def _build(plan: dict, weights: str, cfg: CompareConfig, quiet: bool):
+    """Build the backbone and its extractor once; fill the plan's cached facts."""
+    sel = plan["sel"]
+    log(f"building {sel.label} ({cfg.weights} weights, input {cfg.input_size})", quiet=quiet)
+    model, winfo = build_backbone(sel, weights, cfg.input_size, cfg.seed)
+    ex = build_extractor(sel, model, cfg.layer)
+    plan["extractor"] = ex
+    old_speed = (plan["meta"] or {}).get("speed")
+    plan["meta"] = {
+        "label": sel.label, "name": sel.spec.name, "options": dict(sel.options), "layer": ex.layer,
+        "stage": ex.stage, "map_shape": list(ex.map_shape), "channels": ex.channels,
+        "weights": winfo.as_dict(), "params": count_params(model), "gflops": gflops(ex.model),
+    }
+    if old_speed:
+        plan["meta"]["speed"] = old_speed
+    return ex
+
+
+def _settings(run_dir: Path, cfg: CompareConfig, res) -> dict:
+    return {
+        "name": run_dir.name, "images_dir": str(res.images_dir), "input_size": cfg.input_size,
+        "resize": cfg.resize, "layer": cfg.layer, "weights": cfg.weights, "seed": cfg.seed,
+        "random_weights": res.weights == "none", "max_pixels": cfg.max_pixels, "shard": cfg.shard,
+    }
+
+
+def _environment(argv) -> dict:
+    def version(pkg):
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
         "argv": argv,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
-        "backbones": {
-            label: {
-                "weights": w.as_dict(),
-                "layer": ex.layer,
-                "images": len(run.image_ids),
-                "inference_seconds": run.infer_seconds,
-                "wall_seconds": run.wall_seconds,
-            }
-            for label, (ex, w, run, _d) in runs.items()
-        },
-        "figure_seconds": fig_seconds,
-        "skipped": skips.as_list(),
+        "versions": {p: version(p) for p in ("tensorflow", "keras", "numpy", "pillow", "matplotlib")},
     }
+
+
+def _finish(run_dir: Path, manifest: dict, cfg: CompareConfig, fail_under: dict, quiet: bool) -> Outcome:
+    summary, per_image = analysis.summarize_run(run_dir, manifest)
+    results = gates.evaluate(summary["backbones"], fail_under, cfg.expect_best)
+    summary["gates"] = results
+    render.write_outputs(run_dir, summary, manifest, per_image, figure_limit=parse_figures(cfg.figures),
+                         overlay=cfg.overlay, quiet=quiet)
+    for g in results:
+        log(f"gate {'passed' if g['passed'] else 'FAILED'}: {g['gate']} ({g['detail']})", quiet=quiet and g["passed"])
+    log(f"done: {run_dir / 'report.html'}", quiet=quiet)
+    return Outcome(run_dir, summary, results)
+
+
+def read_config(run_dir: Path) -> CompareConfig:
+    """The resolved settings saved in a run folder's config.yaml."""
+    try:
+        raw = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    except FileNotFoundError:
+        raise InputError(f"{run_dir} is not a bbselect run folder (no config.yaml)") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"{run_dir}/config.yaml is unreadable: {err}") from None
+    known = set(CompareConfig.keys())
+    return CompareConfig(**{k: v for k, v in raw.items() if k in known})
+
+
+def load_run(run_dir: Path) -> tuple[dict, CompareConfig]:
+    """Read a finished run folder's manifest and config; clear errors if it is not one."""
+    cfg = read_config(run_dir)
+    try:
+        manifest = json.loads((run_dir / "run.json").read_text())
+    except FileNotFoundError:
+        raise InputError(f"{run_dir} is not a finished bbselect run (no run.json); "
+                         f"finish it with `bbselect compare --resume {run_dir}`") from None
+    except ValueError as err:
+        raise InputError(f"{run_dir}/run.json is unreadable: {err}") from None
+    return manifest, cfg
+
+
+def report(run_dir: Path, *, figures: str | None = None, overlay: bool | None = None, quiet: bool = False) -> Outcome:
+    """Re-render an existing run's figures and reports from its saved maps; builds no model."""
+    manifest, cfg = load_run(run_dir)
+    if figures is not None:
+        cfg.figures = figures
+    if overlay is not None:
+        cfg.overlay = overlay
+    return _finish(run_dir, manifest, cfg, gates.parse_fail_under(cfg.fail_under), quiet)
+
+
+_MERGE_IGNORED = {"shard", "name", "output", "figures", "overlay", "quiet"}
+
+
+def merge(run_dirs: list[Path], output: Path, name: str | None, *, quiet: bool = False) -> Outcome:
+    """Combine shard run folders into one run whose scores equal an unsharded run's."""
+    loaded = [load_run(d) for d in run_dirs]
+    base_cfg = loaded[0][1]
+    ref = {k: v for k, v in base_cfg.to_dict().items() if k not in _MERGE_IGNORED}
+    for d, (_m, c) in zip(run_dirs, loaded):
+        diff = sorted(k for k, v in c.to_dict().items() if k not in _MERGE_IGNORED and ref.get(k) != v)
+        if diff:
+            raise UsageError(f"cannot merge {d}: its settings differ from {run_dirs[0]} in {', '.join(diff)}")
+    labels = [[b["label"] for b in m["backbones"]] for m, _ in loaded]
+    if any(lb != labels[0] for lb in labels):
+        raise UsageError("cannot merge: the runs have different backbones")
+    shards = sorted(str(m["run"].get("shard")) for m, _ in loaded)
+    n = {s.split("/")[1] for s in shards if "/" in s}
+    warn = []
+    if len(n) == 1 and shards != [f"{i}/{next(iter(n))}" for i in range(1, int(next(iter(n))) + 1)]:
+        warn.append(f"shards merged: {', '.join(shards)} (not a complete set)")
+    run_dir = rundir.claim_run_dir(output, name or f"{loaded[0][0]['run']['name'].split('-shard')[0]}-merged")
+    images, skipped, seen = [], {}, set()
+    for (m, _c), d in zip(loaded, run_dirs):
+        for meta in m["backbones"]:
+            (run_dir / meta["maps_dir"]).mkdir(parents=True, exist_ok=True)
+            for im in m["images"]:
+                shutil.copyfile(d / meta["maps_dir"] / f"{im['id']}.npz", run_dir / meta["maps_dir"] / f"{im['id']}.npz")
+        for im in m["images"]:
+            if im["rel"] not in seen:
+                seen.add(im["rel"])
+                images.append(im)
+        skipped.update({s["rel"]: s["reason"] for s in m["skipped"]})
+    images.sort(key=lambda im: im["rel"])
+    first = loaded[0][0]
+    timing = {"created": _now(), "backbones": {}}
+    for label in labels[0]:
+        per = [m["timing"]["backbones"].get(label, {}) for m, _ in loaded]
+        secs = sum(p.get("inference_seconds", 0.0) for p in per)
+        computed = sum(p.get("computed", 0) for p in per)
+        timing["backbones"][label] = {
+            "ms_per_image": 1000 * secs / computed if computed else None,
+            "images_per_s": computed / secs if secs else None, "computed": computed, "inference_seconds": secs,
+        }
+    manifest = {
+        **first, "run": {**first["run"], "name": run_dir.name, "shard": None, "merged_from": [str(d) for d in run_dirs]},
+        "images": images, "skipped": [{"rel": r, "reason": w} for r, w in sorted(skipped.items())],
+        "timing": timing,
+    }
+    rundir.write_json(run_dir / "run.json", manifest)
+    cfg = CompareConfig(**{**base_cfg.to_dict(), "shard": None, "name": run_dir.name})
+    rundir.write_yaml(run_dir / "config.yaml", cfg.to_dict())
+    for w in warn:
+        log(f"warning: {w}", quiet=quiet)
+    return _finish(run_dir, manifest, cfg, gates.parse_fail_under(cfg.fail_under), quiet)

@@ -425,3 +425,45 @@ def csv_text(summary: dict) -> str:
     buf = io.StringIO(newline="")
     write_csv(buf, summary)
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------- machine summary (--format json)
+
+CI_SCHEMA_VERSION = 1
+
+
+def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
+    """The one JSON document ``--format json`` prints: stable keys, ``schema_version``; measured
+    speeds and timestamps only under ``timing`` (everything else is deterministic)."""
+    ranking = []
+    for b in summary["backbones"]:
+        st = _channel_stats(b)
+        ranking.append({
+            "rank": b["rank"], "label": b["label"], "layer": b["layer"], "stage": b["stage"],
+            "weights": b["weights"]["kind"],
+            "separation": {k: b["separation"].get(k) for k in ("mean", "lo", "hi", "n")},
+            "tied_with": b["tied_with"],
+            "scores": {agg: {n: s["mean"] for n, s in per.items()} for agg, per in b["scores"].items()},
+            "degenerate": b["degenerate"],
+            "dead_fraction": st.get("dead_fraction"), "effective_rank": st.get("effective_rank"),
+            "params": b["cost"].get("params"), "gflops": b["cost"].get("gflops"),
+        })
+    gates = summary.get("gates", [])
+    return {
+        "schema_version": CI_SCHEMA_VERSION,
+        "status": "ok" if exit_code == 0 else "gate_failed",
+        "exit_code": exit_code,
+        "run_dir": run_dir,
+        "n_images": summary["run"]["n_images"],
+        "n_skipped": summary["run"]["n_skipped"],
+        "random_weights": summary["run"].get("random_weights", False),
+        "best": ranking[0]["label"] if ranking else None,
+        "ranking": ranking,
+        "gates": gates,
+        "skipped": summary["skipped"],
+        "timing": summary.get("timing", {}),
+    }
+
+
+def ci_error(message: str, exit_code: int) -> dict:
+    return {"schema_version": CI_SCHEMA_VERSION, "status": "error", "exit_code": exit_code, "error": message}

@@ -227,7 +227,9 @@ def summarize(values, n_boot: int = 2000, level: float = 0.95,
 
     Returns ``{"mean", "lo", "hi", "n", "n_missing"}``; NaN (and inf) entries
     are counted as missing.  n == 0 -> mean/lo/hi NaN; n == 1 -> lo = hi = mean.
-    Deterministic for a given seed.
+    Deterministic for a given seed, and independent of the order of ``values``
+    (they are sorted first), so a sharded-and-merged or renamed set of images
+    gets exactly the same interval.
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
@@ -235,7 +237,7 @@ def summarize(values, n_boot: int = 2000, level: float = 0.95,
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     v = np.asarray(values, dtype=np.float64).ravel()
     ok = np.isfinite(v)
-    x = v[ok]
+    x = np.sort(v[ok])
     n, n_missing = int(x.size), int(v.size - x.size)
     if n == 0:
         return {"mean": math.nan, "lo": math.nan, "hi": math.nan,

@@ -33,8 +33,8 @@ def make_images(folder: Path, n: int = 3, size=(80, 60)) -> list[Path]:
     paths = []
     for i in range(n):
         arr = (rng.random((size[1], size[0], 3)) * 60).astype(np.uint8)
-        y, x = 5 + 7 * i, 10 + 9 * i
-        arr[y : y + 20, x : x + 20] = (230, 200 - 30 * i, 40 + 50 * i)
+        y, x = (5 + 7 * i) % (size[1] - 20), (10 + 9 * i) % (size[0] - 20)
+        arr[y : y + 20, x : x + 20] = (230, (200 - 30 * i) % 256, (40 + 50 * i) % 256)
         p = folder / f"img{i}.png"
         Image.fromarray(arr).save(p)
         paths.append(p)
@@ -46,3 +46,10 @@ def image_folder(tmp_path) -> Path:
     folder = tmp_path / "imgs"
     make_images(folder)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty map cache (never the user's ~/.cache/bbselect)."""
+    monkeypatch.setenv("BBSELECT_CACHE", str(tmp_path / "bbselect-cache"))
+    return tmp_path / "bbselect-cache"

@@ -43,7 +43,9 @@ def test_compare_writes_every_output(demo_run):
     html = (demo_run / "report.html").read_text()
     assert "RANDOM WEIGHTS" in html
     run_info = json.loads((demo_run / "run.json").read_text())
-    assert run_info["backbones"]["resnet50"]["weights"]["kind"] == "none"
+    meta = {b["label"]: b for b in run_info["backbones"]}
+    assert meta["resnet50"]["weights"]["kind"] == "none" and meta["resnet50"]["layer"] == "conv5_block3_out"
+    assert run_info["timing"]["backbones"]["resnet50"]["computed"] == 3
 
 
 def test_saved_maps_match_a_direct_forward_pass(demo_run, image_folder):

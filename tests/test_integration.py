@@ -103,6 +103,6 @@ def test_imagenet_weights_load_from_keras_home(tmp_path, image_folder):
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    w = json.loads((out / "kh" / "run.json").read_text())["backbones"][SEL]["weights"]
+    w = json.loads((out / "kh" / "run.json").read_text())["backbones"][0]["weights"]
     assert w["kind"] == "imagenet" and w["md5"] == "f313cee49f5d33dfb06f2b255c4adb64"
     assert w["source"].startswith(str(home))

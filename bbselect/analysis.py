@@ -1,0 +1,143 @@
+"""From the maps on disk to the run summary: scores, channel statistics, ranking, verdict.
+
+This is the one path from maps to numbers. ``compare`` runs it after inference, ``report`` runs it on
+an existing run folder, ``merge`` on the union of shard folders — so the same maps always give the
+same summary, bit for bit. Images are read in the manifest's order (sorted by relative path), so a
+merged run sees exactly the order an unsharded run does.
+
+The summary's deterministic part is everything except the top-level ``timing`` key, which holds
+timestamps and measured speeds.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from . import ranking, scores
+from .engine import load_maps
+from .extractor import MAP_KEYS
+
+SCHEMA_VERSION = 1
+SCORED_MAPS = ("max", "mean")  # sum = C × mean: the scale-free scores are identical (see scores.py)
+
+
+def _backbone(run_dir: Path, meta: dict, images: list[dict]):
+    maps_dir = run_dir / meta["maps_dir"]
+    per_image: dict[str, dict[str, scores.MapScores]] = {}
+    samples = {k: [] for k in MAP_KEYS}
+    gap, gmp = [], []
+    for im in images:
+        path = maps_dir / f"{im['id']}.npz"
+        if not path.exists():
+            continue
+        m = load_maps(path)
+        per_image[im["id"]] = {k: scores.score_map(m[k]) for k in SCORED_MAPS}
+        for k in MAP_KEYS:
+            samples[k].append(scores.value_sample(m[k]))
+        gap.append(m["gap"])
+        gmp.append(m["gmp"])
+    if not per_image:
+        return None, per_image
+    values = list(per_image.values())
+    entry = {
+        key: meta[key] for key in ("label", "name", "options", "layer", "stage", "map_shape", "channels", "weights")
+    }
+    entry.update(
+        cost={"params": meta["params"], "gflops": meta["gflops"]},
+        scores={
+            k: {n: scores.summarize([getattr(v[k], n) for v in values]) for n in scores.SCORE_NAMES}
+            for k in SCORED_MAPS
+        },
+        degenerate={k: sum(1 for v in values if v[k].degenerate) for k in SCORED_MAPS},
+        separation=scores.summarize([ranking.separation(v) for v in values]),
+        channels_stats=scores.channel_stats(np.stack(gap), np.stack(gmp)),
+        limits={k: list(_limits(samples[k])) for k in MAP_KEYS},
+    )
+    return entry, per_image
+
+
+def _limits(parts: list[np.ndarray]) -> tuple[float, float]:
+    pooled = np.concatenate(parts) if parts else np.zeros(0)
+    pooled = pooled[np.isfinite(pooled)]
+    return scores.robust_limits(pooled) if pooled.size else (0.0, 1.0)
+
+
+def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
+    """Return (summary, per-image MapScores by backbone label) for a run folder and its manifest."""
+    images = manifest["images"]
+    entries, per_image = [], {}
+    for meta in manifest["backbones"]:
+        entry, scored = _backbone(run_dir, meta, images)
+        if entry is not None:
+            entries.append(entry)
+            per_image[meta["label"]] = scored
+    ordered = ranking.rank(entries)
+    settings = manifest["run"]
+    scored_ids = {i for s in per_image.values() for i in s}
+    n_images = sum(1 for im in images if im["id"] in scored_ids)
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        "run": {**settings, "n_images": n_images, "n_skipped": len(manifest["skipped"])},
+        "score_docs": dict(scores.SCORE_DOCS),
+        "backbones": ordered,
+        "images": [
+            {
+                "rel": im["rel"],
+                "id": im["id"],
+                "figure": None,
+                "scores": {
+                    label: {k: s[im["id"]][k]._asdict() for k in SCORED_MAPS}
+                    for label, s in per_image.items()
+                    if im["id"] in s
+                },
+            }
+            for im in images
+            if im["id"] in scored_ids
+        ],
+        "skipped": manifest["skipped"],
+        "figures": {},
+        "verdict": ranking.verdict(ordered, n_images, settings.get("random_weights", False)),
+        "warnings": _warnings(settings, ordered),
+        "timing": manifest.get("timing", {}),
+    }
+    return summary, per_image
+
+
+def _warnings(settings: dict, ordered: list[dict]) -> list[str]:
+    out = []
+    if settings.get("random_weights"):
+        out.append("Weights are random (--weights none): the scores reflect architecture and "
+                   "initialisation only, not pretrained features.")
+    if settings.get("shard"):
+        out.append(f"This is shard {settings['shard']} of a sharded run: scores cover only its images; "
+                   f"combine shards with `bbselect merge`.")
+    for b in ordered:
+        for k, n in b["degenerate"].items():
+            if n:
+                out.append(f"{b['label']}: {n} {k} map(s) were degenerate (constant, saturated or too "
+                           f"small) and were left out of the scores.")
+    return out
+
+
+def value(entry: dict, metric: str) -> float:
+    """A backbone's value for a gate metric: ``separation``, ``<map>.<score>`` (e.g. ``max.otsu``),
+    ``effective_rank``, ``effective_rank_fraction``; NaN when it does not exist."""
+    try:
+        if metric == "separation":
+            v = entry["separation"]["mean"]
+        elif metric in ("effective_rank", "effective_rank_fraction"):
+            v = entry["channels_stats"][metric]
+        else:
+            agg, _, name = metric.partition(".")
+            v = entry["scores"][agg][name]["mean"]
+    except (KeyError, TypeError):
+        return float("nan")
+    return float("nan") if v is None or not math.isfinite(v) else float(v)
+
+
+METRICS = ("separation", "effective_rank", "effective_rank_fraction") + tuple(
+    f"{k}.{n}" for k in SCORED_MAPS for n in scores.SCORE_NAMES
+)

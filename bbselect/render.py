@@ -1,0 +1,97 @@
+"""Write a run's figures and reports from its summary and the maps on disk (no model needed).
+
+Per-image figures re-decode the original image (what the network saw, after resizing) from the path
+recorded in the manifest; if it has moved, that image's figure is skipped with a warning. Contact
+sheets and the score chart are drawn unless ``--figures none`` (no drawing at all: the CI setting).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from . import report, rundir
+from . import images as imgs
+from .engine import decode, load_maps
+from .extractor import MAP_KEYS
+from .progress import Progress, log
+
+
+def with_timing(summary: dict) -> dict:
+    """A copy for rendering: measured speeds (kept apart under ``timing``) merged into each cost."""
+    view = copy.deepcopy(summary)
+    timing = summary.get("timing", {})
+    for b in view["backbones"]:
+        b["cost"].update(timing.get("backbones", {}).get(b["label"], {}))
+    view["run"]["created"] = timing.get("created")
+    return view
+
+
+def write_outputs(run_dir: Path, summary: dict, manifest: dict, per_image: dict, *,
+                  figure_limit: int | None, overlay: bool, quiet: bool) -> None:
+    summary["figures"] = _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet)
+    view = with_timing(summary)
+    rundir.write_json(run_dir / "scores.json", summary)
+    rundir.atomic_write_text(run_dir / "scores.csv", report.csv_text(summary))
+    rundir.atomic_write_text(run_dir / "report.md", report.render_markdown(view))
+    rundir.atomic_write_text(run_dir / "report.html", report.render_html(view))
+
+
+def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet) -> dict:
+    if figure_limit == 0:  # --figures none: no drawing at all (and no matplotlib import)
+        return {}
+    from . import figures
+
+    settings = manifest["run"]
+    metas = {m["label"]: m for m in manifest["backbones"]}
+    entries = {b["label"]: b for b in summary["backbones"]}
+    limits = {label: {k: tuple(v) for k, v in b["limits"].items()} for label, b in entries.items()}
+    paths = {im["id"]: im for im in manifest["images"]}
+    shown_images = summary["images"]
+    n_fig = len(shown_images) if figure_limit is None else min(figure_limit, len(shown_images))
+    sheet_imgs, sheet_maps = [], {label: {k: [] for k in MAP_KEYS} for label in entries}
+    prog = Progress("figures", n_fig, quiet=quiet)
+    for i, im in enumerate(shown_images):
+        if i >= max(n_fig, figures.CONTACT_MAX):
+            break
+        ref = imgs.ImageRef(Path(paths[im["id"]]["path"]), im["rel"], im["id"])
+        try:
+            arr, valid = decode(ref, settings["input_size"], settings["resize"], settings["max_pixels"])
+        except (imgs.ImageDecodeError, OSError) as err:
+            log(f"warning: no figure for {im['rel']}: {getattr(err, 'reason', err)}", quiet=quiet)
+            continue
+        shown = arr[: valid[0], : valid[1]]
+        rows = []
+        for label, b in entries.items():
+            if im["id"] not in per_image.get(label, {}):
+                continue
+            maps = load_maps(run_dir / metas[label]["maps_dir"] / f"{im['id']}.npz")
+            s = per_image[label][im["id"]]
+            rows.append(figures.MapRow(
+                backbone=label, layer=b["layer"], stage=b["stage"], random_weights=b["weights"]["kind"] == "none",
+                maps={k: maps[k] for k in MAP_KEYS}, limits=limits[label],
+                degenerate={k: s["mean" if k == "sum" else k].degenerate for k in MAP_KEYS},
+            ))
+            if i < figures.CONTACT_MAX:
+                for k in MAP_KEYS:
+                    sheet_maps[label][k].append(maps[k])
+        if i < figures.CONTACT_MAX:
+            sheet_imgs.append((im["rel"], shown))
+        if i < n_fig:
+            rel = Path("figures") / "images" / f"{im['id']}.png"
+            rundir.save_figure(figures.image_figure(shown, im["rel"], rows, overlay=overlay), run_dir / rel)
+            im["figure"] = rel.as_posix()
+            prog.advance()
+    prog.close()
+    out = {"contact_sheets": {}, "score_chart": None}
+    randoms = {label: b["weights"]["kind"] == "none" for label, b in entries.items()}
+    if sheet_imgs:
+        for k in MAP_KEYS:
+            fig = figures.contact_sheet(sheet_imgs, {lb: m[k] for lb, m in sheet_maps.items()}, k,
+                                        {lb: limits[lb][k] for lb in entries}, random_weights=randoms,
+                                        total=len(shown_images))
+            rundir.save_figure(fig, run_dir / "figures" / f"contact_{k}.png")
+            out["contact_sheets"][k] = f"figures/contact_{k}.png"
+    rundir.save_figure(figures.score_chart(with_timing(summary)["backbones"]), run_dir / "figures" / "scores.png")
+    out["score_chart"] = "figures/scores.png"
+    return out

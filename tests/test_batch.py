@@ -1,0 +1,240 @@
+"""Cache, resume, re-render, CI batch mode (JSON, exit codes, gates) and shard + merge."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bbselect import cache, pipeline
+from bbselect.cli import main
+from conftest import make_images
+
+FAST = ["-b", "mobilenetv2:layer=c3", "-b", "resnet50", "--weights", "none", "--input-size", "64",
+        "--batch-size", "2", "-q"]
+
+
+def run(args):
+    return CliRunner().invoke(main, args)
+
+
+def _scores(run_dir):
+    s = json.loads((run_dir / "scores.json").read_text())
+    return s["backbones"], s["images"]
+
+
+def _no_model(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(pipeline, "build_backbone", refuse)
+
+
+# ---------------------------------------------------------------- cache keys
+
+def test_every_key_component_changes_the_key_and_nothing_else_does():
+    base = dict(name="resnet50", options={}, layer="c5", weights_id="none:seed=0", input_size=224, resize="stretch")
+    k0 = cache.backbone_key(**base)
+    assert cache.backbone_key(**dict(base)) == k0
+    changes = dict(name="vgg16", options={"alpha": 0.5}, layer="c4", weights_id="none:seed=1",
+                   input_size=256, resize="letterbox")
+    for field, value in changes.items():
+        assert cache.backbone_key(**{**base, field: value}) != k0, field
+    assert cache.entry_key(k0, "a" * 64) != cache.entry_key(k0, "b" * 64)  # image content
+    # option order does not matter
+    assert cache.backbone_key(**{**base, "options": {"a": 1, "b": 2}}) == \
+        cache.backbone_key(**{**base, "options": {"b": 2, "a": 1}})
+
+
+def test_warm_run_builds_no_model_and_reproduces_scores(tmp_path, image_folder, monkeypatch):
+    out = tmp_path / "r"
+    assert run(["compare", str(image_folder), "-o", str(out), "--name", "cold", *FAST]).exit_code == 0
+    # renaming files and changing figure settings keeps every entry: keys hash content, not names
+    (image_folder / "img1.png").rename(image_folder / "renamed.png")
+    _no_model(monkeypatch)
+    res = run(["compare", str(image_folder), "-o", str(out), "--name", "warm", "--figures", "none", *FAST])
+    assert res.exit_code == 0, res.output
+    cold, warm = _scores(out / "cold"), _scores(out / "warm")
+    for a, b in zip(cold[0], warm[0]):  # same maps -> same numbers (float sums may differ in the last bit)
+        assert a["separation"] == pytest.approx(b["separation"], rel=1e-12)
+        for key in ("dead_fraction", "effective_rank"):
+            assert a["channels_stats"][key] == pytest.approx(b["channels_stats"][key], rel=1e-9)
+    timing = json.loads((out / "warm" / "run.json").read_text())["timing"]["backbones"]
+    assert all(t["cached"] == 3 and t["computed"] == 0 for t in timing.values())
+
+
+def test_warm_run_without_changes_is_identical(tmp_path, image_folder, monkeypatch):
+    out = tmp_path / "r"
+    assert run(["compare", str(image_folder), "-o", str(out), "--name", "cold", *FAST]).exit_code == 0
+    _no_model(monkeypatch)
+    assert run(["compare", str(image_folder), "-o", str(out), "--name", "warm", *FAST]).exit_code == 0
+    assert _scores(out / "cold") == _scores(out / "warm")
+
+
+def test_changed_setting_misses_the_cache(tmp_path, image_folder, monkeypatch):
+    out = tmp_path / "r"
+    assert run(["compare", str(image_folder), "-o", str(out), *FAST]).exit_code == 0
+    _no_model(monkeypatch)
+    res = run(["compare", str(image_folder), "-o", str(out), *FAST, "--input-size", "96"])
+    assert res.exit_code != 0 and "a model was built" in str(res.exception)
+
+
+def test_no_cache_recomputes(tmp_path, image_folder, isolated_cache):
+    out = tmp_path / "r"
+    assert run(["compare", str(image_folder), "-o", str(out), "--no-cache", *FAST]).exit_code == 0
+    assert not isolated_cache.exists()
+
+
+def test_cache_eviction_respects_the_cap(tmp_path):
+    c = cache.Cache(tmp_path / "c", max_mb=0)
+    src = tmp_path / "m.npz"
+    np.savez(src, a=np.zeros(10))
+    c.store("ab" * 32, src)
+    assert c.has("ab" * 32) and c.size_bytes() > 0
+    assert c.evict() == 1 and c.size_bytes() == 0
+
+
+# ---------------------------------------------------------------- resume and re-render
+
+def test_resume_after_interruption_keeps_finished_images(tmp_path, image_folder, monkeypatch):
+    from bbselect import engine
+
+    real_save, calls = engine.save_maps, []
+
+    def flaky(path, arrays):
+        calls.append(path)
+        if len(calls) == 3:  # killed while writing the third maps file: a partial temp file stays
+            path.with_name(path.name + ".tmp").write_bytes(b"partial")
+            raise KeyboardInterrupt
+        real_save(path, arrays)
+
+    monkeypatch.setattr(engine, "save_maps", flaky)
+    out = tmp_path / "r"
+    res = run(["compare", str(image_folder), "-o", str(out), "--name", "job", "--no-cache", *FAST])
+    assert res.exit_code == 130 and "resume with" in res.output and "Traceback" not in res.output
+    run_dir = out / "job"
+    assert not (run_dir / "scores.json").exists()  # no report posing as complete
+    monkeypatch.setattr(engine, "save_maps", real_save)
+    res = run(["compare", "--resume", str(run_dir), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    timing = json.loads((run_dir / "run.json").read_text())["timing"]["backbones"]
+    assert timing["mobilenetv2:layer=c3"]["resumed"] == 2 and timing["mobilenetv2:layer=c3"]["computed"] == 1
+    assert timing["resnet50"]["computed"] == 3
+    # the resumed run's numbers equal an uninterrupted run's
+    ref = run(["compare", str(image_folder), "-o", str(out), "--name", "ref", "--no-cache", *FAST])
+    assert ref.exit_code == 0
+    assert _scores(run_dir)[0] == _scores(out / "ref")[0]
+
+
+def test_report_rerenders_without_a_model(tmp_path, image_folder, monkeypatch):
+    out = tmp_path / "r"
+    assert run(["compare", str(image_folder), "-o", str(out), "--figures", "none", *FAST]).exit_code == 0
+    run_dir = out / "imgs"
+    assert not (run_dir / "figures").exists()
+    before = _scores(run_dir)[0]
+    _no_model(monkeypatch)
+    res = run(["report", str(run_dir), "--figures", "all"])
+    assert res.exit_code == 0, res.output
+    assert len(list((run_dir / "figures" / "images").glob("*.png"))) == 3
+    assert _scores(run_dir)[0] == before
+    assert run(["report", str(tmp_path)]).exit_code == 3  # not a run folder
+
+
+# ---------------------------------------------------------------- CI mode
+
+CI_KEYS = {"schema_version", "status", "exit_code", "run_dir", "n_images", "n_skipped", "random_weights",
+           "best", "ranking", "gates", "skipped", "timing"}
+RANK_KEYS = {"rank", "label", "layer", "stage", "weights", "separation", "tied_with", "scores", "degenerate",
+             "dead_fraction", "effective_rank", "params", "gflops"}
+
+
+def test_json_output_is_stable_and_deterministic(tmp_path, image_folder):
+    out = tmp_path / "r"
+    docs = []
+    for name in ("a", "b"):
+        res = run(["compare", str(image_folder), "-o", str(out), "--name", name, "--format", "json",
+                   "--no-cache", "--figures", "none", *FAST])
+        assert res.exit_code == 0
+        docs.append(json.loads(res.stdout))
+    a, b = docs
+    assert set(a) == CI_KEYS and a["schema_version"] == 1 and a["status"] == "ok"
+    assert all(set(r) == RANK_KEYS for r in a["ranking"])
+    for d in docs:
+        d.pop("timing"), d.pop("run_dir")
+    assert a == b  # identical apart from timings and the folder name
+    sa, sb = (json.loads((out / n / "scores.json").read_text()) for n in ("a", "b"))
+    for s in (sa, sb):
+        s.pop("timing"), s["run"].pop("name")
+    assert sa == sb
+
+
+@pytest.mark.parametrize(
+    "extra, code",
+    [
+        ([], 0),
+        (["--fail-under", "separation=2"], 1),
+        (["--expect-best", "resnet50", "--fail-under", "effective_rank=0"], None),  # 0 or 1 by ranking
+        (["--fail-under", "sepration=1"], 2),
+        (["--shard", "3/2"], 2),
+    ],
+)
+def test_exit_codes_and_gates(tmp_path, image_folder, extra, code):
+    res = run(["compare", str(image_folder), "-o", str(tmp_path / "r"), "--format", "json",
+               "--figures", "none", *FAST, *extra])
+    doc = json.loads(res.stdout)
+    assert doc["exit_code"] == res.exit_code
+    if code is None:
+        best = doc["ranking"][0]
+        expected = 0 if best["label"] == "resnet50" or "resnet50" in best["tied_with"] else 1
+        assert res.exit_code == expected
+    else:
+        assert res.exit_code == code
+    if code == 1:
+        assert doc["status"] == "gate_failed" and doc["gates"][0]["passed"] is False
+    if code == 2:
+        assert doc["status"] == "error" and "did you mean 'separation'" in doc["error"] or "--shard" in doc["error"]
+
+
+def test_input_and_weights_exit_codes_in_json(tmp_path, monkeypatch):
+    res = run(["compare", str(tmp_path / "missing"), "--format", "json", *FAST])
+    assert res.exit_code == 3 and json.loads(res.stdout)["exit_code"] == 3
+    from keras.src.utils import file_utils
+
+    def fail(fname=None, origin=None, *a, **k):
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2]")
+
+    monkeypatch.setattr(file_utils, "get_file", fail)
+    make_images(tmp_path / "imgs", 1)
+    res = run(["compare", str(tmp_path / "imgs"), "-b", "vgg16", "--input-size", "64", "--format", "json",
+               "-o", str(tmp_path / "o")])
+    assert res.exit_code == 4 and "--weights none" in json.loads(res.stdout)["error"]
+
+
+# ---------------------------------------------------------------- shards
+
+def test_shards_partition_images_and_merge_equals_unsharded(tmp_path):
+    folder = tmp_path / "imgs"
+    make_images(folder, 7)
+    out = tmp_path / "r"
+    args = [str(folder), "-o", str(out), "--no-cache", "--figures", "none", *FAST]
+    assert run(["compare", *args, "--name", "whole"]).exit_code == 0
+    parts = []
+    for i in (1, 2, 3):
+        res = run(["compare", *args, "--name", f"s{i}", "--shard", f"{i}/3"])
+        if res.exit_code == 3:  # a shard may be empty for a tiny folder; then it has no run folder
+            continue
+        assert res.exit_code == 0, res.output
+        parts.append(out / f"s{i}")
+    rels = [im["rel"] for p in parts for im in json.loads((p / "run.json").read_text())["images"]]
+    assert sorted(rels) == sorted(f"img{i}.png" for i in range(7)) and len(set(rels)) == 7  # a partition
+    res = run(["merge", *map(str, parts), "-o", str(out), "--name", "merged"])
+    assert res.exit_code == 0, res.output
+    assert _scores(out / "merged") == _scores(out / "whole")  # exactly equal, CIs included
+
+
+def test_merge_refuses_different_settings(tmp_path, image_folder):
+    out = tmp_path / "r"
+    assert run(["compare", str(image_folder), "-o", str(out), "--name", "a", *FAST]).exit_code == 0
+    assert run(["compare", str(image_folder), "-o", str(out), "--name", "b", *FAST, "--seed", "3"]).exit_code == 0
+    res = run(["merge", str(out / "a"), str(out / "b"), "-o", str(out)])
+    assert res.exit_code == 2 and "seed" in res.output
