@@ -12,7 +12,7 @@ import click
 from . import __version__, registry
 from .cache import DEFAULT_MAX_MB
 from .config import FIGURE_CHOICES, CompareConfig
-from .errors import BBSelectError
+from .errors import BBSelectError, UsageError
 from .images import DEFAULT_MAX_PIXELS, RESIZE_MODES
 
 _D = CompareConfig()
@@ -151,6 +151,73 @@ def compare(images, backbones, quiet, fmt, resume, **opts):
         cfg = CompareConfig(images=images or str(default_images_dir()),
                             backbones=list(backbones) or list(registry.DEFAULT_BACKBONES), **opts)
     _echo_outcome(run_compare(cfg, quiet=quiet, argv=sys.argv, resume=resume), fmt)
+
+
+@main.command()
+@click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a YAML key; VALUE is parsed as YAML (--set backbones=[vgg16,resnet50], "
+                   "--set sweep.layer=[c4,c5]). Repeatable.")
+@_options
+@click.pass_context
+@_guard()
+def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
+    """Run the comparison described by CONFIG_FILE (YAML; every `compare` option is a key of the
+    same name, see configs/default.yaml). Any key listed under `sweep:` expands to one run per
+    point of the cartesian product, in results/<name>/<point>/, with a summary and index.html.
+
+    \b
+    Precedence: option typed here > --set KEY=VALUE > the YAML file > built-in defaults.
+    Examples:
+      bbselect run configs/detector-512.yaml --set images=photos/
+      bbselect run configs/quick-ci.yaml --format json --weights none
+      bbselect run results/photos/config.yaml          # repeat a finished run
+    """
+    from click.core import ParameterSource
+
+    from . import configfile, rundir
+    from .config import default_images_dir, resolve
+    from .pipeline import compare as run_compare
+    from .sweep import run_sweep
+
+    if not config_file.is_file():
+        raise UsageError(f"config file {config_file} does not exist")
+    opts["backbones"] = backbones
+    cli = {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()
+           if k in configfile.KINDS and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+    loaded = configfile.build_config(config_file, list(sets), cli)
+    base = loaded.base
+    if loaded.source["images"] == "default":
+        base.images = str(default_images_dir())
+    gates_ = loaded.gates
+    if "fail_under" in gates_ and loaded.source["fail_under"] == "default":
+        fu = gates_["fail_under"]
+        base.fail_under = [f"{k}={v}" for k, v in fu.items()] if isinstance(fu, dict) else list(fu)
+    if "expect_best" in gates_ and loaded.source["expect_best"] == "default":
+        base.expect_best = str(gates_["expect_best"])
+    for note in loaded.notes:
+        click.echo(f"note: {note}", err=True)
+    points = configfile.expand_sweep(base, loaded.sweep)
+    for _, cfg in points:
+        resolve(cfg)  # every point is checked before any runs
+    if not loaded.sweep:
+        _echo_outcome(run_compare(points[0][1], quiet=quiet, argv=sys.argv), fmt)
+        return
+    parent = rundir.claim_run_dir(Path(base.output), base.name or config_file.stem)
+    rundir.atomic_write_text(parent / "sweep.yaml", configfile.dump_config(base, loaded.sweep, loaded.gates))
+    _, outcomes = run_sweep(points, parent, loaded.sweep, quiet=quiet,
+                            run_point=lambda cfg: run_compare(cfg, quiet=quiet, argv=sys.argv))
+    code = max(o.exit_code for o in outcomes)
+    if not quiet:
+        click.echo(f"sweep done: {parent / 'index.html'}", err=True)
+    if fmt == "json":
+        from .report import ci_summary
+
+        doc = {"schema_version": 1, "status": "ok" if code == 0 else "gate_failed", "exit_code": code,
+               "sweep_dir": str(parent),
+               "points": [ci_summary(o.summary, str(o.run_dir), o.exit_code) for o in outcomes]}
+        click.echo(json.dumps(doc, indent=2, default=str))
+    sys.exit(code)
 
 
 @main.command()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from . import __version__, analysis, gates, render, rundir
+from . import __version__, analysis, gates, render, rundir, runtime
 from . import images as imgs
 from .cache import Cache, backbone_key, entry_key, file_hash
 from .cache import default_dir as default_cache_dir
@@ -167,6 +167,8 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
             "inference_seconds": run.infer_seconds, "wall_seconds": run.wall_seconds,
         }
     cache.evict()
+    plans.clear()
+    runtime.release()
 
     good = [r for r in refs if r.rel not in skips.items]
     manifest = {

@@ -33,6 +33,7 @@ def keras():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # CUDA probing happens here; keep it quiet too
+        tf.get_logger().setLevel("ERROR")  # e.g. retracing notices when a sweep builds many models
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
@@ -40,3 +41,9 @@ def keras():
         os.close(devnull)
     _keras = k
     return k
+
+
+def release() -> None:
+    """Free the models of a finished run (a sweep builds many); a no-op if Keras was never loaded."""
+    if _keras is not None:
+        _keras.backend.clear_session()
