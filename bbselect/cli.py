@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -67,8 +69,16 @@ def _options(f):
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
                      help="json: print one machine-readable summary to stdout (logs stay on stderr)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress output; errors only."),
+        click.option("-v", "--verbose", is_flag=True, callback=_verbose, expose_value=False, is_eager=True,
+                     help="Also show TensorFlow's own messages."),
     ]
     return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
+
+
+def _verbose(ctx, param, value):
+    if value:
+        os.environ["BBSELECT_TF_VERBOSE"] = "1"
+    return value
 
 
 def _echo_outcome(outcome, fmt: str) -> None:
@@ -80,6 +90,10 @@ def _echo_outcome(outcome, fmt: str) -> None:
     sys.exit(outcome.exit_code)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _guard(fmt_key: str = "fmt"):
     """Run a command body; show user errors as clean messages with their exit code (JSON when asked)."""
 
@@ -87,6 +101,7 @@ def _guard(fmt_key: str = "fmt"):
         @functools.wraps(f)
         def wrapper(*args, **kwargs):
             fmt = kwargs.get(fmt_key, "text")
+            signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends as cleanly as Ctrl-C
             try:
                 return f(*args, **kwargs)
             except BBSelectError as err:
@@ -238,15 +253,22 @@ def report(run_dir, figures, overlay, fmt, quiet):
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", default=None, help="Merged run folder name [default: <first run>-merged].")
+@click.option("--fail-under", "fail_under", multiple=True, metavar="METRIC=VALUE",
+              help="Quality gate on the merged scores (as for compare).")
+@click.option("--expect-best", default=None, metavar="BACKBONE", help="Quality gate (as for compare).")
+@click.option("--figures", default=None, metavar="all|none|N", help="Override the shards' --figures.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @_guard()
-def merge(run_dirs, output, name, fmt, quiet):
+def merge(run_dirs, output, name, fail_under, expect_best, figures, fmt, quiet):
     """Combine shard runs (`compare --shard I/N`) into one run and report; its scores equal an
-    unsharded run's."""
+    unsharded run's. Gates given here apply to the merged scores (the shards' own gates are kept
+    otherwise)."""
     from .pipeline import merge as run_merge
 
-    _echo_outcome(run_merge(list(run_dirs), output, name, quiet=quiet), fmt)
+    overrides = {k: v for k, v in (("fail_under", list(fail_under)), ("expect_best", expect_best),
+                                   ("figures", figures)) if v}
+    _echo_outcome(run_merge(list(run_dirs), output, name, quiet=quiet, overrides=overrides), fmt)
 
 
 @main.command()

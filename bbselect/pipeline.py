@@ -276,7 +276,8 @@ def report(run_dir: Path, *, figures: str | None = None, overlay: bool | None = 
 _MERGE_IGNORED = {"shard", "name", "output", "figures", "overlay", "quiet"}
 
 
-def merge(run_dirs: list[Path], output: Path, name: str | None, *, quiet: bool = False) -> Outcome:
+def merge(run_dirs: list[Path], output: Path, name: str | None, *, quiet: bool = False,
+          overrides: dict | None = None) -> Outcome:
     """Combine shard run folders into one run whose scores equal an unsharded run's."""
     loaded = [load_run(d) for d in run_dirs]
     base_cfg = loaded[0][1]
@@ -322,7 +323,7 @@ def merge(run_dirs: list[Path], output: Path, name: str | None, *, quiet: bool =
         "timing": timing,
     }
     rundir.write_json(run_dir / "run.json", manifest)
-    cfg = CompareConfig(**{**base_cfg.to_dict(), "shard": None, "name": run_dir.name})
+    cfg = CompareConfig(**{**base_cfg.to_dict(), "shard": None, "name": run_dir.name, **(overrides or {})})
     rundir.write_yaml(run_dir / "config.yaml", cfg.to_dict())
     for w in warn:
         log(f"warning: {w}", quiet=quiet)
