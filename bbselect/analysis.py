@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ranking, scores
+from . import evidence, ranking, scores
 from .engine import load_maps
 from .extractor import MAP_KEYS
 
@@ -24,17 +24,21 @@ SCHEMA_VERSION = 1
 SCORED_MAPS = ("max", "mean")  # sum = C × mean: the scale-free scores are identical (see scores.py)
 
 
-def _backbone(run_dir: Path, meta: dict, images: list[dict]):
+def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | None, boxes):
     maps_dir = run_dir / meta["maps_dir"]
     per_image: dict[str, dict[str, scores.MapScores]] = {}
     samples = {k: [] for k in MAP_KEYS}
-    gap, gmp = [], []
+    gap, gmp, labelled, box_maps = [], [], [], {}
     for im in images:
         path = maps_dir / f"{im['id']}.npz"
         if not path.exists():
             continue
         m = load_maps(path)
         per_image[im["id"]] = {k: scores.score_map(m[k]) for k in SCORED_MAPS}
+        if classes and im["rel"] in classes:
+            labelled.append((m["gap"], classes[im["rel"]]))
+        if boxes is not None and im["rel"] in boxes.boxes:
+            box_maps[im["id"]] = {k: m[k] for k in evidence.BOX_MAPS}
         for k in MAP_KEYS:
             samples[k].append(scores.value_sample(m[k]))
         gap.append(m["gap"])
@@ -56,6 +60,12 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict]):
         channels_stats=scores.channel_stats(np.stack(gap), np.stack(gmp)),
         limits={k: list(_limits(samples[k])) for k in MAP_KEYS},
     )
+    if labelled:
+        feats = np.stack([f for f, _ in labelled]).astype(np.float64)
+        entry["labels"] = evidence.label_scores(feats, [c for _, c in labelled])
+    if boxes is not None:
+        rel_of = {im["id"]: im["rel"] for im in images}
+        entry["boxes"] = evidence.box_scores(box_maps, boxes.boxes, rel_of)
     return entry, per_image
 
 
@@ -68,14 +78,22 @@ def _limits(parts: list[np.ndarray]) -> tuple[float, float]:
 def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
     """Return (summary, per-image MapScores by backbone label) for a run folder and its manifest."""
     images = manifest["images"]
+    settings = manifest["run"]
+    images_dir = Path(settings["images_dir"])
+    classes, labels_how = evidence.find_labels(images_dir, [im["rel"] for im in images], settings.get("labels"))
+    boxes = evidence.find_boxes(images_dir, images, settings.get("boxes"))
     entries, per_image = [], {}
     for meta in manifest["backbones"]:
-        entry, scored = _backbone(run_dir, meta, images)
+        entry, scored = _backbone(run_dir, meta, images, classes, boxes)
         if entry is not None:
             entries.append(entry)
             per_image[meta["label"]] = scored
+    used = evidence.choose_primary(entries)
     ordered = ranking.rank(entries)
-    settings = manifest["run"]
+    timing = dict(manifest.get("timing", {}))
+    speed = timing.get("backbones", {})
+    # measured speeds vary between runs, so the Pareto set lives with them under "timing"
+    timing["pareto"] = ranking.pareto_front(ordered, lambda b: speed.get(b["label"], {}).get("ms_per_image"))
     scored_ids = {i for s in per_image.values() for i in s}
     n_images = sum(1 for im in images if im["id"] in scored_ids)
     summary = {
@@ -87,6 +105,7 @@ def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
             {
                 "rel": im["rel"],
                 "id": im["id"],
+                "class": classes.get(im["rel"]) if classes else None,
                 "figure": None,
                 "scores": {
                     label: {k: s[im["id"]][k]._asdict() for k in SCORED_MAPS}
@@ -97,11 +116,22 @@ def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
             for im in images
             if im["id"] in scored_ids
         ],
+        "boxes": {} if boxes is None else {rel: [list(b) for b in bs] for rel, bs in boxes.boxes.items()},
         "skipped": manifest["skipped"],
         "figures": {},
-        "verdict": ranking.verdict(ordered, n_images, settings.get("random_weights", False)),
+        "evidence": {
+            **used,
+            "labels": labels_how,
+            "boxes": None if boxes is None else {
+                "format": boxes.format, "source": str(boxes.source) if boxes.source else None,
+                "n_boxes": boxes.n_boxes, "images_with_boxes": len(boxes.boxes),
+                "images_without": len(boxes.missing), "notes": boxes.notes,
+            },
+            "classes": sorted(set(classes.values())) if classes else None,
+        },
+        "verdict": ranking.verdict(ordered, n_images, settings.get("random_weights", False), used),
         "warnings": _warnings(settings, ordered),
-        "timing": manifest.get("timing", {}),
+        "timing": timing,
     }
     return summary, per_image
 
@@ -123,11 +153,20 @@ def _warnings(settings: dict, ordered: list[dict]) -> list[str]:
 
 
 def value(entry: dict, metric: str) -> float:
-    """A backbone's value for a gate metric: ``separation``, ``<map>.<score>`` (e.g. ``max.otsu``),
-    ``effective_rank``, ``effective_rank_fraction``; NaN when it does not exist."""
+    """A backbone's value for a gate metric (``METRICS``): ``primary`` (the ranking score), ``separation``,
+    ``linear_probe``, ``knn``, ``logme`` (need labels), ``box_auroc`` (needs boxes), ``<map>.<score>``
+    (e.g. ``max.otsu``), ``effective_rank``, ``effective_rank_fraction``; NaN when it does not exist."""
     try:
         if metric == "separation":
             v = entry["separation"]["mean"]
+        elif metric == "primary":
+            v = entry["primary"]["mean"]
+        elif metric in ("linear_probe", "knn"):
+            v = entry["labels"][metric]["mean"]
+        elif metric == "logme":
+            v = entry["labels"]["logme"]
+        elif metric == "box_auroc":
+            v = entry["boxes"]["auroc"]["mean"]
         elif metric in ("effective_rank", "effective_rank_fraction"):
             v = entry["channels_stats"][metric]
         else:
@@ -138,6 +177,7 @@ def value(entry: dict, metric: str) -> float:
     return float("nan") if v is None or not math.isfinite(v) else float(v)
 
 
-METRICS = ("separation", "effective_rank", "effective_rank_fraction") + tuple(
+METRICS = ("primary", "separation", "linear_probe", "knn", "logme", "box_auroc", "effective_rank",
+           "effective_rank_fraction") + tuple(
     f"{k}.{n}" for k in SCORED_MAPS for n in scores.SCORE_NAMES
 )

@@ -52,6 +52,12 @@ def _options(f):
         click.option("--seed", default=_D.seed, show_default=True, type=int, help="Seed for random weights."),
         click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=int,
                      help="Skip images larger than this many pixels (decompression-bomb guard)."),
+        click.option("--labels", default=_D.labels, show_default=True, metavar="auto|none|FILE.csv",
+                     help="Class labels for label-aware scores: auto = class sub-folders if every image is "
+                          "in one; FILE.csv with columns image,label; none = off."),
+        click.option("--boxes", default=_D.boxes, show_default=True, metavar="auto|none|PATH",
+                     help="Box annotations for box-aware scores: auto = YOLO .txt / VOC .xml / COCO .json "
+                          "found next to the images; PATH = a COCO file or a folder of per-image files."),
         click.option("--cache/--no-cache", default=True, show_default=True,
                      help="Reuse maps computed earlier for the same image content and settings."),
         click.option("--cache-dir", default=None, metavar="DIR",

@@ -40,6 +40,8 @@ class CompareConfig:
     shard: str | None = None
     fail_under: list[str] = field(default_factory=list)
     expect_best: str | None = None
+    labels: str = "auto"
+    boxes: str = "auto"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -110,13 +110,23 @@ def _random_badge(ax) -> None:
 # per-image figure
 # --------------------------------------------------------------------------
 
+def _draw_boxes(ax, boxes, iw: int, ih: int) -> None:
+    from matplotlib.patches import Rectangle
+
+    for b in boxes or ():
+        x0, y0, x1, y1 = (float(v) for v in b[:4])
+        ax.add_patch(Rectangle((x0 * iw, y0 * ih), (x1 - x0) * iw, (y1 - y0) * ih, fill=False,
+                               edgecolor="#ff3030", linewidth=1.4))
+
+
 def image_figure(image: np.ndarray, title: str, rows: list[MapRow], overlay: bool = False,
-                 cmap: str = "viridis") -> Figure:
+                 cmap: str = "viridis", boxes=None) -> Figure:
     """Rows = backbones; columns = input | max | mean | sum, each map with its shared colour scale.
 
     Maps are drawn on the input image's extent (each cell stretched over the image region it
     covers, nearest-neighbour so the map's true resolution stays visible). ``overlay=True`` draws
-    each map at alpha 0.5 over the input image.
+    each map at alpha 0.5 over the input image. ``boxes`` (normalised ``(x0, y0, x1, y1, ...)``)
+    are drawn in red over the input and every map.
     """
     if not rows:
         raise ValueError("image_figure needs at least one MapRow")
@@ -137,6 +147,7 @@ def image_figure(image: np.ndarray, title: str, rows: list[MapRow], overlay: boo
                          fontsize=10, color=_RED if row.random_weights else "black")
         if row.random_weights:
             _random_badge(ax_in)
+        _draw_boxes(ax_in, boxes, iw, ih)
 
         for c, agg in enumerate(AGGREGATIONS, start=1):
             ax = axes[r, c]
@@ -154,6 +165,7 @@ def image_figure(image: np.ndarray, title: str, rows: list[MapRow], overlay: boo
                            alpha=0.5 if overlay else None)
             ax.set_xlim(0, iw)
             ax.set_ylim(ih, 0)
+            _draw_boxes(ax, boxes, iw, ih)
             _bare(ax)
             ax.set_title(f"{agg} · {size}", fontsize=9)
             # An inset in axes coordinates follows the drawn (aspect-corrected) panel exactly.
@@ -237,80 +249,4 @@ def contact_sheet(images: list[tuple[str, np.ndarray]], maps: dict[str, list[np.
             cb = fig.colorbar(last_im[label], ax=axes[:, j], location="bottom", shrink=0.9, pad=0.01,
                               aspect=15)
             cb.ax.tick_params(labelsize=7)
-    return fig
-
-
-# --------------------------------------------------------------------------
-# score chart
-# --------------------------------------------------------------------------
-
-def _num(x) -> float:
-    return float(x) if _finite(x) else math.nan
-
-
-def score_chart(backbones: list[dict]) -> Figure:
-    """Separation (mean with 95% CI) per backbone, next to its measured cost (ms / image)."""
-    fig = Figure(figsize=(12.0, 1.0 + 0.55 * max(1, len(backbones))), layout="constrained")
-    ax_s, ax_c = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
-    if not backbones:
-        ax_s.text(0.5, 0.5, "no backbones", transform=ax_s.transAxes, ha="center", va="center")
-        return fig
-
-    def order(b):
-        r = b.get("rank")
-        return (0, r) if isinstance(r, int) else (1, 0)
-
-    items = sorted(backbones, key=order)
-    ys = np.arange(len(items))
-    names = []
-    for y, b in zip(ys, items):
-        rnd = bool(b.get("random_weights") or (b.get("weights") or {}).get("kind") == "none")
-        rank = b.get("rank")
-        names.append((f"#{rank} " if rank is not None else "") + _short(b.get("label", "?"), 28)
-                     + (" (RANDOM WEIGHTS)" if rnd else ""))
-        sep = b.get("separation") or {}
-        mean, lo, hi = _num(sep.get("mean")), _num(sep.get("lo")), _num(sep.get("hi"))
-        color = _RED if rnd else "#4472c4"
-        if math.isnan(mean):
-            ax_s.text(0.005, y, "n/a (degenerate)", va="center", ha="left", fontsize=9, color=_RED,
-                      transform=ax_s.get_yaxis_transform())
-        else:
-            xerr = None
-            if not (math.isnan(lo) or math.isnan(hi)):
-                xerr = [[max(0.0, mean - lo)], [max(0.0, hi - mean)]]
-            ax_s.barh(y, mean, xerr=xerr, color=color, alpha=0.85, capsize=4, height=0.6)
-            tip = hi if not math.isnan(hi) else mean
-            ci = f" [{lo:.2f}, {hi:.2f}]" if xerr is not None else ""
-            ax_s.text(tip, y, f"  {mean:.2f}{ci}  n={sep.get('n', '?')}", va="center", fontsize=8)
-
-        cost = b.get("cost") or {}
-        ms = _num(cost.get("ms_per_image"))
-        extra = []
-        if _finite(cost.get("gflops")):
-            extra.append(f"{float(cost['gflops']):.2f} GFLOPs")
-        if _finite(cost.get("params")):
-            extra.append(f"{float(cost['params']) / 1e6:.2f} M params")
-        if math.isnan(ms):
-            ax_c.text(0.005, y, "n/a  " + " · ".join(extra), va="center", ha="left", fontsize=8,
-                      transform=ax_c.get_yaxis_transform())
-        else:
-            ax_c.barh(y, ms, color="0.55", height=0.6)
-            ax_c.text(ms, y, "  " + " · ".join([f"{ms:.1f} ms"] + extra), va="center", fontsize=8)
-
-    ax_s.set_yticks(ys, names)
-    for tick, b in zip(ax_s.get_yticklabels(), items):
-        if b.get("random_weights") or (b.get("weights") or {}).get("kind") == "none":
-            tick.set_color(_RED)
-            tick.set_fontweight("bold")
-    ax_s.set_ylim(len(items) - 0.5, -0.5)  # rank 1 on top; also keeps rows without a bar in view
-    ax_s.set_xlim(0, 1.25)  # separation is a mean of [0, 1] scores; room for the labels
-    ax_s.set_xlabel("separation: mean of otsu, top10_mass, concentration (95% bootstrap CI)")
-    ax_s.set_title("Map separation — higher = more clearly singled-out regions", fontsize=11)
-    ax_s.grid(axis="x", alpha=0.3)
-    ms_all = [_num((b.get("cost") or {}).get("ms_per_image")) for b in items]
-    ms_max = max([v for v in ms_all if not math.isnan(v)], default=1.0)
-    ax_c.set_xlim(0, ms_max * 1.9 if ms_max > 0 else 1.0)  # room for the text after the bars
-    ax_c.set_xlabel("ms / image (measured)")
-    ax_c.set_title("Cost — lower = cheaper", fontsize=11)
-    ax_c.grid(axis="x", alpha=0.3)
     return fig

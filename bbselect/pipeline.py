@@ -208,6 +208,7 @@ def _settings(run_dir: Path, cfg: CompareConfig, res) -> dict:
         "name": run_dir.name, "images_dir": str(res.images_dir), "input_size": cfg.input_size,
         "resize": cfg.resize, "layer": cfg.layer, "weights": cfg.weights, "seed": cfg.seed,
         "random_weights": res.weights == "none", "max_pixels": cfg.max_pixels, "shard": cfg.shard,
+        "labels": cfg.labels, "boxes": cfg.boxes,
     }
 
 

@@ -1,9 +1,10 @@
 """Rank backbones, mark ties, and say in plain words what the numbers mean.
 
-The label-free ranking uses one composite per image, ``separation``: the mean of the three map
-scores (otsu, top10_mass, concentration) over the max and mean maps, skipping degenerate maps.
-Backbones are ordered by the mean separation across images; two backbones whose 95% bootstrap
-intervals overlap are marked as tied. Pure functions on plain dicts.
+Backbones are ordered by their ``primary`` score — the strongest evidence available, chosen in
+evidence.py: box AUROC > linear-probe accuracy > label-free ``separation`` (per image, the mean of
+the three map scores over the max and mean maps, degenerate maps skipped). Two backbones whose 95%
+intervals overlap are marked as tied. Pareto-optimal backbones (no other is both better and faster)
+are marked for the quality-vs-cost chart. Pure functions on plain dicts.
 """
 
 from __future__ import annotations
@@ -22,12 +23,20 @@ def separation(per_map: dict[str, scores.MapScores]) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
+def _score(b: dict) -> dict:
+    return b.get("primary") or b["separation"]
+
+
+def _finite(v) -> bool:
+    return v is not None and math.isfinite(v)
+
+
 def rank(backbones: list[dict]) -> list[dict]:
-    """Set ``rank`` and ``tied_with`` on each backbone dict (by ``separation.mean``, NaN last)."""
+    """Set ``rank`` and ``tied_with`` on each backbone dict (by its primary score's mean, NaN last)."""
 
     def key(b):
-        m = b["separation"]["mean"]
-        return (0, -m) if m is not None and math.isfinite(m) else (1, 0)
+        m = _score(b)["mean"]
+        return (0, -m) if _finite(m) else (1, 0)
 
     ordered = sorted(backbones, key=key)
     for i, b in enumerate(ordered, start=1):
@@ -35,22 +44,59 @@ def rank(backbones: list[dict]) -> list[dict]:
         b["tied_with"] = [
             o["label"]
             for o in ordered
-            if o is not b and scores.intervals_overlap(b["separation"], o["separation"])
+            if o is not b and scores.intervals_overlap(_score(b), _score(o))
         ]
     return ordered
 
 
+def pareto_front(backbones: list[dict], cost_of) -> list[str]:
+    """Labels of backbones no other beats on both the primary score (higher) and ``cost_of`` (lower)."""
+    pts = [(b["label"], _score(b)["mean"], cost_of(b)) for b in backbones]
+    pts = [(lb, s, c) for lb, s, c in pts if _finite(s) and _finite(c)]
+    return [
+        lb for lb, s, c in pts
+        if not any((s2 >= s and c2 <= c) and (s2 > s or c2 < c) for _, s2, c2 in pts)
+    ]
+
+
+_LIMITS = {
+    "label-free": (
+        "What this can tell: how strongly each backbone's channel-collapsed maps single out a region "
+        "of your images, a quick sign of whether its features respond to your content. What it cannot "
+        "tell: whether those regions are your objects, or whether the features will transfer to your "
+        "classes and boxes; peaked maps also come from texture, edges or random filters (bbselect's own "
+        "validation study found these scores do not reliably rank pretrained above random weights; see "
+        "docs/validation.md). Give class folders or box annotations for real evidence, and confirm "
+        "with a short fine-tuning run."
+    ),
+    "labels": (
+        "What this can tell: how linearly separable your classes are in each backbone's pooled "
+        "features, the usual first predictor of transfer (LogME and kNN are shown alongside). What it "
+        "cannot tell: localisation quality for a detector, or accuracy after fine-tuning; with few "
+        "images per class the intervals are wide. Confirm with a short fine-tuning run."
+    ),
+    "boxes": (
+        "What this can tell: whether each backbone's channel-collapsed activation lands on your "
+        "annotated objects rather than the background. What it cannot tell: detection accuracy after "
+        "training a head and fine-tuning; the maps are channel summaries, not a detector's output."
+    ),
+}
+
+
 def _fmt_ci(s: dict) -> str:
-    if s["mean"] is None or not math.isfinite(s["mean"]):
+    if not _finite(s["mean"]):
         return "n/a"
     return f"{s['mean']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}]"
 
 
-def verdict(ordered: list[dict], n_images: int, random_weights: bool) -> str:
-    """One plain-language paragraph: who leads, by how much, at what cost, and what it cannot tell."""
+def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: dict | None = None) -> str:
+    """One plain-language paragraph: which evidence, who leads, by how much, at what cost, and what
+    the numbers cannot tell."""
     if not ordered:
         return "No backbone produced scores."
-    scored = [b for b in ordered if b["separation"]["mean"] is not None and math.isfinite(b["separation"]["mean"])]
+    evidence = evidence or {"evidence": "label-free", "metric": "separation", "why": ""}
+    metric = evidence["metric"]
+    scored = [b for b in ordered if _finite(_score(b)["mean"])]
     parts = []
     if not scored:
         parts.append(
@@ -61,9 +107,10 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool) -> str:
     else:
         best = scored[0]
         where = f"{best['layer']}" + (f", stage {best['stage']}" if best.get("stage") else "")
+        parts.append(f"Ranked by {metric}: {evidence['why']}." if evidence.get("why") else "")
         parts.append(
-            f"On these {n_images} images, {best['label']} ({where}) gives the most clearly separated "
-            f"maps: separation {_fmt_ci(best['separation'])} (mean with 95% bootstrap interval)."
+            f"On these {n_images} images, {best['label']} ({where}) ranks first: "
+            f"{metric} {_fmt_ci(_score(best))} (mean with 95% interval)."
         )
         if best["tied_with"]:
             parts.append(
@@ -78,7 +125,7 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool) -> str:
             parts.append(
                 f"{cheapest['label']} needs {ratio:.1f}× fewer GFLOPs "
                 f"({cheapest['cost']['gflops']:.2f} vs {best['cost']['gflops']:.2f}) at "
-                f"separation {_fmt_ci(cheapest['separation'])}."
+                f"{metric} {_fmt_ci(_score(cheapest))}."
             )
     unscored = [b["label"] for b in ordered if b not in scored]
     partly = [b["label"] for b in scored if any(b["degenerate"].values())]
@@ -92,17 +139,11 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool) -> str:
             f"Some maps of {', '.join(partly)} were degenerate and were left out of the scores, "
             f"not counted as zero."
         )
-    parts.append(
-        "What this can tell: how strongly each backbone's channel-collapsed maps single out a region "
-        "of your images, a quick, label-free sign of whether its features respond to your content. "
-        "What it cannot tell: whether those regions are your objects, or whether the features will "
-        "transfer to your classes and boxes; peaked maps can come from texture or edges. Use class "
-        "folders or box annotations for that evidence, and confirm with a short fine-tuning run."
-    )
+    parts.append(_LIMITS[evidence["evidence"]])
     if random_weights:
         parts.insert(
             0,
             "RANDOM WEIGHTS: these backbones were not pretrained, so the scores reflect architecture "
             "and initialisation only and say nothing about pretrained features.",
         )
-    return " ".join(parts)
+    return " ".join(p for p in parts if p)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from . import report, rundir
+import numpy as np
+
 from . import images as imgs
+from . import report, rundir
 from .engine import decode, load_maps
 from .extractor import MAP_KEYS
 from .progress import Progress, log
@@ -23,6 +25,7 @@ def with_timing(summary: dict) -> dict:
     timing = summary.get("timing", {})
     for b in view["backbones"]:
         b["cost"].update(timing.get("backbones", {}).get(b["label"], {}))
+        b["pareto"] = b["label"] in timing.get("pareto", [])
     view["run"]["created"] = timing.get("created")
     return view
 
@@ -40,7 +43,7 @@ def write_outputs(run_dir: Path, summary: dict, manifest: dict, per_image: dict,
 def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet) -> dict:
     if figure_limit == 0:  # --figures none: no drawing at all (and no matplotlib import)
         return {}
-    from . import figures
+    from . import charts, figures
 
     settings = manifest["run"]
     metas = {m["label"]: m for m in manifest["backbones"]}
@@ -79,7 +82,9 @@ def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet
             sheet_imgs.append((im["rel"], shown))
         if i < n_fig:
             rel = Path("figures") / "images" / f"{im['id']}.png"
-            rundir.save_figure(figures.image_figure(shown, im["rel"], rows, overlay=overlay), run_dir / rel)
+            fig = figures.image_figure(shown, im["rel"], rows, overlay=overlay,
+                                       boxes=summary.get("boxes", {}).get(im["rel"]))
+            rundir.save_figure(fig, run_dir / rel)
             im["figure"] = rel.as_posix()
             prog.advance()
     prog.close()
@@ -92,6 +97,34 @@ def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet
                                         total=len(shown_images))
             rundir.save_figure(fig, run_dir / "figures" / f"contact_{k}.png")
             out["contact_sheets"][k] = f"figures/contact_{k}.png"
-    rundir.save_figure(figures.score_chart(with_timing(summary)["backbones"]), run_dir / "figures" / "scores.png")
+    view = with_timing(summary)["backbones"]
+    rundir.save_figure(charts.score_chart(view), run_dir / "figures" / "scores.png")
     out["score_chart"] = "figures/scores.png"
+    rundir.save_figure(charts.quality_cost_chart(view), run_dir / "figures" / "quality_vs_cost.png")
+    out["quality_cost_chart"] = "figures/quality_vs_cost.png"
+    out["class_scatter"] = _class_scatters(run_dir, summary, metas)
+    return out
+
+
+def _class_scatters(run_dir: Path, summary: dict, metas: dict) -> dict:
+    """One 2-D PCA scatter of pooled features per backbone, coloured by class (when labels exist)."""
+    from . import charts
+    from .labels import pca_2d
+
+    if not summary.get("evidence", {}).get("classes"):
+        return {}
+    out = {}
+    for b in summary["backbones"]:
+        feats, names = [], []
+        for im in summary["images"]:
+            path = run_dir / metas[b["label"]]["maps_dir"] / f"{im['id']}.npz"
+            if im.get("class") is not None and path.exists():
+                feats.append(load_maps(path)["gap"])
+                names.append(im["class"])
+        if len(feats) < 3:
+            continue
+        rel = f"figures/classes_{rundir.safe_name(b['label'])}.png"
+        fig = charts.class_scatter(pca_2d(np.stack(feats)), names, f"{b['label']}: pooled features, PCA")
+        rundir.save_figure(fig, run_dir / rel)
+        out[b["label"]] = rel
     return out

@@ -441,6 +441,10 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
         ranking.append({
             "rank": b["rank"], "label": b["label"], "layer": b["layer"], "stage": b["stage"],
             "weights": b["weights"]["kind"],
+            "primary": {k: (b.get("primary") or {}).get(k) for k in ("metric", "mean", "lo", "hi")},
+            "labels": {"linear_probe": _get(b, "labels", "linear_probe", "mean"), "knn": _get(b, "labels", "knn", "mean"),
+                       "logme": _get(b, "labels", "logme")} if b.get("labels") else None,
+            "box_auroc": _get(b, "boxes", "auroc", "mean"),
             "separation": {k: b["separation"].get(k) for k in ("mean", "lo", "hi", "n")},
             "tied_with": b["tied_with"],
             "scores": {agg: {n: s["mean"] for n, s in per.items()} for agg, per in b["scores"].items()},
@@ -458,11 +462,20 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
         "n_skipped": summary["run"]["n_skipped"],
         "random_weights": summary["run"].get("random_weights", False),
         "best": ranking[0]["label"] if ranking else None,
+        "evidence": (summary.get("evidence") or {}).get("evidence", "label-free"),
         "ranking": ranking,
         "gates": gates,
         "skipped": summary["skipped"],
         "timing": summary.get("timing", {}),
     }
+
+
+def _get(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
 
 
 def ci_error(message: str, exit_code: int) -> dict:

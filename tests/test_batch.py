@@ -143,9 +143,9 @@ def test_report_rerenders_without_a_model(tmp_path, image_folder, monkeypatch):
 # ---------------------------------------------------------------- CI mode
 
 CI_KEYS = {"schema_version", "status", "exit_code", "run_dir", "n_images", "n_skipped", "random_weights",
-           "best", "ranking", "gates", "skipped", "timing"}
-RANK_KEYS = {"rank", "label", "layer", "stage", "weights", "separation", "tied_with", "scores", "degenerate",
-             "dead_fraction", "effective_rank", "params", "gflops"}
+           "best", "evidence", "ranking", "gates", "skipped", "timing"}
+RANK_KEYS = {"rank", "label", "layer", "stage", "weights", "primary", "labels", "box_auroc", "separation",
+             "tied_with", "scores", "degenerate", "dead_fraction", "effective_rank", "params", "gflops"}
 
 
 def test_json_output_is_stable_and_deterministic(tmp_path, image_folder):

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.text import Text
 
-from bbselect import figures
+from bbselect import charts, figures
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -203,7 +203,7 @@ def _bb(label, rank, mean, lo, hi, ms=50.0, random_weights=False):
 
 
 def test_score_chart_bars_with_ci_in_rank_order():
-    fig = figures.score_chart([_bb("resnet50", 2, 0.30, 0.25, 0.36), _bb("vgg16", 1, 0.40, 0.35, 0.45)])
+    fig = charts.score_chart([_bb("resnet50", 2, 0.30, 0.25, 0.36), _bb("vgg16", 1, 0.40, 0.35, 0.45)])
     ax_s = fig.axes[0]
     bars = [p for p in ax_s.patches]
     assert len(bars) == 2
@@ -217,7 +217,7 @@ def test_score_chart_bars_with_ci_in_rank_order():
 
 def test_score_chart_nan_separation_and_cost_do_not_crash_and_are_annotated():
     nan = float("nan")
-    fig = figures.score_chart([
+    fig = charts.score_chart([
         _bb("vgg16", 1, 0.4, 0.35, 0.45),
         _bb("mobilenetv2", 2, nan, nan, nan, ms=nan, random_weights=True),
         _bb("resnet50", 3, None, None, None, ms=None),  # JSON null, as read back from scores.json
@@ -234,7 +234,7 @@ def test_score_chart_nan_separation_and_cost_do_not_crash_and_are_annotated():
 
 
 def test_score_chart_with_no_backbones_still_renders():
-    assert _png(figures.score_chart([])).startswith(PNG_SIGNATURE)
+    assert _png(charts.score_chart([])).startswith(PNG_SIGNATURE)
 
 
 # --------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def test_score_chart_with_no_backbones_still_renders():
 # --------------------------------------------------------------------------
 
 def test_importing_and_drawing_does_not_touch_pyplot():
-    code = ("import sys, numpy as np; from bbselect import figures as f; "
+    code = ("import sys, numpy as np; from bbselect import charts, figures as f; "
             "r = f.MapRow('a', 'l', None, False, {k: np.eye(4) for k in f.AGGREGATIONS}, "
             "{k: (0.0, 1.0) for k in f.AGGREGATIONS}, {}); "
             "fig = f.image_figure(np.zeros((8, 8, 3), np.uint8), 't', [r]); "
