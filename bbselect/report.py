@@ -183,6 +183,67 @@ def _label_html(b: dict) -> str:
     return _e(b.get("label", "?")) + (' <span class="random">RANDOM WEIGHTS</span>' if rnd else "")
 
 
+def _ranking_note(summary: dict) -> str:
+    metric = _primary_metric(summary)
+    what = {
+        "separation": "Separation: per image, the mean of the three map scores over the max and mean maps "
+                      "(degenerate maps left out); its mean over images with a 95% bootstrap interval.",
+        "linear-probe accuracy": "Linear-probe accuracy: out-of-fold accuracy of a logistic regression on the "
+                                 "pooled features, with a 95% Wilson interval.",
+        "box AUROC": "Box AUROC: per image, the AUROC of map values against the box mask (mean of the max and "
+                     "mean maps); its mean over annotated images with a 95% bootstrap interval.",
+    }.get(metric, metric)
+    return what + " Backbones whose intervals overlap are marked as tied."
+
+
+def _primary_metric(summary: dict) -> str:
+    return (summary.get("evidence") or {}).get("metric", "separation")
+
+
+def _evidence_line(summary: dict) -> str:
+    ev = summary.get("evidence") or {}
+    if not ev:
+        return ""
+    parts = [f"Evidence used for the ranking: {ev.get('evidence', 'label-free')} ({ev.get('metric', 'separation')})."]
+    if ev.get("labels"):
+        parts.append(f"Labels: {ev['labels']}.")
+    bx = ev.get("boxes")
+    if bx:
+        parts.append(f"Boxes: {bx.get('n_boxes')} {bx.get('format')} boxes on {bx.get('images_with_boxes')} images; "
+                     f"{bx.get('images_without')} images without annotation.")
+        parts.extend(bx.get("notes") or [])
+    return " ".join(parts)
+
+
+def _evidence_sections(summary: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
+    """(title, header, rows of plain strings, note) for the label- and box-aware tables."""
+    backbones = summary.get("backbones", [])
+    out = []
+    labelled = [b for b in backbones if b.get("labels")]
+    if labelled:
+        rows = [[b.get("label", "?"), _ci(b["labels"].get("linear_probe")), _ci(b["labels"].get("knn")),
+                 _num(b["labels"].get("logme"), 3), str(b["labels"].get("n", "")),
+                 str(b["labels"].get("n_classes", "")), _num(b["labels"].get("chance"))] for b in labelled]
+        out.append(("Label-aware scores",
+                    ["backbone", "linear probe [95% CI]", "kNN [95% CI]", "LogME", "images", "classes", "chance"],
+                    rows, "Accuracy of a logistic-regression probe and of k-nearest neighbours on the pooled "
+                          "features (5-fold stratified cross-validation; 95% Wilson interval). LogME: log "
+                          "evidence per image of a Bayesian linear model (higher = better; compare within a "
+                          "dataset only). Chance = share of the largest class."))
+    boxed = [b for b in backbones if b.get("boxes")]
+    if boxed:
+        rows = []
+        for b in boxed:
+            for agg, per in (b["boxes"].get("maps") or {}).items():
+                rows.append([b.get("label", "?"), agg, _ci(per.get("auroc")), _ci(per.get("mass_ratio")),
+                             _ci(per.get("pointing")), _n(per.get("auroc"))])
+        out.append(("Box-aware scores", ["backbone", "map", "AUROC [95% CI]", "mass in boxes / area [95% CI]",
+                                         "pointing game [95% CI]", "images"],
+                    rows, "AUROC: chance 0.5. Mass ratio: activation share inside the boxes over their area "
+                          "share, chance 1. Pointing game: share of images whose map peak lies in a box."))
+    return out
+
+
 def render_html(summary: dict) -> str:
     run = summary.get("run") or {}
     backbones = summary.get("backbones", [])
@@ -198,6 +259,8 @@ def render_html(summary: dict) -> str:
         out.append('<h2>Warnings</h2><ul class="warnings">'
                    + "".join(f"<li>{_e(w)}</li>" for w in summary["warnings"]) + "</ul>")
     out.append(f'<h2>Verdict</h2><p class="verdict">{_e(summary.get("verdict", ""))}</p>')
+    if _evidence_line(summary):
+        out.append(f"<p><small>{_e(_evidence_line(summary))}</small></p>")
 
     out.append("<h2>Ranking</h2>")
     rows = []
@@ -205,19 +268,24 @@ def render_html(summary: dict) -> str:
         cost, st = b.get("cost") or {}, _channel_stats(b)
         ties = _ties(b)
         rows.append([_e(b.get("rank", "")), _label_html(b), _e(_where(b)), _e(_map_size(b)),
-                     _e(_ci(b.get("separation"))) + f"<br><small>n = {_e(_n(b.get('separation')))}</small>",
+                     _e(_ci(b.get("primary") or b.get("separation")))
+                     + f"<br><small>n = {_e(_n(b.get('primary') or b.get('separation')))}</small>",
                      f'<span class="tie">{_e(ties)}</span>' if ties else "",
                      _millions(cost.get("params")), _num(cost.get("gflops")), _num(cost.get("ms_per_image"), 1),
                      _num(cost.get("images_per_s"), 1), _percent(st.get("dead_fraction")), _e(_erank(b))])
-    out.append(_table(["rank", "backbone", "layer (stage)", "map h×w×C", "separation mean [95% CI]", "ties",
+    metric = _primary_metric(summary)
+    out.append(_table(["rank", "backbone", "layer (stage)", "map h×w×C", f"{metric} [95% CI]", "ties",
                        "params (M)", "GFLOPs", "ms / image", "images / s", "dead channels", "effective rank"],
                       rows, numeric={0, 6, 7, 8, 9, 10, 11}))
-    out.append("<p><small>Separation: per image, the mean of the three scores over the max and mean maps "
-               "(degenerate maps left out); ranked by its mean over images. Backbones whose 95% bootstrap "
-               "intervals overlap are marked as tied. Effective rank in brackets: share of the maximum "
+    out.append(f"<p><small>{_e(_ranking_note(summary))} Effective rank in brackets: share of the maximum "
                "possible rank.</small></p>")
 
-    out.append("<h2>Scores by aggregation</h2>")
+    for title, header, erows, note in _evidence_sections(summary):
+        out.append(f"<h2>{_e(title)}</h2>")
+        out.append(_table(header, [[_e(c) for c in r] for r in erows]))
+        out.append(f"<p><small>{_e(note)}</small></p>")
+
+    out.append("<h2>Label-free map scores</h2>")
     for agg in _aggregations(summary):
         out.append(f"<h3>channel {_e(agg)} map</h3>")
         rows = []
@@ -240,6 +308,13 @@ def render_html(summary: dict) -> str:
         if figs.get("score_chart"):
             out.append(f'<figure><img src="{_e(_url(figs["score_chart"]))}" alt="score chart">'
                        "<figcaption>Separation with 95% CI, and measured cost.</figcaption></figure>")
+        if figs.get("quality_cost_chart"):
+            out.append(f'<figure><img src="{_e(_url(figs["quality_cost_chart"]))}" alt="quality vs cost">'
+                       "<figcaption>Ranking score vs measured ms/image; filled = Pareto-optimal.</figcaption></figure>")
+        for label, path in (figs.get("class_scatter") or {}).items():
+            out.append(f'<figure><img src="{_e(_url(path))}" alt="classes, {_e(label)}">'
+                       f"<figcaption>{_e(label)}: pooled features of each image, PCA, coloured by class."
+                       "</figcaption></figure>")
         for agg, path in (figs.get("contact_sheets") or {}).items():
             if path:
                 out.append(f'<figure><img src="{_e(_url(path))}" alt="contact sheet, channel {_e(agg)}">'
@@ -317,21 +392,27 @@ def render_markdown(summary: dict) -> str:
     if summary.get("warnings"):
         out += ["## Warnings", ""] + [f"- {md_escape(w)}" for w in summary["warnings"]] + [""]
     out += ["## Verdict", "", md_escape(summary.get("verdict", "")), ""]
+    if _evidence_line(summary):
+        out += [md_escape(_evidence_line(summary)), ""]
 
     out += ["## Ranking", ""]
     rows = []
     for b in backbones:
         cost, st = b.get("cost") or {}, _channel_stats(b)
         rows.append([str(b.get("rank", "")), _md_label(b), md_escape(_where(b)), md_escape(_map_size(b)),
-                     f"{_ci(b.get('separation'))} (n = {_n(b.get('separation'))})", md_escape(_ties(b)),
+                     f"{_ci(b.get('primary') or b.get('separation'))} (n = {_n(b.get('primary') or b.get('separation'))})",
+                     md_escape(_ties(b)),
                      _millions(cost.get("params")), _num(cost.get("gflops")), _num(cost.get("ms_per_image"), 1),
                      _num(cost.get("images_per_s"), 1), _percent(st.get("dead_fraction")), _erank(b)])
-    out += _md_table(["rank", "backbone", "layer (stage)", "map h×w×C", "separation mean [95% CI]", "ties",
+    out += _md_table(["rank", "backbone", "layer (stage)", "map h×w×C", f"{md_escape(_primary_metric(summary))} [95% CI]", "ties",
                       "params (M)", "GFLOPs", "ms / image", "images / s", "dead channels", "effective rank"], rows)
-    out += ["", "Separation: per image, the mean of the three scores over the max and mean maps (degenerate maps "
-            "left out); ranked by its mean over images. Overlapping 95% bootstrap intervals are marked as tied.", ""]
+    out += ["", md_escape(_ranking_note(summary)), ""]
 
-    out += ["## Scores by aggregation", ""]
+    for title, header, erows, note in _evidence_sections(summary):
+        out += [f"## {title}", ""] + _md_table(header, [[md_escape(c) for c in r] for r in erows])
+        out += ["", md_escape(note), ""]
+
+    out += ["## Label-free map scores", ""]
     for agg in _aggregations(summary):
         out += [f"### channel {md_escape(agg)} map", ""]
         rows = []
@@ -352,6 +433,10 @@ def render_markdown(summary: dict) -> str:
         out += ["## Figures", ""]
         if figs.get("score_chart"):
             out += [f"![score chart]({_url(figs['score_chart'])})", ""]
+        if figs.get("quality_cost_chart"):
+            out += [f"![quality vs cost]({_url(figs['quality_cost_chart'])})", ""]
+        for label, path in (figs.get("class_scatter") or {}).items():
+            out += [f"![classes, {md_escape(label)}]({_url(path)})", ""]
         for agg, path in (figs.get("contact_sheets") or {}).items():
             if path:
                 out += [f"![contact sheet, channel {md_escape(agg)}]({_url(path)})", ""]
