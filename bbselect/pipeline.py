@@ -18,6 +18,7 @@ import json
 import platform
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -165,6 +166,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         timing["backbones"][label] = {
             **meta.get("speed", {}), "computed": run.computed, "cached": run.cached, "resumed": run.resumed,
             "inference_seconds": run.infer_seconds, "wall_seconds": run.wall_seconds,
+            "build_seconds": plan.get("build_seconds", 0.0),
         }
     cache.evict()
     plans.clear()
@@ -189,9 +191,11 @@ def _build(plan: dict, weights: str, cfg: CompareConfig, quiet: bool):
     """Build the backbone and its extractor once; fill the plan's cached facts."""
     sel = plan["sel"]
     log(f"building {sel.label} ({cfg.weights} weights, input {cfg.input_size})", quiet=quiet)
+    t0 = time.perf_counter()
     model, winfo = build_backbone(sel, weights, cfg.input_size, cfg.seed)
     ex = build_extractor(sel, model, cfg.layer)
     plan["extractor"] = ex
+    plan["build_seconds"] = time.perf_counter() - t0
     old_speed = (plan["meta"] or {}).get("speed")
     plan["meta"] = {
         "label": sel.label, "name": sel.spec.name, "options": dict(sel.options), "layer": ex.layer,

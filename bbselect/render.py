@@ -8,6 +8,8 @@ sheets and the score chart are drawn unless ``--figures none`` (no drawing at al
 from __future__ import annotations
 
 import copy
+import os
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,7 @@ def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet
     n_fig = len(shown_images) if figure_limit is None else min(figure_limit, len(shown_images))
     sheet_imgs, sheet_maps = [], {label: {k: [] for k in MAP_KEYS} for label in entries}
     prog = Progress("figures", n_fig, quiet=quiet)
+    drawer = _Drawer(n_fig, prog)
     for i, im in enumerate(shown_images):
         if i >= max(n_fig, figures.CONTACT_MAX):
             break
@@ -82,11 +85,9 @@ def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet
             sheet_imgs.append((im["rel"], shown))
         if i < n_fig:
             rel = Path("figures") / "images" / f"{im['id']}.png"
-            fig = figures.image_figure(shown, im["rel"], rows, overlay=overlay,
-                                       boxes=summary.get("boxes", {}).get(im["rel"]))
-            rundir.save_figure(fig, run_dir / rel)
+            drawer.submit((str(run_dir / rel), shown, im["rel"], rows, overlay, summary.get("boxes", {}).get(im["rel"])))
             im["figure"] = rel.as_posix()
-            prog.advance()
+    drawer.close()
     prog.close()
     out = {"contact_sheets": {}, "score_chart": None}
     randoms = {label: b["weights"]["kind"] == "none" for label, b in entries.items()}
@@ -104,6 +105,53 @@ def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet
     out["quality_cost_chart"] = "figures/quality_vs_cost.png"
     out["class_scatter"] = _class_scatters(run_dir, summary, metas)
     return out
+
+
+def draw_image_figure(job) -> None:
+    """Draw and save one per-image figure (runs in a worker process for large runs)."""
+    from . import figures
+
+    path, shown, title, rows, overlay, boxes = job
+    rundir.save_figure(figures.image_figure(shown, title, rows, overlay=overlay, boxes=boxes), Path(path))
+
+
+class _Drawer:
+    """Per-image figures are the slow part of rendering (~0.5 s each): for more than a few, draw them
+    in worker processes (one per core, started with 'spawn' so no TensorFlow state is copied), with
+    a bounded number in flight so memory stays flat."""
+
+    def __init__(self, n: int, progress):
+        self.progress = progress
+        self.pool = None
+        workers = min(os.cpu_count() or 1, 8)
+        if n >= 8 and workers > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+            self.window = 4 * workers
+        self.pending = deque()
+
+    def submit(self, job) -> None:
+        if self.pool is None:
+            draw_image_figure(job)
+            self.progress.advance()
+            return
+        self.pending.append(self.pool.submit(draw_image_figure, job))
+        while len(self.pending) >= self.window:
+            self._finish_one()
+
+    def _finish_one(self) -> None:
+        self.pending.popleft().result()
+        self.progress.advance()
+
+    def close(self) -> None:
+        try:
+            while self.pending:
+                self._finish_one()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
 
 
 def _class_scatters(run_dir: Path, summary: dict, metas: dict) -> dict:

@@ -261,15 +261,21 @@ def tau_table(res: dict, ds: str) -> str:
 def rows_table(rows: list[dict], ds: str) -> str:
     cols = ["probe", "knn", "logme", "separation", "max.otsu", "mean.otsu", "mean.top10_mass",
             "mean.concentration", "effective_rank", "dead_fraction"]
-    lines = ["| config | size | seed | probe acc. [95% CI] | " + " | ".join(cols[1:]) + " |",
-             "|---|---:|---:|---|" + "---:|" * (len(cols) - 1)]
+    lines = ["| config | size | seed | probe acc. [95% CI] | " + " | ".join(cols[1:])
+             + " | images with a scorable max / mean map |",
+             "|---|---:|---:|---|" + "---:|" * (len(cols) - 1) + "---:|"]
     sub = sorted((r for r in rows if r["dataset"] == ds), key=lambda r: -r["probe"] if _finite(r["probe"]) else 9)
     for r in sub:
-        name = ("**pretrained** " if r["kind"] == "real" else "random ") + r["label"].replace("alpha=0.25,", "α.25 ")
+        arch = {"mobilenet": "MobileNet α0.25", "resnet50": "ResNet50", "mobilenetv2": "MobileNetV2"}.get(
+            r["backbone"], r["backbone"])
+        name = ("**pretrained** " if r["kind"] == "real" else "random ") + f"{arch} {r['stage']}"
+        cover = " / ".join(
+            "?" if r.get(f"{m}.otsu.n_missing") is None else str(r["n_images"] - r[f"{m}.otsu.n_missing"])
+            for m in ("max", "mean"))
         probe = f"{_f(r['probe'])} [{_f(r['probe_lo'], 2)}, {_f(r['probe_hi'], 2)}]"
         vals = [_f(r[c], 1 if c == "effective_rank" else 3) for c in cols[1:]]
         lines.append(f"| {name} | {r['size']} | {'' if r['seed'] is None else r['seed']} | {probe} | "
-                     + " | ".join(vals) + " |")
+                     + " | ".join(vals) + f" | {cover} of {r['n_images']} |")
     return "\n".join(lines)
 
 
@@ -315,13 +321,13 @@ def figure(res: dict, path: Path) -> None:
         fr = [res[ds]["rvr"][k]["all"] for k in keys]
         axes[1].bar(xs, [v if _finite(v) else 0.0 for v in fr], w, color=colors[i % 3])
     axes[0].axhline(0, color="k", lw=0.8)
-    axes[0].set_ylim(-1, 1)
+    axes[0].set_ylim(-1, 1.12)
     axes[0].set_ylabel("Kendall τ with linear-probe acc.")
     axes[0].set_title("Does the score rank configurations like probe accuracy does?  (* p < 0.05; "
                       "dead_fraction sign-flipped: lower = better)", fontsize=10)
     axes[0].legend(fontsize=9, loc="lower left")
     axes[0].axvspan(len(LABEL_FREE) - 0.5, len(keys) - 0.5, color="0.92", zorder=-1)
-    axes[0].text(len(LABEL_FREE) + 0.5, 0.9, "label-aware", ha="center", fontsize=9, color="0.3")
+    axes[0].text(len(LABEL_FREE) + 0.5, -0.92, "label-aware", ha="center", fontsize=9, color="0.3")
     axes[1].axhline(0.5, color="k", lw=0.8, ls="--")
     axes[1].axvspan(len(LABEL_FREE) - 0.5, len(keys) - 0.5, color="0.92", zorder=-1)
     axes[1].set_ylim(0, 1)
@@ -372,6 +378,9 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
     lf_neg = [k for k in LABEL_FREE if any(
         _finite(res[ds]["tau"][k]["tau"]) and res[ds]["tau"][k]["tau"] < 0 and res[ds]["tau"][k]["p"] < 0.05
         for ds in res)]
+    lf_pred_nan = [k for k in LABEL_FREE if all(
+        _finite(res[ds]["tau_nan_last"][k]["tau"]) and res[ds]["tau_nan_last"][k]["tau"] > 0
+        and res[ds]["tau_nan_last"][k]["p"] < 0.05 for ds in res)]
     la_pred = [k for k in ("logme", "knn") if all(
         _finite(res[ds]["tau"][k]["tau"]) and res[ds]["tau"][k]["tau"] > 0 and res[ds]["tau"][k]["p"] < 0.05
         for ds in res)]
@@ -456,8 +465,15 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
         "",
         "Label-aware scores on the same features: "
         + (", ".join(f"`{HEADING[k]}`" for k in la_pred) + " track(s) probe accuracy on both data sets"
-           if la_pred else "neither LogME nor kNN tracks probe accuracy significantly on both data sets")
-        + ". When labels exist, bbselect should rank by these rather than by the label-free scores.",
+           if la_pred else "neither LogME nor kNN tracks probe accuracy with p < 0.05 on both data sets")
+        + " (they see the labels' images through the same pooled features, so they are the natural "
+        "yardstick for what a label-free score could reach).",
+        "",
+        "Counting a NaN as the worst score (how bbselect ranks), label-free scores with τ > 0 and p < 0.05 "
+        "on both data sets: "
+        + (", ".join(f"`{HEADING[k]}`" for k in lf_pred_nan) if lf_pred_nan else "none")
+        + ". Where this differs from the finite-only verdict, the credit comes from the score being NaN "
+        "on dead random networks, not from its values.",
         "",
         "Per score (rule: *supported* = τ > 0 with p < 0.05 on the data set; pretrained-vs-random "
         "separation = pretrained first in ≥ 80 % of pairs):",
@@ -470,7 +486,9 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
         + ", ".join(f"{n} of {res[ds]['n_configs']} configurations on {ds}" for ds, n in nan_max.items())
         + ": "
         "MobileNet's channel-max map saturates at the ReLU6 ceiling (constant map → degenerate → NaN by "
-        "design). τ for them uses only the remaining configurations; `separation` averages whichever "
+        "design). Where some images are scorable, the mean is over those only — sometimes a handful of "
+        "240 (last column of the per-configuration tables). τ uses only configurations with a finite "
+        "mean; `separation` averages whichever "
         "scores are finite, so its mix of ingredients changes between configurations.",
         "- Probe accuracies come with 95 % Wilson intervals about ±0.06 wide (≈ 240 images); "
         "configurations closer than that are not reliably ordered by the ground truth either.",
@@ -513,7 +531,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-doc", action="store_true", help="print only; write neither the page nor the figure")
     ap.add_argument("--json", default=None, help="also save every measured row and statistic to this JSON file")
     ap.add_argument("--keep", action="store_true", help="keep the temporary work folder (run folders)")
+    ap.add_argument("--from-json", default=None, metavar="FILE",
+                    help="no measuring: redo the statistics, tables, page and figure from a --json file")
     args = ap.parse_args(argv)
+
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        render(saved["rows"], saved["meta"], args)
+        return 0
 
     shared = Path(args.shared).expanduser()
     weights = shared / WEIGHTS_FILE
@@ -552,9 +577,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"work folder kept: {work}")
     seconds = time.perf_counter() - t0
-    res = analyse(rows)
-    print_tables(res)
-    print(f"\ntotal run time: {seconds:.0f} s ({seconds / 60:.1f} min)")
 
     from importlib import metadata
 
@@ -569,13 +591,21 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(), "seconds": seconds, "quick": args.quick,
             "versions": {p: version(p) for p in ("tensorflow", "keras", "numpy", "scikit-learn", "scipy")}}
     if args.json:
-        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows, "results": res}, indent=1,
-                                              default=str))
+        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows, "results": analyse(rows)},
+                                              indent=1, default=str))
+    render(rows, meta, args)
+    return 0
+
+
+def render(rows: list[dict], meta: dict, args) -> None:
+    res = analyse(rows)
+    print_tables(res)
+    seconds = meta["seconds"]
+    print(f"\ntotal run time: {seconds:.0f} s ({seconds / 60:.1f} min)")
     if not args.no_doc:
         figure(res, Path(args.figure))
         write_doc(Path(args.doc), Path(args.figure), rows, res, meta)
         print(f"wrote {args.doc} and {args.figure}")
-    return 0
 
 
 if __name__ == "__main__":
