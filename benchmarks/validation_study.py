@@ -313,18 +313,22 @@ def figure(res: dict, path: Path) -> None:
         xs = x + (i - (len(dss) - 1) / 2) * w
         vals = [t if _finite(t) else 0.0 for t in taus]
         axes[0].bar(xs, vals, w, color=colors[i % 3], label=f"{ds} (n = {res[ds]['n_configs']})")
-        for xi, t, p in zip(xs, taus, ps):
+        for xi, k, t, p in zip(xs, keys, taus, ps):
+            n = res[ds]["tau"][k]["n"]
             if not _finite(t):
-                axes[0].text(xi, 0.02, "NaN", ha="center", va="bottom", fontsize=7, rotation=90)
-            elif _finite(p) and p < 0.05:
-                axes[0].text(xi, t + (0.03 if t >= 0 else -0.08), "*", ha="center", fontsize=11)
+                axes[0].text(xi, 0.02, f"NaN (n={n})", ha="center", va="bottom", fontsize=7, rotation=90)
+            else:
+                star = "*" if _finite(p) and p < 0.05 else ""
+                up = t >= 0
+                axes[0].text(xi, t + (0.02 if up else -0.02), f"{star}\n{n}" if up else f"{n}\n{star}",
+                             ha="center", va="bottom" if up else "top", fontsize=7)
         fr = [res[ds]["rvr"][k]["all"] for k in keys]
         axes[1].bar(xs, [v if _finite(v) else 0.0 for v in fr], w, color=colors[i % 3])
     axes[0].axhline(0, color="k", lw=0.8)
-    axes[0].set_ylim(-1, 1.12)
+    axes[0].set_ylim(-1, 1.2)
     axes[0].set_ylabel("Kendall τ with linear-probe acc.")
-    axes[0].set_title("Does the score rank configurations like probe accuracy does?  (* p < 0.05; "
-                      "dead_fraction sign-flipped: lower = better)", fontsize=10)
+    axes[0].set_title("Does the score rank configurations like probe accuracy does?  (* p < 0.05; number = "
+                      "configurations with a finite score; dead_fraction sign-flipped)", fontsize=9)
     axes[0].legend(fontsize=9, loc="lower left")
     axes[0].axvspan(len(LABEL_FREE) - 0.5, len(keys) - 0.5, color="0.92", zorder=-1)
     axes[0].text(len(LABEL_FREE) + 0.5, -0.92, "label-aware", ha="center", fontsize=9, color="0.3")
@@ -340,50 +344,101 @@ def figure(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def verdict(res: dict) -> list[str]:
-    """Plain rules, applied to every score on every data set:
+def _sig_pos(res: dict, ds: str, k: str, which: str = "tau") -> bool:
+    t = res[ds][which][k]
+    return _finite(t["tau"]) and t["tau"] > 0 and t["p"] < 0.05
 
-    * predicts probe accuracy on a data set: tau > 0 with p < 0.05;
-    * tells pretrained from random on a data set: pretrained ranked first in >= 80 % of all pairs.
-    """
+
+def _sig_neg(res: dict, ds: str, k: str) -> bool:
+    t = res[ds]["tau"][k]
+    return _finite(t["tau"]) and t["tau"] < 0 and t["p"] < 0.05
+
+
+def _separates(res: dict, ds: str, k: str) -> bool:
+    v = res[ds]["rvr"][k]["all"]
+    return _finite(v) and v >= 0.8
+
+
+def supported(res: dict, k: str) -> bool:
+    """The study's rule: on every data set, tau > 0 with p < 0.05 (finite configurations) AND the
+    score puts pretrained above random-init in >= 80 % of pairs.  A score that cannot even tell a
+    pretrained network from a random one is not called a predictor of transfer, whatever its tau."""
+    return all(_sig_pos(res, ds, k) and _separates(res, ds, k) for ds in res)
+
+
+def verdict(res: dict) -> list[str]:
     out = []
     dss = list(res)
     for k, h, _ in SCORES:
-        pred = [ds for ds in dss if _finite(res[ds]["tau"][k]["tau"]) and res[ds]["tau"][k]["tau"] > 0
-                and res[ds]["tau"][k]["p"] < 0.05]
-        neg = [ds for ds in dss if _finite(res[ds]["tau"][k]["tau"]) and res[ds]["tau"][k]["tau"] < 0
-               and res[ds]["tau"][k]["p"] < 0.05]
-        sep = [ds for ds in dss if _finite(res[ds]["rvr"][k]["all"]) and res[ds]["rvr"][k]["all"] >= 0.8]
-        taus = ", ".join(f"{ds} τ = {_f(res[ds]['tau'][k]['tau'], 2)} (p {_p(res[ds]['tau'][k]['p'])}, "
-                         f"n = {res[ds]['tau'][k]['n']})" for ds in dss)
-        if len(pred) == len(dss):
+        pred = [ds for ds in dss if _sig_pos(res, ds, k)]
+        sep = [ds for ds in dss if _separates(res, ds, k)]
+        neg = [ds for ds in dss if _sig_neg(res, ds, k)]
+        if supported(res, k):
             word = "**supported** on both data sets"
-        elif pred:
-            word = f"**mixed**: supported only on {', '.join(pred)}"
+        elif pred or sep:
+            why = []
+            if len(pred) < len(dss):
+                why.append(("τ > 0 with p < 0.05 only on " + ", ".join(pred)) if pred
+                           else "τ > 0 with p < 0.05 on neither data set")
+            if len(sep) < len(dss):
+                why.append(("pretrained ranked first in ≥ 80 % of pairs only on " + ", ".join(sep)) if sep
+                           else "pretrained ranked first in ≥ 80 % of pairs on neither data set")
+            word = "**not supported** (" + "; ".join(why) + ")"
         else:
             word = "**not supported**"
         if neg:
             word += f"; significantly *inverted* (higher score = worse probe) on {', '.join(neg)}"
+        taus = ", ".join(f"{ds} τ = {_f(res[ds]['tau'][k]['tau'], 2)} (p {_p(res[ds]['tau'][k]['p'])}, "
+                         f"n = {res[ds]['tau'][k]['n']})" for ds in dss)
         rv = ", ".join(f"{ds} {_f(res[ds]['rvr'][k]['all'], 2)}" for ds in dss)
-        out.append(f"- `{h}` — {word}. {taus}. Pretrained ranked above random in {rv} of pairs"
-                   + (" (separates pretrained from random on both)" if len(sep) == len(dss) else "") + ".")
+        tr = ", ".join(f"{ds} {_f(res[ds]['tau_real'][k]['tau'], 2)}" for ds in dss)
+        out.append(f"- `{h}` — {word}. {taus}. Pretrained ranked above random in {rv} of pairs. "
+                   f"Pretrained-only τ: {tr}.")
+    return out
+
+
+def finer(rows: list[dict], res: dict) -> list[str]:
+    """Data-driven caveats: what the 'all configurations' tau is made of."""
+    out = []
+    real = [r for r in rows if r["kind"] == "real"]
+    n_real = len(real) // max(1, len(res))
+    # 1. the question a user with only pretrained candidates has
+    def best(keys):
+        return ", ".join(f"`{HEADING[k]}` " + "/".join(_f(res[ds]["tau_real"][k]["tau"], 2) for ds in res)
+                         for k in keys)
+    out.append(
+        f"**Choosing among pretrained candidates** (the tool's real use) is a finer question than "
+        f"pretrained vs random. Over the {n_real} pretrained configurations only (τ per data set, "
+        f"{' / '.join(res)}; n = {n_real}, so none of these is statistically meaningful): "
+        + best(LABEL_FREE) + "; label-aware " + best(["logme", "knn"]) + ".")
+    # 2. dead_fraction / effective_rank mostly detect dead networks
+    dead_real = sorted({r["dead_fraction"] for r in real if _finite(r["dead_fraction"])})
+    dead_rand = [r for r in rows if r["kind"] == "random" and _finite(r["dead_fraction"]) and r["dead_fraction"] >= 0.99]
+    n_rand = sum(1 for r in rows if r["kind"] == "random")
+    out += ["", f"`dead_fraction` takes only the values {', '.join(_f(v, 3) for v in dead_real)} on the pretrained "
+            f"configurations, while {len(dead_rand)} of {n_rand} random-init configurations have every pooled "
+            "channel dead (≥ 0.99; their maps are constant, so every map score is NaN for them). Its τ, and "
+            "much of `effective_rank`'s, measures *\"is this network dead?\"* — useful as a sanity gate, "
+            "not evidence for choosing between healthy pretrained backbones."]
+    # 3. coverage of max-map scores on pretrained configs
+    cov = [r["n_images"] - r["max.otsu.n_missing"] for r in real
+           if r.get("max.otsu.n_missing") is not None and _finite(r["max.otsu"])]
+    if cov:
+        out += ["", f"The `max`-map scores exist for {len(cov)} of {len(real)} pretrained configurations, and "
+                f"there they rest on a median of {sorted(cov)[len(cov) // 2]} scorable images out of ≈ 240 "
+                "(MobileNet's channel-max map is saturated at the ReLU6 ceiling almost everywhere). Their τ "
+                "values are therefore not a usable signal on this backbone, whatever their sign."]
     return out
 
 
 def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dict) -> None:
     rel_fig = os.path.relpath(fig_path, path.parent)
-    lf_pred = [k for k in LABEL_FREE if all(
-        _finite(res[ds]["tau"][k]["tau"]) and res[ds]["tau"][k]["tau"] > 0 and res[ds]["tau"][k]["p"] < 0.05
-        for ds in res)]
-    lf_neg = [k for k in LABEL_FREE if any(
-        _finite(res[ds]["tau"][k]["tau"]) and res[ds]["tau"][k]["tau"] < 0 and res[ds]["tau"][k]["p"] < 0.05
-        for ds in res)]
+    lf_pred = [k for k in LABEL_FREE if supported(res, k)]
+    lf_neg = [k for k in LABEL_FREE if any(_sig_neg(res, ds, k) for ds in res)]
     lf_pred_nan = [k for k in LABEL_FREE if all(
         _finite(res[ds]["tau_nan_last"][k]["tau"]) and res[ds]["tau_nan_last"][k]["tau"] > 0
         and res[ds]["tau_nan_last"][k]["p"] < 0.05 for ds in res)]
-    la_pred = [k for k in ("logme", "knn") if all(
-        _finite(res[ds]["tau"][k]["tau"]) and res[ds]["tau"][k]["tau"] > 0 and res[ds]["tau"][k]["p"] < 0.05
-        for ds in res)]
+    la_pred = [k for k in ("logme", "knn") if supported(res, k)]
     nan_max = {ds: sum(1 for r in rows if r["dataset"] == ds and not _finite(r["max.otsu"])) for ds in res}
     parts = [
         "# Validation: do the label-free scores predict transfer?",
@@ -450,12 +505,25 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
         "## Verdict",
         "",
     ]
+    parts.append("Rule: a score is *supported* as a predictor of transfer when, on **both** data sets, its τ with "
+                 "probe accuracy is > 0 with p < 0.05 **and** it ranks the pretrained network above the "
+                 "random-init ones in ≥ 80 % of pairs (a score that cannot tell pretrained from random is "
+                 "not called a transfer predictor, whatever its τ on a subset).")
+    parts.append("")
     if lf_pred:
-        parts.append("Label-free scores the study **supports** as predictors of probe accuracy on both data sets: "
-                     + ", ".join(f"`{HEADING[k]}`" for k in lf_pred) + ".")
+        parts.append("Label-free scores the study **supports** on these data: "
+                     + ", ".join(f"`{HEADING[k]}`" for k in lf_pred) + ". Not supported: "
+                     + ", ".join(f"`{HEADING[k]}`" for k in LABEL_FREE if k not in lf_pred) + ".")
     else:
-        parts.append("**No label-free score is supported** as a predictor of probe accuracy on both data sets: "
-                     "none has τ > 0 with p < 0.05 on each of them.")
+        parts.append("**No label-free score is supported** as a predictor of probe accuracy on both data sets.")
+    if "separation" not in lf_pred:
+        parts += ["", "**In short: bbselect's primary label-free ranking score, `separation`, is not supported "
+                  "as a predictor of transfer by this study; neither are the individual map scores. What holds "
+                  "up are the channel-health statistics and, when labels exist, LogME / kNN.**"
+                  if la_pred else
+                  "**In short: bbselect's primary label-free ranking score, `separation`, is not supported "
+                  "as a predictor of transfer by this study.**"]
+    parts += ["", *finer(rows, res)]
     if lf_neg:
         parts.append("")
         parts.append("Label-free scores that are significantly **inverted** (higher score, worse transfer) on at "
@@ -475,8 +543,7 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
         + ". Where this differs from the finite-only verdict, the credit comes from the score being NaN "
         "on dead random networks, not from its values.",
         "",
-        "Per score (rule: *supported* = τ > 0 with p < 0.05 on the data set; pretrained-vs-random "
-        "separation = pretrained first in ≥ 80 % of pairs):",
+        "Per score:",
         "",
         *verdict(res),
         "",
