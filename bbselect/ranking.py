@@ -62,12 +62,12 @@ def pareto_front(backbones: list[dict], cost_of) -> list[str]:
 _LIMITS = {
     "label-free": (
         "What this can tell: how strongly each backbone's channel-collapsed maps single out a region "
-        "of your images, a quick sign of whether its features respond to your content. What it cannot "
-        "tell: whether those regions are your objects, or whether the features will transfer to your "
-        "classes and boxes; peaked maps also come from texture, edges or random filters (bbselect's own "
-        "validation study found these scores do not reliably rank pretrained above random weights; see "
-        "docs/validation.md). Give class folders or box annotations for real evidence, and confirm "
-        "with a short fine-tuning run."
+        "of your images. What it cannot tell: whether the features will transfer to your classes and "
+        "boxes. bbselect's validation study (docs/validation.md: real vs random weights, two labelled "
+        "data sets) did NOT find the map scores, separation included, to predict linear-probe accuracy "
+        "reliably; only the channel statistics (effective rank, dead channels) and, with labels, LogME "
+        "and kNN held up. Read this ranking as a first look, use the channel statistics as a sanity "
+        "check, and give class folders or box annotations for evidence that counts."
     ),
     "labels": (
         "What this can tell: how linearly separable your classes are in each backbone's pooled "
@@ -127,6 +127,14 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
                 f"({cheapest['cost']['gflops']:.2f} vs {best['cost']['gflops']:.2f}) at "
                 f"{metric} {_fmt_ci(_score(cheapest))}."
             )
+    dead = [b for b in ordered if ((b.get("channels_stats") or {}).get("dead_fraction") or 0) >= 0.5]
+    if dead:
+        parts.append(
+            "Channel check: " + ", ".join(
+                f"{b['label']} has {100 * b['channels_stats']['dead_fraction']:.0f}% channels that never fire"
+                for b in dead)
+            + " on these images — a sign of a broken or unsuited network at this layer, whatever its rank."
+        )
     unscored = [b["label"] for b in ordered if b not in scored]
     partly = [b["label"] for b in scored if any(b["degenerate"].values())]
     if unscored and scored:

@@ -35,4 +35,11 @@ def test_verdict_names_leader_ties_costs_limits_and_random_weights():
     assert "big" in text and "treat them as tied" in text
     assert "50.0× fewer GFLOPs" in text  # 30 / 0.6
     assert "dead could not be ranked" in text
-    assert "cannot tell" in text
+    assert "cannot tell" in text and "docs/validation.md" in text
+
+
+def test_verdict_flags_mostly_dead_backbones():
+    b = _b("deadnet", 0.5, 0.4, 0.6)
+    b["channels_stats"] = {"dead_fraction": 0.9}
+    text = ranking.verdict(ranking.rank([b, _b("ok", 0.3, 0.2, 0.35)]), 5, random_weights=False)
+    assert "deadnet has 90% channels that never fire" in text and "ok has" not in text
