@@ -40,7 +40,7 @@ def _options(f):
                           "longest side = size, pad (detector style); maps are cropped to the image area."),
         click.option("--batch-size", default=_D.batch_size, show_default=True, type=int,
                      help="Images per forward pass."),
-        click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(file_okay=False),
+        click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(),
                      help="Folder that receives run folders."),
         click.option("--name", default=None, help="Run folder name [default: the images folder's name]. An "
                      "existing run is never overwritten: NAME-2, NAME-3... are used instead."),
@@ -258,7 +258,7 @@ def report(run_dir, figures, overlay, fmt, quiet):
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(path_type=Path))
 @click.option("--name", default=None, help="Merged run folder name [default: <first run>-merged].")
 @click.option("--fail-under", "fail_under", multiple=True, metavar="METRIC=VALUE",
               help="Quality gate on the merged scores (as for compare).")

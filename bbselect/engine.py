@@ -21,6 +21,7 @@ import numpy as np
 
 from . import images as imgs
 from .cost import speed
+from .errors import OutputError
 from .extractor import MAP_KEYS, Extractor
 
 
@@ -88,9 +89,13 @@ def decoded_batches(
 def save_maps(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write one image's maps atomically (temp name, then rename)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def run_backbone(
@@ -113,7 +118,10 @@ def run_backbone(
     copied; the rest goes through the network, built on first need by ``get_extractor`` — so a
     fully cached run builds no model at all.
     """
-    maps_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        maps_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create {maps_dir}: {err.strerror or err}") from None
     run = BackboneRun()
     t_wall = time.perf_counter()
     todo = []

@@ -118,7 +118,14 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
     skips = _Skips(skipped, cfg.strict, quiet)
     cache = Cache(Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(),
                   cfg.cache_max_mb) if cfg.cache else Cache(None)
-    hashes = {r.id: file_hash(r.path) for r in refs} if cache.enabled else {}
+    hashes = {}
+    for r in refs if cache.enabled else []:
+        try:
+            hashes[r.id] = file_hash(r.path)
+        except PermissionError:
+            skips(r, "permission denied")
+        except OSError as err:
+            skips(r, f"cannot read ({err.strerror or err})")
 
     plans = []
     for sel in res.selections:

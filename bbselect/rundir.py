@@ -32,6 +32,8 @@ def claim_run_dir(root: Path, name: str, max_tries: int = 10_000) -> Path:
     base = safe_name(name)
     try:
         root.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"cannot create results folder {root}: it is a file, not a folder") from None
     except OSError as err:
         raise OutputError(f"cannot create results folder {root}: {err.strerror or err}") from None
     for i in range(1, max_tries + 1):
@@ -46,12 +48,22 @@ def claim_run_dir(root: Path, name: str, max_tries: int = 10_000) -> Path:
     raise OutputError(f"no free run folder name for {base!r} under {root}")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp gives 0600)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), _FILE_MODE)
                 f.write(data)
             os.replace(tmp, path)
         except BaseException:
@@ -95,10 +107,34 @@ def write_yaml(path: Path, obj) -> None:
     atomic_write_text(path, yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))
 
 
-def save_figure(fig, path: Path, dpi: int = 110) -> None:
-    """Save a matplotlib Figure atomically as PNG."""
-    import io
+def _literal_if_not_math(fig) -> None:
+    """Draw a text literally if it would be parsed as mathtext but is not valid mathtext.
 
+    Titles are file names: ``a $x^$.png`` has two ``$`` and would make ``savefig`` raise."""
+    from matplotlib import cbook
+    from matplotlib.mathtext import MathTextParser
+    from matplotlib.text import Text
+
+    parser = None
+    for text in fig.findobj(Text):
+        s = text.get_text()
+        if "$" not in s or not cbook.is_math_text(s):
+            continue
+        parser = parser or MathTextParser("path")
+        try:
+            parser.parse(s)
+        except ValueError:
+            text.set_parse_math(False)
+
+
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """Save a matplotlib Figure atomically as PNG (invalid mathtext in titles is drawn literally)."""
+    import io
+    import warnings
+
+    _literal_if_not_math(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    with warnings.catch_warnings():  # CJK / emoji file names: one warning per missing glyph per figure
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     atomic_write_bytes(path, buf.getvalue())
