@@ -7,6 +7,7 @@ Exit codes (documented in the README):
     3  input error: missing folder, no readable image
     4  weights unavailable (offline ImageNet download, bad weights file)
     5  output folder could not be written
+  130  interrupted (Ctrl-C or kill); finished images are kept for --resume
 """
 
 
@@ -30,3 +31,7 @@ class WeightsUnavailable(BBSelectError):
 
 class OutputError(BBSelectError):
     exit_code = 5
+
+
+class Interrupted(BBSelectError):
+    exit_code = 130

@@ -32,7 +32,7 @@ from .cache import default_dir as default_cache_dir
 from .config import CompareConfig, parse_figures, resolve
 from .cost import count_params, gflops
 from .engine import run_backbone
-from .errors import InputError, UsageError
+from .errors import InputError, Interrupted, UsageError
 from .extractor import build_extractor
 from .progress import Progress, log
 from .weights import build_backbone, md5sum
@@ -148,50 +148,56 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
     if res.weights == "none":
         log("warning: RANDOM WEIGHTS (--weights none): scores say nothing about pretrained features", quiet=quiet)
 
-    metas, timing = [], {"created": started, "backbones": {}}
-    for plan in plans:
-        label = plan["sel"].label
-        maps_dir = Path("maps") / rundir.safe_name(label)
-        todo = [r for r in refs if r.rel not in skips.items]
-        prog = Progress(label, len(todo), quiet=quiet)
-        run = run_backbone(
-            lambda p=plan: p["extractor"] or _build(p, res.weights, cfg, quiet), todo,
-            input_size=cfg.input_size, resize=cfg.resize, batch_size=cfg.batch_size,
-            max_pixels=cfg.max_pixels, maps_dir=run_dir / maps_dir, on_skip=skips,
-            cache_keys=plan["keys"], cache=cache, progress=prog,
-        )
-        prog.close()
-        if not run.done:
-            examples = "; ".join(f"{s['rel']}: {s['reason']}" for s in skips.as_list()[:3])
-            raise InputError(f"no readable image in {res.images_dir}: all {len(refs)} files were "
-                             f"skipped ({examples})")
-        meta = dict(plan["meta"], maps_dir=maps_dir.as_posix())
-        if run.computed:  # a fresh measurement; keep it for cached runs
-            meta["speed"] = {**run.cost(), "measured": started}
-            cache.store_meta(plan["bkey"], {k: v for k, v in meta.items() if k != "maps_dir"})
-        metas.append(meta)
-        timing["backbones"][label] = {
-            **meta.get("speed", {}), "computed": run.computed, "cached": run.cached, "resumed": run.resumed,
-            "inference_seconds": run.infer_seconds, "wall_seconds": run.wall_seconds,
-            "build_seconds": plan.get("build_seconds", 0.0),
-        }
-    cache.evict()
-    plans.clear()
-    runtime.release()
+    try:
+        metas, timing = [], {"created": started, "backbones": {}}
+        for plan in plans:
+            label = plan["sel"].label
+            maps_dir = Path("maps") / rundir.safe_name(label)
+            todo = [r for r in refs if r.rel not in skips.items]
+            prog = Progress(label, len(todo), quiet=quiet)
+            run = run_backbone(
+                lambda p=plan: p["extractor"] or _build(p, res.weights, cfg, quiet), todo,
+                input_size=cfg.input_size, resize=cfg.resize, batch_size=cfg.batch_size,
+                max_pixels=cfg.max_pixels, maps_dir=run_dir / maps_dir, on_skip=skips,
+                cache_keys=plan["keys"], cache=cache, progress=prog,
+            )
+            prog.close()
+            if not run.done:
+                examples = "; ".join(f"{s['rel']}: {s['reason']}" for s in skips.as_list()[:3])
+                raise InputError(f"no readable image in {res.images_dir}: all {len(refs)} files were "
+                                 f"skipped ({examples})")
+            meta = dict(plan["meta"], maps_dir=maps_dir.as_posix())
+            if run.computed:  # a fresh measurement; keep it for cached runs
+                meta["speed"] = {**run.cost(), "measured": started}
+                cache.store_meta(plan["bkey"], {k: v for k, v in meta.items() if k != "maps_dir"})
+            metas.append(meta)
+            timing["backbones"][label] = {
+                **meta.get("speed", {}), "computed": run.computed, "cached": run.cached, "resumed": run.resumed,
+                "inference_seconds": run.infer_seconds, "wall_seconds": run.wall_seconds,
+                "build_seconds": plan.get("build_seconds", 0.0),
+            }
+        cache.evict()
+        plans.clear()
+        runtime.release()
 
-    good = [r for r in refs if r.rel not in skips.items]
-    manifest = {
-        "bbselect": __version__,
-        "run": _settings(run_dir, cfg, res),
-        "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve())} for r in good],
-        "skipped": skips.as_list(),
-        "backbones": metas,
-        "timing": timing,
-        "cache": {"dir": str(cache.root) if cache.enabled else None, "hits": cache.hits, "misses": cache.misses},
-        **_environment(argv),
-    }
-    rundir.write_json(run_dir / "run.json", manifest)
-    return _finish(run_dir, manifest, cfg, fail_under, quiet)
+        good = [r for r in refs if r.rel not in skips.items]
+        manifest = {
+            "bbselect": __version__,
+            "run": _settings(run_dir, cfg, res),
+            "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve())} for r in good],
+            "skipped": skips.as_list(),
+            "backbones": metas,
+            "timing": timing,
+            "cache": {"dir": str(cache.root) if cache.enabled else None, "hits": cache.hits, "misses": cache.misses},
+            **_environment(argv),
+        }
+        rundir.write_json(run_dir / "run.json", manifest)
+        return _finish(run_dir, manifest, cfg, fail_under, quiet)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: finished images are kept in {run_dir}; resume with "
+            f"`bbselect compare --resume {run_dir}` (or re-run: cached maps are reused)"
+        ) from None
 
 
 def _build(plan: dict, weights: str, cfg: CompareConfig, quiet: bool):

@@ -8,6 +8,7 @@ For each backbone (vgg16, resnet50, mobilenetv2) at 224 (stretch) and at a detec
   raw        the model alone on pre-decoded, pre-preprocessed, pre-batched tensors (batch 8): the limit
   bbselect   pipeline.compare in-process with default settings and an empty cache: decode + inference
              + maps + scores + figures + report (model build excluded: a one-off cost, printed apart)
+  no-fig     the same with --figures none (the CI setting: no drawing at all)
   seed-style the 2020 notebook's way: per image, keras load_img + img_to_array + preprocess_input +
              model.predict on a batch of one, then numpy max/mean over channels
 
@@ -54,9 +55,10 @@ def raw_rate(name: str, refs, size: int, resize: str, batch: int = 8) -> float:
     return len(arrs) / (time.perf_counter() - t0)
 
 
-def bbselect_rate(name: str, folder: Path, n: int, size: int, resize: str, work: Path) -> tuple[float, float]:
+def bbselect_rate(name: str, folder: Path, n: int, size: int, resize: str, work: Path,
+                  figures: str = "24") -> tuple[float, float]:
     cfg = CompareConfig(images=str(folder), backbones=[name], weights="none", input_size=size, resize=resize,
-                        output=str(work / "results"), cache=False)
+                        output=str(work / "results"), cache=False, figures=figures)
     t0 = time.perf_counter()
     outcome = compare(cfg, quiet=True)
     wall = time.perf_counter() - t0
@@ -114,18 +116,19 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bbselect-throughput-"))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
           f"tensorflow {__import__('importlib.metadata').metadata.version('tensorflow')}")
-    print(f"{'backbone':12s} {'input':>14s} {'n':>4s} {'raw img/s':>10s} {'bbselect':>9s} {'seed':>7s} "
-          f"{'bbs/raw':>8s} {'bbs/seed':>9s} {'build s':>8s}")
+    print(f"{'backbone':12s} {'input':>14s} {'n':>4s} {'raw img/s':>10s} {'bbselect':>9s} {'no-fig':>7s} "
+          f"{'seed':>7s} {'bbs/raw':>8s} {'nofig/raw':>10s} {'bbs/seed':>9s} {'build s':>8s}")
     for size, resize, n in ((224, "stretch", args.n), (args.detector_size, "letterbox", args.n_detector)):
         folder = subset(Path(args.images), n, work / f"imgs{size}")
         refs, _ = images.discover_images(folder)
         for name in args.backbones:
             raw = raw_rate(name, refs, size, resize)
             e2e, build = bbselect_rate(name, folder, n, size, resize, work)
+            nofig, _ = bbselect_rate(name, folder, n, size, resize, work, figures="none")
             seed = seed_rate(name, refs, size)
             runtime.release()
-            print(f"{name:12s} {f'{size} {resize}':>14s} {n:4d} {raw:10.1f} {e2e:9.1f} {seed:7.1f} "
-                  f"{e2e / raw:8.0%} {e2e / seed:8.1f}x {build:8.1f}", flush=True)
+            print(f"{name:12s} {f'{size} {resize}':>14s} {n:4d} {raw:10.1f} {e2e:9.1f} {nofig:7.1f} {seed:7.1f} "
+                  f"{e2e / raw:8.0%} {nofig / raw:10.0%} {e2e / seed:8.1f}x {build:8.1f}", flush=True)
     if args.memory:
         for n in (100, 2000):
             folder = subset(Path(args.images), n, work / f"mem{n}")
