@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,9 @@ def build_backbone(sel: Selection, weights: str, input_size: int, seed: int = 0)
         model = ctor(weights=None, **kwargs)
         return model, WeightsInfo("none", None, None, seed)
     try:
-        with _record_get_file(seen), warnings.catch_warnings(record=True) as caught:
+        # Keras prints "Downloading data from ..." on stdout; keep stdout for --format json
+        with _record_get_file(seen), warnings.catch_warnings(record=True) as caught, \
+                contextlib.redirect_stdout(sys.stderr):
             warnings.simplefilter("always")
             model = ctor(weights=weights, **kwargs)
         partial = [str(w.message) for w in caught if _PARTIAL_LOAD.search(str(w.message))]

@@ -238,3 +238,19 @@ def test_merge_refuses_different_settings(tmp_path, image_folder):
     assert run(["compare", str(image_folder), "-o", str(out), "--name", "b", *FAST, "--seed", "3"]).exit_code == 0
     res = run(["merge", str(out / "a"), str(out / "b"), "-o", str(out)])
     assert res.exit_code == 2 and "seed" in res.output
+
+
+def test_json_stdout_stays_clean_when_keras_prints(tmp_path, monkeypatch):
+    """Keras announces downloads on stdout; with --format json stdout must hold only the JSON."""
+    from keras.src.utils import file_utils
+
+    def noisy_fail(fname=None, origin=None, *a, **k):
+        print(f"Downloading data from {origin}")
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -2]")
+
+    monkeypatch.setattr(file_utils, "get_file", noisy_fail)
+    make_images(tmp_path / "imgs", 1)
+    res = CliRunner().invoke(main, ["compare", str(tmp_path / "imgs"), "-b", "vgg16", "--input-size", "64",
+                                    "--format", "json", "-o", str(tmp_path / "o")])
+    assert res.exit_code == 4
+    assert json.loads(res.stdout)["status"] == "error"  # parses: nothing else on stdout
