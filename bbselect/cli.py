@@ -90,7 +90,7 @@ def _verbose(ctx, param, value):
 
 def _echo_outcome(outcome, fmt: str) -> None:
     if fmt == "json":
-        from .report import ci_summary
+        from .machine import ci_summary
 
         click.echo(json.dumps(ci_summary(outcome.summary, str(outcome.run_dir), outcome.exit_code), indent=2,
                               default=str).replace("NaN", "null"))
@@ -113,7 +113,7 @@ def _guard(fmt_key: str = "fmt"):
                 return f(*args, **kwargs)
             except BBSelectError as err:
                 if fmt == "json":
-                    from .report import ci_error
+                    from .machine import ci_error
 
                     click.echo(json.dumps(ci_error(str(err), err.exit_code), indent=2))
                 click.echo(f"Error: {err}", err=True)
@@ -233,7 +233,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
     if not quiet:
         click.echo(f"sweep done: {parent / 'index.html'}", err=True)
     if fmt == "json":
-        from .report import ci_summary
+        from .machine import ci_summary
 
         doc = {"schema_version": 1, "status": "ok" if code == 0 else "gate_failed", "exit_code": code,
                "sweep_dir": str(parent),

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import images as imgs
-from . import report, rundir
+from . import machine, report, rundir
 from .engine import decode, load_maps
 from .extractor import MAP_KEYS
 from .progress import Progress, log
@@ -37,7 +37,7 @@ def write_outputs(run_dir: Path, summary: dict, manifest: dict, per_image: dict,
     summary["figures"] = _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet)
     view = with_timing(summary)
     rundir.write_json(run_dir / "scores.json", summary)
-    rundir.atomic_write_text(run_dir / "scores.csv", report.csv_text(summary))
+    rundir.atomic_write_text(run_dir / "scores.csv", machine.csv_text(summary))
     rundir.atomic_write_text(run_dir / "report.md", report.render_markdown(view))
     rundir.atomic_write_text(run_dir / "report.html", report.render_html(view))
 

@@ -1,7 +1,6 @@
 """figures.py: pure rendering into matplotlib Figures (no pyplot, no backend selection)."""
 
 import io
-import math
 import subprocess
 import sys
 

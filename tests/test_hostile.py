@@ -34,7 +34,7 @@ from PIL import Image
 from bbselect import rundir
 from bbselect.cli import main
 from bbselect.errors import OutputError
-from bbselect.report import CSV_HEADER
+from bbselect.machine import CSV_HEADER
 from conftest import make_images
 
 FAST = ["-b", "mobilenet:alpha=0.25", "--weights", "none", "--input-size", "64", "--batch-size", "2"]

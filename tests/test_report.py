@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from bbselect import ranking, report, scores
+from bbselect import machine, ranking, report, scores
 
 NAN = float("nan")
 
@@ -190,7 +190,7 @@ def test_nan_in_memory_and_null_from_json_render_identically():
     from_json = json.loads(json.dumps(_nan_to_null(copy.deepcopy(s))))
     assert report.render_html(s) == report.render_html(from_json)
     assert report.render_markdown(s) == report.render_markdown(from_json)
-    assert report.csv_text(s) == report.csv_text(from_json)
+    assert machine.csv_text(s) == machine.csv_text(from_json)
 
 
 def test_per_image_separation_matches_ranking_definition():
@@ -294,7 +294,7 @@ AWKWARD = ("a,b.png", 'say "hi".png', "two\nlines.png")
 
 
 def test_csv_rows_shape_and_values():
-    header, rows = report.csv_rows(make_summary())
+    header, rows = machine.csv_rows(make_summary())
     assert header == ["image", "backbone", "layer", "aggregation", "otsu", "top10_mass", "concentration", "degenerate"]
     assert len(rows) == 3 * 2 * 2  # images × backbones × scored aggregations
     first = rows[0]
@@ -306,7 +306,7 @@ def test_csv_rows_shape_and_values():
 def test_csv_round_trips_names_with_comma_quote_and_newline(tmp_path):
     s = make_summary(names=AWKWARD)
     buf = io.StringIO(newline="")
-    report.write_csv(buf, s)
+    machine.write_csv(buf, s)
     back = list(csv.reader(io.StringIO(buf.getvalue(), newline="")))
     assert back[0][0] == "image"
     assert [r[0] for r in back[1::4]] == list(AWKWARD)
@@ -314,7 +314,7 @@ def test_csv_round_trips_names_with_comma_quote_and_newline(tmp_path):
     assert back[1][4:] == ["0.6", "0.3", "0.1", ""]  # NaN/None -> empty cell
 
     path = tmp_path / "scores.csv"
-    report.write_csv(path, s)
+    machine.write_csv(path, s)
     with open(path, newline="", encoding="utf-8") as f:
         assert list(csv.reader(f)) == back
-    assert path.read_bytes().decode("utf-8") == report.csv_text(s)
+    assert path.read_bytes().decode("utf-8") == machine.csv_text(s)
