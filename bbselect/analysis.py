@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evidence, ranking, scores
+from . import boxscores, evidence, ranking, scores
 from .engine import load_maps
 from .extractor import MAP_KEYS
 
@@ -99,7 +99,7 @@ def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
     summary = {
         "schema_version": SCHEMA_VERSION,
         "run": {**settings, "n_images": n_images, "n_skipped": len(manifest["skipped"])},
-        "score_docs": dict(scores.SCORE_DOCS),
+        "score_docs": {**scores.SCORE_DOCS, **(boxscores.BOX_SCORE_DOCS if boxes is not None else {})},
         "backbones": ordered,
         "images": [
             {

@@ -16,10 +16,14 @@ import numpy as np
 from . import scores
 
 
-def separation(per_map: dict[str, scores.MapScores]) -> float:
-    """Mean of every non-NaN score of one image's scored maps (NaN if all are degenerate)."""
-    vals = [getattr(s, name) for s in per_map.values() for name in scores.SCORE_NAMES]
-    vals = [v for v in vals if v is not None and math.isfinite(v)]
+def separation(per_map: dict) -> float:
+    """Mean of every non-NaN score of one image's scored maps (NaN if all are degenerate).
+
+    ``per_map``: map kind -> ``MapScores``, or the same as plain dicts (as read back from scores.json).
+    """
+    rows = [s._asdict() if hasattr(s, "_asdict") else s for s in per_map.values()]
+    vals = [r.get(name) for r in rows if isinstance(r, dict) for name in scores.SCORE_NAMES]
+    vals = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
     return float(np.mean(vals)) if vals else float("nan")
 
 

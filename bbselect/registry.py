@@ -36,7 +36,6 @@ class Option:
     type: type
     default: Any
     choices: tuple = ()
-    help: str = ""
 
     def parse(self, name: str, text: str) -> Any:
         try:
@@ -75,10 +74,10 @@ class BackboneSpec:
         return module.preprocess_input(batch)
 
 
-_ALPHA_V1 = Option(float, 1.0, (0.25, 0.5, 0.75, 1.0), "width multiplier")
-_ALPHA_V2 = Option(float, 1.0, (0.35, 0.5, 0.75, 1.0, 1.3, 1.4), "width multiplier")
-_ALPHA_V3 = Option(float, 1.0, (0.75, 1.0), "width multiplier")
-_MINIMAL = Option(bool, False, (), "MobileNetV3 minimalistic variant")
+_ALPHA_V1 = Option(float, 1.0, (0.25, 0.5, 0.75, 1.0))  # width multiplier
+_ALPHA_V2 = Option(float, 1.0, (0.35, 0.5, 0.75, 1.0, 1.3, 1.4))
+_ALPHA_V3 = Option(float, 1.0, (0.75, 1.0))
+_MINIMAL = Option(bool, False)  # MobileNetV3 minimalistic variant
 
 
 def _specs() -> list[BackboneSpec]:

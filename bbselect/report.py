@@ -15,6 +15,8 @@ import math
 import numbers
 from urllib.parse import quote
 
+from .ranking import separation
+
 SCORE_NAMES = ("otsu", "top10_mass", "concentration")
 RANDOM_BANNER = "RANDOM WEIGHTS — scores say nothing about pretrained features"
 
@@ -106,14 +108,8 @@ def _aggregations(summary: dict) -> list[str]:
 
 
 def image_separation(per_map: dict | None) -> float:
-    """One image's separation for one backbone: mean of all finite scores over its scored maps.
-
-    Mirrors ``ranking.separation`` (which works on ``MapScores``) for the plain dicts in the summary;
-    NaN when every map was degenerate.
-    """
-    vals = [s.get(name) for s in (per_map or {}).values() if isinstance(s, dict) for name in SCORE_NAMES]
-    vals = [v for v in vals if _finite(v)]
-    return sum(vals) / len(vals) if vals else math.nan
+    """One image's separation for one backbone (``ranking.separation`` on the summary's dicts)."""
+    return separation(per_map or {})
 
 
 def _degenerate_marks(per_map: dict | None) -> list[str]:
