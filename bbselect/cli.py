@@ -197,7 +197,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
     """
     from click.core import ParameterSource
 
-    from . import configfile, rundir
+    from . import configfile, configvalues, rundir, sweeppoints
     from .config import default_images_dir, resolve
     from .pipeline import compare as run_compare
     from .sweep import run_sweep
@@ -206,7 +206,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
         raise UsageError(f"config file {config_file} does not exist")
     opts["backbones"] = backbones
     cli = {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()
-           if k in configfile.KINDS and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+           if k in configvalues.KINDS and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     loaded = configfile.build_config(config_file, list(sets), cli)
     base = loaded.base
     if loaded.source["images"] == "default":
@@ -219,7 +219,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
         base.expect_best = str(gates_["expect_best"])
     for note in loaded.notes:
         click.echo(f"note: {note}", err=True)
-    points = configfile.expand_sweep(base, loaded.sweep)
+    points = sweeppoints.expand_sweep(base, loaded.sweep)
     for _, cfg in points:
         resolve(cfg)  # every point is checked before any runs
     if not loaded.sweep:

@@ -8,6 +8,8 @@ import pytest
 import yaml
 
 from bbselect import configfile as cf
+from bbselect import configvalues as cv
+from bbselect import sweeppoints as sp
 from bbselect.config import FIGURE_CHOICES, CompareConfig, resolve
 from bbselect.errors import UsageError
 
@@ -255,7 +257,7 @@ def test_gates_are_stored_and_settable(tmp_path):
 
 def test_expand_is_the_product_in_key_then_value_order():
     base = CompareConfig(seed=7)
-    points = cf.expand_sweep(base, {"backbones": ["resnet50", "mobilenetv2"], "input_size": [224, 320, 416]})
+    points = sp.expand_sweep(base, {"backbones": ["resnet50", "mobilenetv2"], "input_size": [224, 320, 416]})
     got = [(c.backbones, c.input_size) for _, c in points]
     assert got == [(["resnet50"], 224), (["resnet50"], 320), (["resnet50"], 416),
                    (["mobilenetv2"], 224), (["mobilenetv2"], 320), (["mobilenetv2"], 416)]
@@ -273,24 +275,24 @@ def test_file_key_order_decides_the_product_order(tmp_path):
 
 def test_empty_sweep_is_the_base_alone():
     base = CompareConfig(name="solo")
-    assert cf.expand_sweep(base, {}) == [(cf.BASE_POINT, base)]
+    assert sp.expand_sweep(base, {}) == [(sp.BASE_POINT, base)]
 
 
 def test_points_do_not_share_lists_with_the_base():
     base = CompareConfig()
-    (_, a), (_, b) = cf.expand_sweep(base, {"seed": [1, 2]})
+    (_, a), (_, b) = sp.expand_sweep(base, {"seed": [1, 2]})
     a.backbones.append("xception")
     assert b.backbones == base.backbones == CompareConfig().backbones
 
 
 def test_backbone_sweep_values_may_be_one_name_or_a_list():
-    points = cf.expand_sweep(CompareConfig(), {"backbones": [["resnet50", "vgg16"], "mobilenet:alpha=0.25"]})
+    points = sp.expand_sweep(CompareConfig(), {"backbones": [["resnet50", "vgg16"], "mobilenet:alpha=0.25"]})
     assert [(n, c.backbones) for n, c in points] == [
         ("resnet50+vgg16", ["resnet50", "vgg16"]), ("mobilenet_alpha=0.25", ["mobilenet:alpha=0.25"])]
 
 
 def test_names_are_safe_unique_and_short():
-    points = cf.expand_sweep(CompareConfig(), {
+    points = sp.expand_sweep(CompareConfig(), {
         "layer": ["../a:b", "a_b", "x" * 80, "x" * 80 + "y"],  # a:b and a_b clash once made safe
         "overlay": [True, False],
     })
@@ -304,22 +306,22 @@ def test_names_are_safe_unique_and_short():
 def test_identical_points_are_refused():
     # "resnet50" and ["resnet50"] are the same backbones list once expanded
     with pytest.raises(UsageError, match="'resnet50' and 'resnet50' are the same run"):
-        cf.expand_sweep(CompareConfig(), {"backbones": ["resnet50", ["resnet50"]]})
+        sp.expand_sweep(CompareConfig(), {"backbones": ["resnet50", ["resnet50"]]})
 
 
 def test_sweep_cap():
-    assert len(cf.expand_sweep(CompareConfig(), {"seed": list(range(16)), "batch_size": list(range(1, 17))})) == 256
+    assert len(sp.expand_sweep(CompareConfig(), {"seed": list(range(16)), "batch_size": list(range(1, 17))})) == 256
     with pytest.raises(UsageError, match=r"the sweep has 272 points \(17 seed x 16 batch_size\); at most 256 .*split"):
-        cf.expand_sweep(CompareConfig(), {"seed": list(range(17)), "batch_size": list(range(1, 17))})
+        sp.expand_sweep(CompareConfig(), {"seed": list(range(17)), "batch_size": list(range(1, 17))})
 
 
 def test_expand_checks_keys_and_values():
     with pytest.raises(UsageError, match=r"^sweep: unknown key 'inputsize'; did you mean 'input_size'\?$"):
-        cf.expand_sweep(CompareConfig(), {"inputsize": [224]})
+        sp.expand_sweep(CompareConfig(), {"inputsize": [224]})
     with pytest.raises(UsageError, match="sweep key 'seed': expected a non-empty list"):
-        cf.expand_sweep(CompareConfig(), {"seed": []})
+        sp.expand_sweep(CompareConfig(), {"seed": []})
     with pytest.raises(UsageError, match="sweep key 'seed': expected an integer, got true"):
-        cf.expand_sweep(CompareConfig(), {"seed": [1, True]})
+        sp.expand_sweep(CompareConfig(), {"seed": [1, True]})
 
 
 # ---------------------------------------------------------------- dump / load round trip
@@ -360,9 +362,9 @@ def test_a_run_folders_config_yaml_reads_back(tmp_path, cfg):
 # ---------------------------------------------------------------- the configs/ folder
 
 def test_every_field_has_a_supported_type():
-    assert set(cf.KINDS) == {f.name for f in fields(CompareConfig)}
+    assert set(cv.KINDS) == {f.name for f in fields(CompareConfig)}
     with pytest.raises(TypeError):
-        cf._kind_of(dict[str, int])
+        cv._kind_of(dict[str, int])
 
 
 def test_default_yaml_is_every_field_at_its_default():
@@ -389,7 +391,7 @@ def test_example_configs_load_expand_and_resolve(tmp_path, name):
     assert text.startswith("#"), "each example opens with a comment explaining it"
     loaded = cf.build_config(CONFIGS / name, [], {})
     points = loaded.points()
-    assert 1 <= len(points) <= cf.MAX_POINTS
+    assert 1 <= len(points) <= sp.MAX_POINTS
     for _, cfg in points:  # every point passes compare's own checks (images pointed at an existing folder)
         resolve(replace(cfg, images=str(tmp_path)))
 
