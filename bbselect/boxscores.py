@@ -2,7 +2,7 @@
 
 Input: a 2-D map ``m`` [h, w] that covers exactly the image (already cropped
 to the image area, e.g. the valid region of a letterboxed input) and boxes in
-normalised image coordinates (``bbselect.annotations.Box`` or any
+normalised image coordinates (``bbselect.boxmodel.Box`` or any
 ``(x0, y0, x1, y1, ...)`` sequence, 0..1, x to the right, y down).
 
 Map cells.  Cell (i, j) covers ``[j/w, (j+1)/w) x [i/h, (i+1)/h)``; it is

@@ -1,4 +1,4 @@
-"""Tests for bbselect.annotations.
+"""Tests for bbselect.annotations and its per-format parsers (annotations_yolo / _voc / _coco).
 
 Every fixture is written by hand in tmp_path; the expected normalised boxes are
 worked out in the comments next to them.
@@ -8,7 +8,10 @@ import json
 
 import pytest
 
-from bbselect.annotations import Box, detect_format, load_boxes, parse_voc, parse_yolo
+from bbselect.annotations import detect_format, load_boxes
+from bbselect.annotations_voc import parse_voc
+from bbselect.annotations_yolo import parse_yolo
+from bbselect.boxmodel import Box
 from bbselect.errors import UsageError
 
 
