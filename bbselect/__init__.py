@@ -6,7 +6,7 @@ The package reads as the pipeline it runs:
     registry.py   the one list of Keras backbones, their stages and preprocessing
     weights.py    resolve ``--weights`` (imagenet | none | PATH) and build the backbone
     extractor.py  wrap a backbone so channel max / mean / sum maps are computed next to the model
-    engine.py     stream a folder through one backbone in batches, saving maps as it goes
+    engine.py     stream a folder through all backbones in one pass, saving maps as it goes
     scores.py     label-free map scores, bootstrap CIs, channel statistics (pure numpy)
     cost.py       parameters, analytic GFLOPs, measured speed
     ranking.py    rank backbones, mark ties, write the plain-language verdict

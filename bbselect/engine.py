@@ -1,10 +1,16 @@
-"""Stream a folder of images through one backbone.
+"""Stream a folder of images through all selected backbones in one pass.
 
-Decoding runs in a small thread pool a few batches ahead of the model (Pillow and TensorFlow both
-release the GIL), so the CPU decodes the next batch while the network computes this one. Only the
-small maps leave the model; each image's maps are written to ``maps/<backbone>/<image id>.npz`` (and
-to the cache) as soon as its batch is done, so memory does not grow with the folder. Scoring reads
-the maps back from disk (analysis.py), the same way for a fresh, resumed, merged or re-rendered run.
+Each image is decoded once and fed to every backbone that still needs it, so with several
+backbones (the default is three) decoding costs one JPEG/PNG decode per image, not one per
+backbone. Decoding runs in a small thread pool ahead of the models (Pillow and TensorFlow both
+release the GIL), so the CPU decodes the next images while the networks compute. Each backbone
+collects its own full batch before it runs, so an image's maps never depend on which other
+backbones, batches, shards or resumed runs it shared a pass with.
+
+Only the small maps leave a model; each image's maps are written to ``maps/<backbone>/<id>.npz``
+(and to the cache) as soon as its batch is done, so memory does not grow with the folder. Scoring
+reads the maps back from disk (analysis.py), the same way for a fresh, resumed, merged or
+re-rendered run.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from .errors import OutputError
 from .extractor import MAP_KEYS, Extractor
 
 
-
 @dataclass
 class BackboneRun:
     """What one backbone did over the folder (the maps themselves are on disk)."""
@@ -35,10 +40,23 @@ class BackboneRun:
     cached: int = 0  # copied from the cache
     resumed: int = 0  # already in the run folder (``--resume``)
     infer_seconds: float = 0.0
-    wall_seconds: float = 0.0
+    warmup_seconds: float = 0.0  # the first call, which traces the graph: a one-off per run
 
     def cost(self) -> dict:
         return speed(self.computed, self.infer_seconds)
+
+
+@dataclass
+class Job:
+    """One backbone's part of the pass: where its maps go and how to get its model."""
+
+    get_extractor: Callable[[], Extractor]  # built on first need: a fully cached backbone builds none
+    maps_dir: Path
+    cache_keys: dict[str, str] | None = None  # image id -> cache key
+    run: BackboneRun = field(default_factory=BackboneRun)
+    todo: set[str] = field(default_factory=set)
+    pending: list = field(default_factory=list)  # decoded images waiting for a full batch
+    extractor: Extractor | None = None
 
 
 def decode(ref: imgs.ImageRef, input_size: int, resize: str, max_pixels: int):
@@ -47,23 +65,21 @@ def decode(ref: imgs.ImageRef, input_size: int, resize: str, max_pixels: int):
     return imgs.fit_to_input(img, input_size, resize)
 
 
-def decoded_batches(
+def decoded(
     refs: list[imgs.ImageRef],
-    batch_size: int,
     work: Callable[[imgs.ImageRef], tuple],
     on_skip: Callable[[imgs.ImageRef, str], None],
+    ahead: int = 16,
     workers: int | None = None,
-) -> Iterator[list[tuple[imgs.ImageRef, np.ndarray, tuple[int, int]]]]:
-    """Yield batches of decoded images in folder order, decoding ahead in a thread pool."""
+) -> Iterator[tuple[imgs.ImageRef, np.ndarray, tuple[int, int]]]:
+    """Yield ``(ref, array, valid_hw)`` in folder order, decoding up to ``ahead`` images in advance."""
     workers = workers or min(4, os.cpu_count() or 1)
-    ahead = max(2 * batch_size, workers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         pending: deque = deque()
         it = iter(refs)
-        batch: list = []
 
         def fill():
-            while len(pending) < ahead:
+            while len(pending) < max(ahead, workers):
                 ref = next(it, None)
                 if ref is None:
                     return
@@ -78,12 +94,7 @@ def decoded_batches(
             except imgs.ImageDecodeError as err:
                 on_skip(ref, err.reason)
                 continue
-            batch.append((ref, arr, valid))
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+            yield ref, arr, valid
 
 
 def save_maps(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -98,78 +109,97 @@ def save_maps(path: Path, arrays: dict[str, np.ndarray]) -> None:
         raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
 
 
-def run_backbone(
-    get_extractor: Callable[[], Extractor],
+def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress) -> None:
+    """Count maps already in the run folder (resume) or in the cache; the rest is the job's to-do."""
+    try:
+        job.maps_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create {job.maps_dir}: {err.strerror or err}") from None
+    for ref in refs:
+        dest = job.maps_dir / f"{ref.id}.npz"
+        if dest.exists():
+            job.run.resumed += 1
+        elif cache is not None and job.cache_keys and cache.fetch(job.cache_keys[ref.id], dest):
+            job.run.cached += 1
+        else:
+            job.todo.add(ref.id)
+            continue
+        job.run.done.append(ref.id)
+        if progress is not None:
+            progress.advance()
+
+
+def _flush(job: Job, batch_size: int, input_size: int, cache, progress) -> None:
+    """Run the job's pending images through its model (always a full batch) and save their maps."""
+    batch, job.pending = job.pending, []
+    ex = job.extractor
+    x = np.stack([arr for _, arr, _ in batch])
+    if len(x) < batch_size:
+        # Always run full batches: TensorFlow's CPU kernels may pick another algorithm for another
+        # batch size, and an image's maps must not depend on which batch it is in (a sharded or
+        # resumed run must give the same numbers, bit for bit).
+        x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), axis=0)])
+    t0 = time.perf_counter()
+    out = ex(x)
+    job.run.infer_seconds += time.perf_counter() - t0
+    for i, (ref, _arr, valid) in enumerate(batch):
+        rows, cols = imgs.valid_map_region(valid, input_size, ex.map_shape)
+        arrays = {k: np.asarray(out[k][i, :rows, :cols], np.float32) for k in MAP_KEYS}
+        arrays.update(gap=out["gap"][i].astype(np.float32), gmp=out["gmp"][i].astype(np.float32),
+                      valid_hw=np.asarray(valid, np.int32))
+        dest = job.maps_dir / f"{ref.id}.npz"
+        save_maps(dest, arrays)
+        if cache is not None and job.cache_keys:
+            cache.store(job.cache_keys[ref.id], dest)
+        job.run.done.append(ref.id)
+        job.run.computed += 1
+    if progress is not None:
+        progress.advance(len(batch))
+
+
+def run_backbones(
+    jobs: list[Job],
     refs: list[imgs.ImageRef],
     *,
     input_size: int,
     resize: str,
     batch_size: int,
     max_pixels: int,
-    maps_dir: Path,
     on_skip: Callable[[imgs.ImageRef, str], None],
-    cache_keys: dict[str, str] | None = None,
     cache=None,
     progress=None,
-) -> BackboneRun:
-    """Make sure every readable image in ``refs`` has a maps file in ``maps_dir``.
+) -> float:
+    """Make sure every readable image in ``refs`` has a maps file in every job's ``maps_dir``.
 
-    Maps already in ``maps_dir`` (an interrupted run being resumed) are kept; cache hits are
-    copied; the rest goes through the network, built on first need by ``get_extractor`` — so a
-    fully cached run builds no model at all.
+    Maps already there (an interrupted run being resumed) are kept; cache hits are copied; every
+    image some backbone still needs is decoded once and given to each backbone that needs it.
+    Returns the wall-clock seconds of the pass; per-backbone counts are in each ``job.run``.
     """
-    try:
-        maps_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"cannot create {maps_dir}: {err.strerror or err}") from None
-    run = BackboneRun()
     t_wall = time.perf_counter()
-    todo = []
-    for ref in refs:
-        dest = maps_dir / f"{ref.id}.npz"
-        if dest.exists():
-            run.resumed += 1
-        elif cache is not None and cache_keys and cache.fetch(cache_keys[ref.id], dest):
-            run.cached += 1
-        else:
-            todo.append(ref)
-            continue
-        run.done.append(ref.id)
-        if progress is not None:
-            progress.advance()
-    if todo:
-        extractor = get_extractor()
-        # One warm-up call so graph tracing is not counted as inference time.
-        extractor(np.zeros((batch_size, input_size, input_size, 3), np.uint8))
-
-        def work(ref):
-            return decode(ref, input_size, resize, max_pixels)
-
-        for batch in decoded_batches(todo, batch_size, work, on_skip):
-            x = np.stack([arr for _, arr, _ in batch])
-            if len(x) < batch_size:
-                # Always run full batches: TensorFlow's CPU kernels may pick another algorithm for
-                # another batch size, and an image's maps must not depend on which batch it is in
-                # (a sharded or resumed run must give the same numbers, bit for bit).
-                x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), axis=0)])
+    for job in jobs:
+        _reuse(job, refs, cache, progress)
+    needed = [r for r in refs if any(r.id in job.todo for job in jobs)]
+    for job in jobs:
+        if job.todo:
+            job.extractor = job.get_extractor()
+            # One warm-up call so graph tracing is not counted as inference time.
             t0 = time.perf_counter()
-            out = extractor(x)
-            run.infer_seconds += time.perf_counter() - t0
-            for i, (ref, _arr, valid) in enumerate(batch):
-                rows, cols = imgs.valid_map_region(valid, input_size, extractor.map_shape)
-                arrays = {k: np.asarray(out[k][i, :rows, :cols], np.float32) for k in MAP_KEYS}
-                arrays.update(gap=out["gap"][i].astype(np.float32), gmp=out["gmp"][i].astype(np.float32),
-                              valid_hw=np.asarray(valid, np.int32))
-                dest = maps_dir / f"{ref.id}.npz"
-                save_maps(dest, arrays)
-                if cache is not None and cache_keys:
-                    cache.store(cache_keys[ref.id], dest)
-                run.done.append(ref.id)
-                run.computed += 1
-            if progress is not None:
-                progress.advance(len(batch))
-    run.wall_seconds = time.perf_counter() - t_wall
-    return run
+            job.extractor(np.zeros((batch_size, input_size, input_size, 3), np.uint8))
+            job.run.warmup_seconds = time.perf_counter() - t0
+
+    def work(ref):
+        return decode(ref, input_size, resize, max_pixels)
+
+    for item in decoded(needed, work, on_skip, ahead=2 * batch_size):
+        for job in jobs:
+            if item[0].id in job.todo:
+                job.pending.append(item)
+                if len(job.pending) == batch_size:
+                    _flush(job, batch_size, input_size, cache, progress)
+    for job in jobs:
+        if job.pending:
+            _flush(job, batch_size, input_size, cache, progress)
+    return time.perf_counter() - t_wall
 
 
 def load_maps(path: Path) -> dict[str, np.ndarray]:

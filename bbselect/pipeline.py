@@ -31,7 +31,7 @@ from .cache import Cache, backbone_key, entry_key, file_hash
 from .cache import default_dir as default_cache_dir
 from .config import CompareConfig, parse_figures, resolve
 from .cost import count_params, gflops
-from .engine import run_backbone
+from .engine import Job, run_backbones
 from .errors import InputError, Interrupted, UsageError
 from .extractor import build_extractor
 from .progress import Progress, log
@@ -150,32 +150,32 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
 
     try:
         metas, timing = [], {"created": started, "backbones": {}}
-        for plan in plans:
-            label = plan["sel"].label
-            maps_dir = Path("maps") / rundir.safe_name(label)
-            todo = [r for r in refs if r.rel not in skips.items]
-            prog = Progress(label, len(todo), quiet=quiet)
-            run = run_backbone(
-                lambda p=plan: p["extractor"] or _build(p, res.weights, cfg, quiet), todo,
-                input_size=cfg.input_size, resize=cfg.resize, batch_size=cfg.batch_size,
-                max_pixels=cfg.max_pixels, maps_dir=run_dir / maps_dir, on_skip=skips,
-                cache_keys=plan["keys"], cache=cache, progress=prog,
-            )
-            prog.close()
+        todo = [r for r in refs if r.rel not in skips.items]
+        jobs = [Job(lambda p=plan: p["extractor"] or _build(p, res.weights, cfg, quiet),
+                    run_dir / "maps" / rundir.safe_name(plan["sel"].label), plan["keys"]) for plan in plans]
+        prog = Progress(_backbones_label(plans), len(todo) * len(jobs), quiet=quiet, unit="maps")
+        timing["maps_seconds"] = run_backbones(
+            jobs, todo, input_size=cfg.input_size, resize=cfg.resize, batch_size=cfg.batch_size,
+            max_pixels=cfg.max_pixels, on_skip=skips, cache=cache, progress=prog,
+        )
+        prog.close()
+        for plan, job in zip(plans, jobs):
+            label, run = plan["sel"].label, job.run
             if not run.done:
                 examples = "; ".join(f"{s['rel']}: {s['reason']}" for s in skips.as_list()[:3])
                 raise InputError(f"no readable image in {res.images_dir}: all {len(refs)} files were "
                                  f"skipped ({examples})")
-            meta = dict(plan["meta"], maps_dir=maps_dir.as_posix())
+            meta = dict(plan["meta"], maps_dir=job.maps_dir.relative_to(run_dir).as_posix())
             if run.computed:  # a fresh measurement; keep it for cached runs
                 meta["speed"] = {**run.cost(), "measured": started}
                 cache.store_meta(plan["bkey"], {k: v for k, v in meta.items() if k != "maps_dir"})
             metas.append(meta)
             timing["backbones"][label] = {
                 **meta.get("speed", {}), "computed": run.computed, "cached": run.cached, "resumed": run.resumed,
-                "inference_seconds": run.infer_seconds, "wall_seconds": run.wall_seconds,
-                "build_seconds": plan.get("build_seconds", 0.0),
+                "inference_seconds": run.infer_seconds, "build_seconds": plan.get("build_seconds", 0.0),
+                "warmup_seconds": run.warmup_seconds,
             }
+        jobs.clear()
         cache.evict()
         plans.clear()
         runtime.release()
@@ -198,6 +198,11 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
             f"interrupted: finished images are kept in {run_dir}; resume with "
             f"`bbselect compare --resume {run_dir}` (or re-run: cached maps are reused)"
         ) from None
+
+
+def _backbones_label(plans: list[dict]) -> str:
+    labels = [p["sel"].label for p in plans]
+    return labels[0] if len(labels) == 1 else f"{len(labels)} backbones"
 
 
 def _build(plan: dict, weights: str, cfg: CompareConfig, quiet: bool):

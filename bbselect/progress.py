@@ -12,8 +12,10 @@ import click
 
 
 class Progress:
-    def __init__(self, label: str, total: int, *, quiet: bool = False, every_s: float = 10.0, stream=None):
+    def __init__(self, label: str, total: int, *, quiet: bool = False, every_s: float = 10.0, stream=None,
+                 unit: str = "images"):
         self.label = label
+        self.unit = unit
         self.total = total
         self.done = 0
         self.quiet = quiet
@@ -29,7 +31,7 @@ class Progress:
 
     def _line(self) -> str:
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        return f"{self.label}: {self.done}/{self.total} images ({pct:3.0f}%), {self.rate():.1f} images/s"
+        return f"{self.label}: {self.done}/{self.total} {self.unit} ({pct:3.0f}%), {self.rate():.1f} {self.unit}/s"
 
     def advance(self, n: int = 1) -> None:
         self.done += n
