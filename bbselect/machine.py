@@ -7,7 +7,7 @@ import csv
 import io
 import math
 
-from .report import SCORE_NAMES, channel_stats_of
+from .report_content import SCORE_NAMES, channel_stats_of
 
 CSV_HEADER = ["image", "backbone", "layer", "aggregation", *SCORE_NAMES, "degenerate"]
 

@@ -1,4 +1,4 @@
-"""report.py: HTML / Markdown / CSV renderings of the run summary."""
+"""report_html / report_markdown / machine: HTML / Markdown / CSV renderings of the run summary."""
 
 import copy
 import csv
@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from bbselect import machine, ranking, report, scores
+from bbselect import machine, ranking, report_content, report_html, report_markdown, scores
 
 NAN = float("nan")
 
@@ -120,7 +120,7 @@ def _hostile_summary():
 
 
 def test_html_escapes_every_user_string():
-    page = report.render_html(_hostile_summary())
+    page = report_html.render_html(_hostile_summary())
     for raw in (HOSTILE_NAME, HOSTILE_REASON, "<img src=x", "vgg16<i>", "<em>markup</em>", "<u>underlined</u>"):
         assert raw not in page
     assert "&lt;b&gt;x&lt;/b&gt;.png" in page
@@ -133,7 +133,7 @@ def test_html_escapes_every_user_string():
 
 
 def test_html_is_self_contained_with_relative_links_only():
-    page = report.render_html(make_summary())
+    page = report_html.render_html(make_summary())
     parsed = _parse(page)
     assert "script" not in parsed.tags and "link" not in parsed.tags
     assert "style" in parsed.tags  # inline CSS
@@ -151,7 +151,7 @@ def test_html_figure_paths_are_url_quoted():
     odd = "figures/images/my cat #1?.png"
     s = make_summary(figure_paths={"cat.png": odd})
     s["figures"]["score_chart"] = "figures/score chart #2?.png"
-    page = report.render_html(s)
+    page = report_html.render_html(s)
     hrefs = [v for tag, k, v in _parse(page).attrs if k in ("href", "src")]
     # RFC 3986 percent-encoding: space %20, '#' %23 (else a fragment), '?' %3F (else a query)
     assert "figures/images/my%20cat%20%231%3F.png" in hrefs
@@ -164,18 +164,18 @@ def test_random_weights_banner_iff_random_weights():
     on = make_summary(random_weights=True)
     off = make_summary(random_weights=False)
     banner = "RANDOM WEIGHTS — scores say nothing about pretrained features"
-    assert banner in report.render_html(on) and banner in report.render_markdown(on)
-    assert banner not in report.render_html(off) and banner not in report.render_markdown(off)
-    assert 'class="banner"' in report.render_html(on) and 'class="banner"' not in report.render_html(off)
+    assert banner in report_html.render_html(on) and banner in report_markdown.render_markdown(on)
+    assert banner not in report_html.render_html(off) and banner not in report_markdown.render_markdown(off)
+    assert 'class="banner"' in report_html.render_html(on) and 'class="banner"' not in report_html.render_html(off)
     # and the per-backbone labels say so too
-    assert "RANDOM WEIGHTS" not in report.render_html(off)
+    assert "RANDOM WEIGHTS" not in report_html.render_html(off)
 
 
 def test_html_ranking_numbers_and_nan_as_na():
     s = make_summary()
     s["backbones"][1]["separation"] = {"mean": NAN, "lo": NAN, "hi": NAN, "n": 0, "n_missing": 3}
     s["backbones"][1]["cost"]["ms_per_image"] = NAN
-    page = report.render_html(s)
+    page = report_html.render_html(s)
     assert "0.40 [0.35, 0.45]" in page
     assert "14.7" in page and "30.70" in page and "85.1" in page and "11.7" in page
     assert "12%" in page and "5.3 (76%)" in page and "7×7×512" in page
@@ -188,24 +188,24 @@ def test_nan_in_memory_and_null_from_json_render_identically():
     s = make_summary()
     s["backbones"][1]["separation"] = {"mean": NAN, "lo": NAN, "hi": NAN, "n": 0, "n_missing": 3}
     from_json = json.loads(json.dumps(_nan_to_null(copy.deepcopy(s))))
-    assert report.render_html(s) == report.render_html(from_json)
-    assert report.render_markdown(s) == report.render_markdown(from_json)
+    assert report_html.render_html(s) == report_html.render_html(from_json)
+    assert report_markdown.render_markdown(s) == report_markdown.render_markdown(from_json)
     assert machine.csv_text(s) == machine.csv_text(from_json)
 
 
 def test_per_image_separation_matches_ranking_definition():
     per = make_summary()["images"][0]["scores"]["mobilenet:alpha=0.25"]
     as_mapscores = {k: scores.MapScores(**v) for k, v in per.items()}
-    assert report.image_separation(per) == pytest.approx(ranking.separation(as_mapscores))
-    assert report.image_separation(per) == pytest.approx((0.4 + 0.3 + 0.2) / 3)  # degenerate max left out
+    assert report_content.image_separation(per) == pytest.approx(ranking.separation(as_mapscores))
+    assert report_content.image_separation(per) == pytest.approx((0.4 + 0.3 + 0.2) / 3)  # degenerate max left out
     all_bad = {k: {**v, "otsu": NAN, "top10_mass": NAN, "concentration": NAN} for k, v in per.items()}
-    assert math.isnan(report.image_separation(all_bad))
+    assert math.isnan(report_content.image_separation(all_bad))
 
 
 def test_html_per_image_table_links_figures_and_marks_degenerate_maps():
     s = make_summary()
     s["images"][2]["figure"] = None  # beyond --figures N: no figure drawn
-    page = report.render_html(s)
+    page = report_html.render_html(s)
     assert '<a href="figures/images/img-0.png">cat.png</a>' in page
     assert ">car.png<" in page and 'href="figures/images/img-2.png"' not in page
     assert "degenerate max: constant map (all 6)" in page
@@ -254,7 +254,7 @@ def test_markdown_tables_keep_their_shape_with_pipes_and_newlines_in_names():
     s["backbones"][0]["label"] = "vgg|16"
     for b in s["images"]:
         b["scores"]["vgg|16"] = b["scores"].pop("vgg16")
-    md = report.render_markdown(s)
+    md = report_markdown.render_markdown(s)
     tables = _tables(md)
     assert len(tables) >= 5  # ranking, max, mean, per-image, skipped
     for t in tables:
@@ -268,7 +268,7 @@ def test_markdown_tables_keep_their_shape_with_pipes_and_newlines_in_names():
 def test_markdown_escapes_html_and_link_syntax():
     s = make_summary(names=(HOSTILE_NAME, "[click](http://evil.example).png"),
                      skipped=[{"rel": "z.jpg", "reason": HOSTILE_REASON}])
-    md = report.render_markdown(s)
+    md = report_markdown.render_markdown(s)
     assert HOSTILE_NAME not in md and "<script>" not in md
     assert "&lt;b&gt;x&lt;/b&gt;.png" in md
     assert re.search(r"(?<!\\)\]\(http", md) is None  # no live link: the ']' before '(' is escaped
@@ -277,7 +277,7 @@ def test_markdown_escapes_html_and_link_syntax():
 
 def test_markdown_has_the_sections_and_quoted_figure_links():
     s = make_summary(figure_paths={"cat.png": "figures/images/my cat (1).png"})
-    md = report.render_markdown(s)
+    md = report_markdown.render_markdown(s)
     for heading in ("## Verdict", "## Ranking", "### channel max map", "### channel mean map",
                     "## How to read the scores", "## Figures", "## Per-image scores", "## Skipped files (1)"):
         assert heading in md
