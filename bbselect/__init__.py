@@ -11,7 +11,7 @@ The package reads as the pipeline it runs:
     cost.py       parameters, analytic GFLOPs, measured speed
     ranking.py    rank backbones, mark ties, write the plain-language verdict
     figures.py    matplotlib figures (return a Figure; the caller saves it)
-    report.py     HTML / Markdown reports of the run summary (report_html.py, report_markdown.py)
+    report_*.py   HTML / Markdown reports of the run summary (content, html, markdown)
     rundir.py     run folders that never collide, atomic writes
     pipeline.py   ``compare``: glue of the above for one run
     cli.py        the thin click layer

@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from . import images as imgs
-from . import machine, report, rundir
+from . import machine, rundir
 from .engine import decode, load_maps
 from .extractor import MAP_KEYS
 from .progress import Progress, log
+from .report_html import render_html
+from .report_markdown import render_markdown
 
 
 def with_timing(summary: dict) -> dict:
@@ -38,13 +40,27 @@ def write_outputs(run_dir: Path, summary: dict, manifest: dict, per_image: dict,
     view = with_timing(summary)
     rundir.write_json(run_dir / "scores.json", summary)
     rundir.atomic_write_text(run_dir / "scores.csv", machine.csv_text(summary))
-    rundir.atomic_write_text(run_dir / "report.md", report.render_markdown(view))
-    rundir.atomic_write_text(run_dir / "report.html", report.render_html(view))
+    rundir.atomic_write_text(run_dir / "report.md", render_markdown(view))
+    rundir.atomic_write_text(run_dir / "report.html", render_html(view))
 
 
 def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet) -> dict:
     if figure_limit == 0:  # --figures none: no drawing at all (and no matplotlib import)
         return {}
+    n_images = len(summary["images"])
+    n_fig = n_images if figure_limit is None else min(figure_limit, n_images)
+    prog = Progress("figures", n_fig, quiet=quiet)
+    drawer = _Drawer(n_fig, prog)
+    try:
+        out = _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, quiet)
+    finally:
+        drawer.close()
+    prog.close()
+    return out
+
+
+def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, quiet) -> dict:
+    """Queue every figure of the run on ``drawer``; return their paths (relative to the run folder)."""
     from . import charts, figures
 
     settings = manifest["run"]
@@ -53,12 +69,36 @@ def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet
     limits = {label: {k: tuple(v) for k, v in b["limits"].items()} for label, b in entries.items()}
     paths = {im["id"]: im for im in manifest["images"]}
     shown_images = summary["images"]
-    n_fig = len(shown_images) if figure_limit is None else min(figure_limit, len(shown_images))
+    out = {"contact_sheets": {}}
+    # the charts first: they need no image, so the workers start on them while images are decoded
+    view = with_timing(summary)["backbones"]
+    drawer.submit(run_dir / "figures" / "scores.png", charts.score_chart, view)
+    out["score_chart"] = "figures/scores.png"
+    drawer.submit(run_dir / "figures" / "quality_vs_cost.png", charts.quality_cost_chart, view)
+    out["quality_cost_chart"] = "figures/quality_vs_cost.png"
+    out["class_scatter"] = _class_scatters(drawer, run_dir, summary, metas)
     sheet_imgs, sheet_maps = [], {label: {k: [] for k in MAP_KEYS} for label in entries}
-    prog = Progress("figures", n_fig, quiet=quiet)
-    drawer = _Drawer(n_fig, prog)
+    n_sheet = min(len(shown_images), figures.CONTACT_MAX)
+    deferred: list | None = []  # per-image figures of the contact-sheet images: queued after the (longer) sheets
+
+    def submit_sheets():
+        nonlocal deferred
+        if deferred is None:
+            return
+        randoms = {label: b["weights"]["kind"] == "none" for label, b in entries.items()}
+        for k in MAP_KEYS if sheet_imgs else ():
+            drawer.submit(run_dir / "figures" / f"contact_{k}.png", figures.contact_sheet, sheet_imgs,
+                          {lb: m[k] for lb, m in sheet_maps.items()}, k, {lb: limits[lb][k] for lb in entries},
+                          random_weights=randoms, total=len(shown_images))
+            out["contact_sheets"][k] = f"figures/contact_{k}.png"
+        for job in deferred:
+            drawer.submit(*job[0], counts=True, **job[1])
+        deferred = None
+
     for i, im in enumerate(shown_images):
-        if i >= max(n_fig, figures.CONTACT_MAX):
+        if i == n_sheet:
+            submit_sheets()
+        if i >= max(n_fig, n_sheet):
             break
         ref = imgs.ImageRef(Path(paths[im["id"]]["path"]), im["rel"], im["id"])
         try:
@@ -85,40 +125,27 @@ def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet
             sheet_imgs.append((im["rel"], shown))
         if i < n_fig:
             rel = Path("figures") / "images" / f"{im['id']}.png"
-            drawer.submit((str(run_dir / rel), shown, im["rel"], rows, overlay, summary.get("boxes", {}).get(im["rel"])))
+            job = ((run_dir / rel, figures.image_figure, shown, im["rel"], rows),
+                   {"overlay": overlay, "boxes": summary.get("boxes", {}).get(im["rel"])})
+            if i < n_sheet:
+                deferred.append(job)
+            else:
+                drawer.submit(*job[0], counts=True, **job[1])
             im["figure"] = rel.as_posix()
-    drawer.close()
-    prog.close()
-    out = {"contact_sheets": {}, "score_chart": None}
-    randoms = {label: b["weights"]["kind"] == "none" for label, b in entries.items()}
-    if sheet_imgs:
-        for k in MAP_KEYS:
-            fig = figures.contact_sheet(sheet_imgs, {lb: m[k] for lb, m in sheet_maps.items()}, k,
-                                        {lb: limits[lb][k] for lb in entries}, random_weights=randoms,
-                                        total=len(shown_images))
-            rundir.save_figure(fig, run_dir / "figures" / f"contact_{k}.png")
-            out["contact_sheets"][k] = f"figures/contact_{k}.png"
-    view = with_timing(summary)["backbones"]
-    rundir.save_figure(charts.score_chart(view), run_dir / "figures" / "scores.png")
-    out["score_chart"] = "figures/scores.png"
-    rundir.save_figure(charts.quality_cost_chart(view), run_dir / "figures" / "quality_vs_cost.png")
-    out["quality_cost_chart"] = "figures/quality_vs_cost.png"
-    out["class_scatter"] = _class_scatters(run_dir, summary, metas)
+    submit_sheets()  # unless done in the loop
     return out
 
 
-def draw_image_figure(job) -> None:
-    """Draw and save one per-image figure (runs in a worker process for large runs)."""
-    from . import figures
-
-    path, shown, title, rows, overlay, boxes = job
-    rundir.save_figure(figures.image_figure(shown, title, rows, overlay=overlay, boxes=boxes), Path(path))
+def draw(path: str, make, *args, **kwargs) -> None:
+    """Build one figure with ``make(*args, **kwargs)`` and save it (in a worker process for large runs)."""
+    rundir.save_figure(make(*args, **kwargs), Path(path))
 
 
 class _Drawer:
-    """Per-image figures are the slow part of rendering (~0.5 s each): for more than a few, draw them
-    in worker processes (one per core, started with 'spawn' so no TensorFlow state is copied), with
-    a bounded number in flight so memory stays flat."""
+    """Drawing is the slow part of rendering (~0.25 s per per-image figure, ~1 s per contact sheet):
+    for more than a few figures, draw them all in worker processes (one per core, started with
+    'spawn' so no TensorFlow state is copied), with a bounded number in flight so memory stays flat.
+    Only per-image figures count for the progress bar."""
 
     def __init__(self, n: int, progress):
         self.progress = progress
@@ -132,18 +159,21 @@ class _Drawer:
             self.window = 4 * workers
         self.pending = deque()
 
-    def submit(self, job) -> None:
+    def submit(self, path: Path, make, *args, counts: bool = False, **kwargs) -> None:
         if self.pool is None:
-            draw_image_figure(job)
-            self.progress.advance()
+            draw(str(path), make, *args, **kwargs)
+            if counts:
+                self.progress.advance()
             return
-        self.pending.append(self.pool.submit(draw_image_figure, job))
+        self.pending.append((self.pool.submit(draw, str(path), make, *args, **kwargs), counts))
         while len(self.pending) >= self.window:
             self._finish_one()
 
     def _finish_one(self) -> None:
-        self.pending.popleft().result()
-        self.progress.advance()
+        fut, counts = self.pending.popleft()
+        fut.result()
+        if counts:
+            self.progress.advance()
 
     def close(self) -> None:
         try:
@@ -154,7 +184,7 @@ class _Drawer:
                 self.pool.shutdown(cancel_futures=True)
 
 
-def _class_scatters(run_dir: Path, summary: dict, metas: dict) -> dict:
+def _class_scatters(drawer, run_dir: Path, summary: dict, metas: dict) -> dict:
     """One 2-D PCA scatter of pooled features per backbone, coloured by class (when labels exist)."""
     from . import charts
     from .labels import pca_2d
@@ -172,7 +202,7 @@ def _class_scatters(run_dir: Path, summary: dict, metas: dict) -> dict:
         if len(feats) < 3:
             continue
         rel = f"figures/classes_{rundir.safe_name(b['label'])}.png"
-        fig = charts.class_scatter(pca_2d(np.stack(feats)), names, f"{b['label']}: pooled features, PCA")
-        rundir.save_figure(fig, run_dir / rel)
+        drawer.submit(run_dir / rel, charts.class_scatter, pca_2d(np.stack(feats)), names,
+                      f"{b['label']}: pooled features, PCA")
         out[b["label"]] = rel
     return out
