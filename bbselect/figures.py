@@ -92,9 +92,9 @@ def _stage_text(layer: str, stage: str | None) -> str:
     return f"{layer} ({stage})" if stage else layer
 
 
-def _column_header(ax, text: str, color: str = "black") -> None:
-    ax.annotate(text, xy=(0.5, 1.0), xycoords="axes fraction", xytext=(0, 16), textcoords="offset points",
-                ha="center", va="bottom", fontsize=11, fontweight="bold", color=color)
+def _column_header(ax, text: str, color: str = "black", fontsize: float = 11, offset: float = 16) -> None:
+    ax.annotate(text, xy=(0.5, 1.0), xycoords="axes fraction", xytext=(0, offset), textcoords="offset points",
+                ha="center", va="bottom", fontsize=fontsize, fontweight="bold", color=color)
 
 
 def _random_badge(ax) -> None:
@@ -104,6 +104,17 @@ def _random_badge(ax) -> None:
     for spine in ax.spines.values():
         spine.set_edgecolor(_RED)
         spine.set_linewidth(2.5)
+
+
+def _grid(fig, rows: int, cols: int, *, left: float, right: float, top: float, bottom: float,
+          wgap: float, hgap: float):
+    """``rows`` x ``cols`` axes placed with margins and gaps given in inches."""
+    w, h = fig.get_size_inches()
+    cell_w = max(0.1, (w - left - right - (cols - 1) * wgap) / cols)
+    cell_h = max(0.1, (h - top - bottom - (rows - 1) * hgap) / rows)
+    return fig.subplots(rows, cols, squeeze=False, gridspec_kw={
+        "left": left / w, "right": 1 - right / w, "top": 1 - top / h, "bottom": bottom / h,
+        "wspace": wgap / cell_w, "hspace": hgap / cell_h})
 
 
 # --------------------------------------------------------------------------
@@ -134,17 +145,22 @@ def image_figure(image: np.ndarray, title: str, rows: list[MapRow], overlay: boo
     ih, iw = image.shape[:2]
     n = len(rows)
     aspect = min(2.5, max(0.3, ih / iw if iw else 1.0))
-    fig = Figure(figsize=(14.0, n * (2.5 * aspect + 0.75) + 1.1), layout="constrained")
-    axes = fig.subplots(n, 1 + len(AGGREGATIONS), squeeze=False)
-    fig.suptitle(_short(title, 90), fontsize=13)
+    # A fixed layout in inches (no layout engine: it would double the drawing time of a figure
+    # drawn for many images). Margins hold the row labels, colourbars, titles and headers.
+    fig = Figure(figsize=(14.0, n * (2.5 * aspect + 0.5) + 1.25))
+    axes = _grid(fig, n, 1 + len(AGGREGATIONS), left=0.75, right=0.65, top=1.05, bottom=0.4, wgap=0.85, hgap=0.5)
+    fig.suptitle(_short(title, 90), fontsize=13, y=1 - 0.12 / fig.get_figheight(), va="top")
 
     for r, row in enumerate(rows):
         ax_in = axes[r, 0]
         _show_input(ax_in, image)
         _bare(ax_in)
         ax_in.set_title(f"input · {ih}×{iw}", fontsize=9)
-        ax_in.set_ylabel(f"{_short(row.backbone, 32)}\n{_short(_stage_text(row.layer, row.stage), 32)}",
-                         fontsize=10, color=_RED if row.random_weights else "black")
+        label = (_short(row.backbone, 32), _short(_stage_text(row.layer, row.stage), 32))
+        # Shrink the font for flat panels so the vertical label fits beside the panel (and its gap).
+        fit = (2.5 * aspect + 0.4) * 72 / (0.62 * max(map(len, label)))
+        ax_in.set_ylabel("\n".join(label), fontsize=max(6.0, min(10.0, fit)),
+                         color=_RED if row.random_weights else "black")
         if row.random_weights:
             _random_badge(ax_in)
         _draw_boxes(ax_in, boxes, iw, ih)
@@ -182,7 +198,7 @@ def image_figure(image: np.ndarray, title: str, rows: list[MapRow], overlay: boo
     _column_header(axes[0, 0], "input (what the network saw)")
     for c, agg in enumerate(AGGREGATIONS, start=1):
         _column_header(axes[0, c], _HEADERS[agg])
-    fig.text(0.5, 0.0, "Colour scales are shared across all images for each backbone and aggregation "
+    fig.text(0.5, 0.1 / fig.get_figheight(), "Colour scales are shared across all images for each backbone and aggregation "
              "(1st–99th percentile of pooled values), so colours compare across figures.",
              ha="center", va="bottom", fontsize=8, color="0.35")
     return fig
@@ -213,12 +229,12 @@ def contact_sheet(images: list[tuple[str, np.ndarray]], maps: dict[str, list[np.
     ncols = 1 + len(labels)
     aspects = [np.asarray(img).shape[0] / max(1, np.asarray(img).shape[1]) for _, img in shown]
     aspect = min(2.5, max(0.3, float(np.median(aspects))))
-    fig = Figure(figsize=(1.9 * ncols + 1.6, k * (1.75 * aspect + 0.12) + 1.5), layout="constrained")
-    axes = fig.subplots(k, ncols, squeeze=False)
+    fig = Figure(figsize=(1.9 * ncols + 1.6, k * (1.75 * aspect + 0.12) + 1.75))
+    axes = _grid(fig, k, ncols, left=1.65, right=0.2, top=1.0, bottom=0.75, wgap=0.1, hgap=0.12)
 
     head = f"{_HEADERS.get(agg, agg)} maps"
     count = f"showing {k} of {n_total} images" if k < n_total else f"{k} images"
-    fig.suptitle(f"{head} — {count}", fontsize=13)
+    fig.suptitle(f"{head} — {count}", fontsize=13, y=1 - 0.12 / fig.get_figheight(), va="top")
 
     last_im = {}
     for i, (name, img) in enumerate(shown):
@@ -240,13 +256,15 @@ def contact_sheet(images: list[tuple[str, np.ndarray]], maps: dict[str, list[np.
             last_im[label] = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
                                        extent=extent)
 
-    _column_header(axes[0, 0], "input")
-    for j, label in enumerate(labels, start=1):
+    _column_header(axes[0, 0], "input", fontsize=9, offset=6)
+    for j, label in enumerate(labels, start=1):  # headers sized to fit a 1.8-inch column
         rnd = random_weights.get(label, False)
-        _column_header(axes[0, j], _short(label, 22) + ("\nRANDOM WEIGHTS" if rnd else ""),
-                       color=_RED if rnd else "black")
-        if label in last_im:
-            cb = fig.colorbar(last_im[label], ax=axes[:, j], location="bottom", shrink=0.9, pad=0.01,
-                              aspect=15)
+        _column_header(axes[0, j], _short(label, 20) + ("\nRANDOM WEIGHTS" if rnd else ""),
+                       color=_RED if rnd else "black", fontsize=9, offset=6)
+        if label in last_im:  # one colourbar per backbone, under its column
+            w, h = fig.get_size_inches()
+            pos = axes[-1, j].get_position()
+            cax = fig.add_axes((pos.x0 + 0.05 * pos.width, 0.4 / h, 0.9 * pos.width, 0.12 / h))
+            cb = fig.colorbar(last_im[label], cax=cax, orientation="horizontal")
             cb.ax.tick_params(labelsize=7)
     return fig

@@ -136,5 +136,5 @@ def save_figure(fig, path: Path, dpi: int = 110) -> None:
     buf = io.BytesIO()
     with warnings.catch_warnings():  # CJK / emoji file names: one warning per missing glyph per figure
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        fig.savefig(buf, format="png", dpi=dpi)  # figures lay themselves out: no second "tight" pass
     atomic_write_bytes(path, buf.getvalue())

@@ -254,3 +254,56 @@ def test_json_stdout_stays_clean_when_keras_prints(tmp_path, monkeypatch):
                                     "--format", "json", "-o", str(tmp_path / "o")])
     assert res.exit_code == 4
     assert json.loads(res.stdout)["status"] == "error"  # parses: nothing else on stdout
+
+
+# ---------------------------------------------------------------- one pass for all backbones
+
+def test_each_image_is_decoded_once_for_all_backbones(tmp_path, image_folder, monkeypatch):
+    from bbselect import engine
+
+    calls = []
+    real = engine.decode
+    monkeypatch.setattr(engine, "decode", lambda ref, *a: calls.append(ref.rel) or real(ref, *a))
+    out = tmp_path / "r"
+    assert run(["compare", str(image_folder), "-o", str(out), "--name", "both", "--no-cache",
+                "--figures", "none", *FAST]).exit_code == 0
+    assert sorted(calls) == sorted(set(calls)) and len(calls) == 3  # 3 images, 2 backbones, 3 decodes
+
+
+def test_maps_do_not_depend_on_which_backbones_shared_the_pass(tmp_path, image_folder):
+    out = tmp_path / "r"
+    opts = ["--weights", "none", "--input-size", "64", "--batch-size", "2", "-q", "--no-cache", "--figures", "none"]
+    assert run(["compare", str(image_folder), "-o", str(out), "--name", "both",
+                "-b", "mobilenetv2:layer=c3", "-b", "resnet50", *opts]).exit_code == 0
+    assert run(["compare", str(image_folder), "-o", str(out), "--name", "alone", "-b", "resnet50", *opts]).exit_code == 0
+    both, alone = sorted((out / "both/maps/resnet50").glob("*.npz")), sorted((out / "alone/maps/resnet50").glob("*.npz"))
+    assert [p.name for p in both] == [p.name for p in alone] and len(both) == 3
+    for a, b in zip(both, alone):
+        with np.load(a) as x, np.load(b) as y:
+            assert x.files == y.files
+            for k in x.files:
+                assert np.array_equal(x[k], y[k]), (a.name, k)
+
+
+def test_report_draws_every_figure_in_worker_processes(tmp_path):
+    """26 images: more than a contact sheet holds, enough for the worker pool; nothing may go missing."""
+    from PIL import Image
+
+    folder = tmp_path / "many"
+    make_images(folder, n=26, size=(48, 40))
+    out = tmp_path / "r"
+    assert run(["compare", str(folder), "-o", str(out), "--figures", "none", *FAST]).exit_code == 0
+    run_dir = out / "many"
+    res = run(["report", str(run_dir), "--figures", "all"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((run_dir / "scores.json").read_text())
+    drawn = sorted((run_dir / "figures" / "images").glob("*.png"))
+    assert len(drawn) == 26
+    assert sorted(run_dir / im["figure"] for im in summary["images"]) == drawn
+    expected = [f"contact_{k}.png" for k in ("max", "mean", "sum")] + ["scores.png", "quality_vs_cost.png"]
+    assert all((run_dir / "figures" / name).is_file() for name in expected)
+    for path in drawn + [run_dir / "figures" / name for name in expected]:
+        with Image.open(path) as im:
+            im.verify()  # a complete PNG, not a half-written file
+    html = (run_dir / "report.html").read_text()
+    assert all(im["figure"] in html for im in summary["images"])
