@@ -31,7 +31,7 @@ class CompareConfig:
     name: str | None = None
     strict: bool = False
     overlay: bool = False
-    figures: str = "24"  # per-image figures for the first 24 images; "all" for every one
+    figures: str = "12"  # per-image figures for the first 12 images; "all" for every one
     seed: int = 0
     max_pixels: int = imgs.DEFAULT_MAX_PIXELS
     cache: bool = True
