@@ -1,32 +1,39 @@
 """bbselect's speed against the physical limit and against the seed notebook's loop.
 
-    python benchmarks/throughput.py [IMAGES] [--n 48] [--n-detector 24] [--memory]
+    python benchmarks/throughput.py [IMAGES] [--n 192] [--n-large 960] [--n-detector 48] [--memory]
 
-For each backbone (vgg16, resnet50, mobilenetv2) at 224 (stretch) and at a detector-style 416
-(letterbox), on the same images, it measures (images/s):
+Rates are images/s on the same images (the photos repeated through symlinks), random weights (speed
+does not depend on the weights' values; this runs offline). Three measurements per setting:
 
   raw        the model alone on pre-decoded, pre-preprocessed, pre-batched tensors (batch 8): the limit
-  bbselect   pipeline.compare in-process with default settings and an empty cache: decode + inference
-             + maps + scores + figures + report (model build excluded: a one-off cost, printed apart)
-  no-fig     the same with --figures none (the CI setting: no drawing at all)
+  bbselect   pipeline.compare in-process with an empty cache: decode + inference + maps + scores +
+             figures + reports; with default settings and with --figures none
   seed-style the 2020 notebook's way: per image, keras load_img + img_to_array + preprocess_input +
              model.predict on a batch of one, then numpy max/mean over channels
 
-and prints the ratios bbselect/raw and bbselect/seed. Weights are random (`none`): speed does not
-depend on their values, and this runs offline. With --memory it also runs `bbselect compare
---figures none` on 100 and 2,000 images (the photos repeated through symlinks) in subprocesses and
-prints their peak RSS. Default images: ../shared/data/photos beside the repo.
+One-off model preparation (building the model and its first, graph-tracing call) is excluded from
+all three and printed apart; so is the TensorFlow import.
+
+Part 1 is the product's default run: `bbselect compare` with its three default backbones at 224 on
+--n and on --n-large images. Its limit is the three networks alone, one after another:
+n / (n/raw_vgg16 + n/raw_resnet50 + n/raw_mobilenetv2); the seed loop runs each backbone in turn.
+The two sizes separate the run's fixed cost (figures, charts, reports) from its per-image cost.
+Part 2 runs each backbone alone at 224 (--n images) and at a detector-style 416, letterboxed
+(--n-detector images). Part 3 (--memory) measures peak RSS of `bbselect compare --figures none` on
+100 and 2,000 images in subprocesses. Default images: ../shared/data/photos beside the repo.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +41,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bbselect import engine, images, registry, runtime  # noqa: E402
+from bbselect import analysis, engine, images, registry, render, runtime  # noqa: E402
 from bbselect.config import CompareConfig  # noqa: E402
 from bbselect.pipeline import compare  # noqa: E402
 from bbselect.weights import build_backbone  # noqa: E402
 
-BACKBONES = ("vgg16", "resnet50", "mobilenetv2")
+BACKBONES = tuple(CompareConfig().backbones)  # the product's default selection
 
 
 def raw_rate(name: str, refs, size: int, resize: str, batch: int = 8) -> float:
@@ -52,19 +59,9 @@ def raw_rate(name: str, refs, size: int, resize: str, batch: int = 8) -> float:
     t0 = time.perf_counter()
     for b in batches:
         model.predict_on_batch(b)
-    return len(arrs) / (time.perf_counter() - t0)
-
-
-def bbselect_rate(name: str, folder: Path, n: int, size: int, resize: str, work: Path,
-                  figures: str = "24") -> tuple[float, float]:
-    cfg = CompareConfig(images=str(folder), backbones=[name], weights="none", input_size=size, resize=resize,
-                        output=str(work / "results"), cache=False, figures=figures)
-    t0 = time.perf_counter()
-    outcome = compare(cfg, quiet=True)
-    wall = time.perf_counter() - t0
-    # building the model is a one-off cost per run, not per image: reported apart
-    build = outcome.summary["timing"]["backbones"][name]["build_seconds"]
-    return n / (wall - build), build
+    rate = len(arrs) / (time.perf_counter() - t0)
+    runtime.release()
+    return rate
 
 
 def seed_rate(name: str, refs, size: int) -> float:
@@ -78,7 +75,65 @@ def seed_rate(name: str, refs, size: int) -> float:
         x = sel.spec.preprocess(keras.utils.img_to_array(img)[None])
         f = model.predict(x, verbose=0)[0]
         f.max(axis=-1), f.mean(axis=-1)
-    return len(refs) / (time.perf_counter() - t0)
+    rate = len(refs) / (time.perf_counter() - t0)
+    runtime.release()
+    return rate
+
+
+class Phases:
+    """Wall-clock seconds of a run's phases, by wrapping the pipeline's stage functions."""
+
+    STAGES = ((analysis, "summarize_run"), (render, "_figures"), (render, "write_outputs"))
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._saved = []
+
+    def __enter__(self):
+        for mod, name in self.STAGES:
+            fn = getattr(mod, name)
+            self._saved.append((mod, name, fn))
+            setattr(mod, name, self._timed(name, fn))
+        return self
+
+    def _timed(self, name, fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+        return wrapper
+
+    def __exit__(self, *exc):
+        for mod, name, fn in self._saved:
+            setattr(mod, name, fn)
+
+
+def bbselect_run(names, folder: Path, n: int, size: int, resize: str, work: Path, figures: str | None = None):
+    """(images/s excluding one-off model preparation, preparation seconds, phase seconds)."""
+    cfg = CompareConfig(images=str(folder), backbones=list(names), weights="none", input_size=size,
+                        resize=resize, output=str(work / "results"), cache=False)
+    if figures is not None:
+        cfg.figures = figures
+    with Phases() as phases:
+        t0 = time.perf_counter()
+        outcome = compare(cfg, quiet=True)
+        wall = time.perf_counter() - t0
+    timing = outcome.summary["timing"]
+    warmup = sum(b["warmup_seconds"] for b in timing["backbones"].values())
+    prep = warmup + sum(b["build_seconds"] for b in timing["backbones"].values())
+    phases.seconds.update(
+        wall=wall, prepare=prep, maps_pass=timing["maps_seconds"] - warmup,
+        inference=sum(b["inference_seconds"] for b in timing["backbones"].values()),
+    )
+    return n / (wall - prep), prep, phases.seconds
+
+
+def chain(rates: list[float]) -> float:
+    """The rate of running several models one after another on the same images."""
+    return 1.0 / sum(1.0 / r for r in rates)
 
 
 def subset(src: Path, n: int, dest: Path) -> Path:
@@ -104,36 +159,80 @@ def peak_rss_mb(folder: Path, work: Path) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024.0
 
 
+HEAD = (f"{'backbones':28s} {'input':>13s} {'n':>5s} {'raw':>7s} {'default':>8s} {'no-fig':>7s} {'seed':>6s} "
+        f"{'def/raw':>8s} {'nofig/raw':>9s} {'def/seed':>8s} {'prep s':>7s}")
+
+
+def row(label, size, resize, n, raw, e2e, nofig, seed, prep) -> str:
+    return (f"{label:28s} {f'{size} {resize}':>13s} {n:5d} {raw:7.1f} {e2e:8.1f} {nofig:7.1f} {seed:6.1f} "
+            f"{e2e / raw:8.0%} {nofig / raw:9.0%} {e2e / seed:7.1f}x {prep:7.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("images", nargs="?", default=str(ROOT.parent / "shared" / "data" / "photos"))
-    ap.add_argument("--n", type=int, default=48, help="images at 224")
-    ap.add_argument("--n-detector", type=int, default=24, help="images at the detector size")
+    ap.add_argument("--n", type=int, default=192, help="images for the 224 runs")
+    ap.add_argument("--n-large", type=int, default=960, help="images for the large default run (0: skip)")
+    ap.add_argument("--n-detector", type=int, default=48, help="images at the detector size")
     ap.add_argument("--detector-size", type=int, default=416)
     ap.add_argument("--memory", action="store_true", help="also measure peak RSS at 100 vs 2,000 images")
-    ap.add_argument("--backbones", nargs="*", default=list(BACKBONES))
+    ap.add_argument("--skip-single", action="store_true", help="only part 1 (the default three-backbone run)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bbselect-throughput-"))
+    runtime.keras()  # the TensorFlow import is a one-off per process: not counted anywhere
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
-          f"tensorflow {__import__('importlib.metadata').metadata.version('tensorflow')}")
-    print(f"{'backbone':12s} {'input':>14s} {'n':>4s} {'raw img/s':>10s} {'bbselect':>9s} {'no-fig':>7s} "
-          f"{'seed':>7s} {'bbs/raw':>8s} {'nofig/raw':>10s} {'bbs/seed':>9s} {'build s':>8s}")
-    for size, resize, n in ((224, "stretch", args.n), (args.detector_size, "letterbox", args.n_detector)):
-        folder = subset(Path(args.images), n, work / f"imgs{size}")
-        refs, _ = images.discover_images(folder)
-        for name in args.backbones:
-            raw = raw_rate(name, refs, size, resize)
-            e2e, build = bbselect_rate(name, folder, n, size, resize, work)
-            nofig, _ = bbselect_rate(name, folder, n, size, resize, work, figures="none")
-            seed = seed_rate(name, refs, size)
-            runtime.release()
-            print(f"{name:12s} {f'{size} {resize}':>14s} {n:4d} {raw:10.1f} {e2e:9.1f} {nofig:7.1f} {seed:7.1f} "
-                  f"{e2e / raw:8.0%} {nofig / raw:10.0%} {e2e / seed:8.1f}x {build:8.1f}", flush=True)
+          f"tensorflow {metadata.version('tensorflow')}, keras {metadata.version('keras')}; rates in images/s")
+
+    folder = subset(Path(args.images), args.n, work / "imgs224")
+    refs, _ = images.discover_images(folder)
+    raw = {b: raw_rate(b, refs, 224, "stretch") for b in BACKBONES}
+    seed = {b: seed_rate(b, refs, 224) for b in BACKBONES}
+    print("\nPart 1: the default run (" + " + ".join(BACKBONES) + ")")
+    print(HEAD)
+    runs = []
+    for n in (args.n, args.n_large):
+        if not n:
+            continue
+        f = folder if n == args.n else subset(Path(args.images), n, work / f"imgs224-{n}")
+        e2e, prep, phases = bbselect_run(BACKBONES, f, n, 224, "stretch", work)
+        nofig, _, _ = bbselect_run(BACKBONES, f, n, 224, "stretch", work, figures="none")
+        runs.append((n, phases))
+        print(row("default three", 224, "stretch", n, chain(list(raw.values())), e2e, nofig,
+                  chain(list(seed.values())), prep), flush=True)
+    print("\nWhere the default run's time goes (seconds; prepare = model builds + first calls, excluded above):")
+    print(f"{'n':>5s} {'wall':>6s} {'prepare':>8s} {'maps pass':>10s} {'inference':>10s} {'networks alone':>15s} "
+          f"{'scores':>7s} {'figures':>8s} {'reports':>8s}")
+    for n, p in runs:
+        alone = n / chain(list(raw.values()))
+        print(f"{n:5d} {p['wall']:6.1f} {p['prepare']:8.1f} {p['maps_pass']:10.1f} "
+              f"{p['inference']:10.1f} {alone:15.1f} {p['summarize_run']:7.1f} {p['_figures']:8.1f} "
+              f"{p['write_outputs'] - p['_figures']:8.1f}")
+    if len(runs) == 2:
+        (n1, p1), (n2, p2) = runs
+        slope = (n2 - n1) / ((p2["wall"] - p2["prepare"]) - (p1["wall"] - p1["prepare"]))
+        fixed = (p1["wall"] - p1["prepare"]) - n1 / slope
+        limit = chain(list(raw.values()))
+        print(f"per-image rate between n={n1} and n={n2}: {slope:.1f} images/s = {slope / limit:.0%} of raw "
+              f"({limit:.1f}); fixed cost per run: {fixed:.1f} s")
+
+    if not args.skip_single:
+        print("\nPart 2: one backbone per run")
+        print(HEAD)
+        for size, resize, n in ((224, "stretch", args.n), (args.detector_size, "letterbox", args.n_detector)):
+            f = folder if size == 224 else subset(Path(args.images), n, work / f"imgs{size}")
+            rs, _ = images.discover_images(f)
+            for name in BACKBONES:
+                r = raw[name] if size == 224 else raw_rate(name, rs, size, resize)
+                s = seed[name] if size == 224 else seed_rate(name, rs, size)
+                e2e, prep, _ = bbselect_run([name], f, n, size, resize, work)
+                nofig, _, _ = bbselect_run([name], f, n, size, resize, work, figures="none")
+                print(row(name, size, resize, n, r, e2e, nofig, s, prep), flush=True)
     if args.memory:
+        print()
         for n in (100, 2000):
-            folder = subset(Path(args.images), n, work / f"mem{n}")
+            f = subset(Path(args.images), n, work / f"mem{n}")
             t0 = time.perf_counter()
-            rss = peak_rss_mb(folder, work)
+            rss = peak_rss_mb(f, work)
             print(f"peak RSS, mobilenetv2, {n:5d} images, --figures none: {rss:7.0f} MB "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
