@@ -62,21 +62,22 @@ def find_boxes(images_dir: Path, images: list[dict], setting: str | None):
     if setting.lower() == "none":
         return None
     rels = [im["rel"] for im in images]
-    sizes = {}
+    source = None if setting.lower() == "auto" else Path(setting)
+    if source is not None and not source.exists():
+        raise UsageError(f"--boxes {setting}: no such file or folder")
+    found = annotations.detect_format(images_dir, rels, source)
+    if found is None:
+        if source is None:
+            return None
+        return annotations.load_boxes(images_dir, rels, {}, source=source)  # raises: says what is missing
+    sizes = {}  # read only when there are boxes: a header read per image (PNG EXIF means a full decode)
     for im in images:
         try:
             sizes[im["rel"]] = upright_size(Path(im["path"]))
         except OSError:
             continue
-    source = None if setting.lower() == "auto" else Path(setting)
-    if source is not None and not source.exists():
-        raise UsageError(f"--boxes {setting}: no such file or folder")
-    try:
-        return annotations.load_boxes(images_dir, rels, sizes, source=source)
-    except UsageError as err:
-        if source is None and str(err).startswith("no YOLO"):
-            return None
-        raise
+    fmt, coco_file = found
+    return annotations.load_boxes(images_dir, rels, sizes, source=coco_file or source, fmt=fmt)
 
 
 # ---------------------------------------------------------------- scores
