@@ -9,7 +9,7 @@ does not depend on the weights' values; this runs offline). Three measurements p
   bbselect   pipeline.compare in-process with an empty cache: decode + inference + maps + scores +
              figures + reports; with default settings and with --figures none
   seed-style the 2020 notebook's way: per image, keras load_img + img_to_array + preprocess_input +
-             model.predict on a batch of one, then numpy max/mean over channels
+             model.predict on a batch of one, then numpy max/mean over channels (in its own process)
 
 One-off model preparation (building the model and its first, graph-tracing call) is excluded from
 all three and printed apart; so is the TensorFlow import.
@@ -64,7 +64,16 @@ def raw_rate(name: str, refs, size: int, resize: str, batch: int = 8) -> float:
     return rate
 
 
-def seed_rate(name: str, refs, size: int) -> float:
+def seed_rate(name: str, folder: Path, size: int) -> float:
+    """The seed loop in a fresh process: Keras' ``predict`` leaves tf.data threads behind that would
+    slow every later measurement in this process."""
+    out = subprocess.run([sys.executable, __file__, "--seed-loop", name, str(folder), str(size)],
+                         check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _seed_loop(name: str, folder: Path, size: int) -> float:
+    refs, _ = images.discover_images(folder)
     keras = runtime.keras()
     sel = registry.parse_selection(name)
     model, _ = build_backbone(sel, "none", size)
@@ -177,7 +186,12 @@ def main() -> None:
     ap.add_argument("--detector-size", type=int, default=416)
     ap.add_argument("--memory", action="store_true", help="also measure peak RSS at 100 vs 2,000 images")
     ap.add_argument("--skip-single", action="store_true", help="only part 1 (the default three-backbone run)")
+    ap.add_argument("--seed-loop", nargs=3, metavar=("NAME", "FOLDER", "SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.seed_loop:
+        name, seed_folder, size = args.seed_loop
+        print(_seed_loop(name, Path(seed_folder), int(size)))
+        return
     work = Path(tempfile.mkdtemp(prefix="bbselect-throughput-"))
     runtime.keras()  # the TensorFlow import is a one-off per process: not counted anywhere
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
@@ -186,7 +200,7 @@ def main() -> None:
     folder = subset(Path(args.images), args.n, work / "imgs224")
     refs, _ = images.discover_images(folder)
     raw = {b: raw_rate(b, refs, 224, "stretch") for b in BACKBONES}
-    seed = {b: seed_rate(b, refs, 224) for b in BACKBONES}
+    seed = {b: seed_rate(b, folder, 224) for b in BACKBONES}
     print("\nPart 1: the default run (" + " + ".join(BACKBONES) + ")")
     print(HEAD)
     runs = []
@@ -195,20 +209,23 @@ def main() -> None:
             continue
         f = folder if n == args.n else subset(Path(args.images), n, work / f"imgs224-{n}")
         e2e, prep, phases = bbselect_run(BACKBONES, f, n, 224, "stretch", work)
-        nofig, _, _ = bbselect_run(BACKBONES, f, n, 224, "stretch", work, figures="none")
-        runs.append((n, phases))
+        nofig, _, nofig_phases = bbselect_run(BACKBONES, f, n, 224, "stretch", work, figures="none")
+        runs.append((n, "default", phases))
+        runs.append((n, "none", nofig_phases))
         print(row("default three", 224, "stretch", n, chain(list(raw.values())), e2e, nofig,
                   chain(list(seed.values())), prep), flush=True)
     print("\nWhere the default run's time goes (seconds; prepare = model builds + first calls, excluded above):")
-    print(f"{'n':>5s} {'wall':>6s} {'prepare':>8s} {'maps pass':>10s} {'inference':>10s} {'networks alone':>15s} "
-          f"{'scores':>7s} {'figures':>8s} {'reports':>8s}")
-    for n, p in runs:
+    print(f"{'n':>5s} {'--figures':>9s} {'wall':>6s} {'prepare':>8s} {'maps pass':>10s} {'inference':>10s} "
+          f"{'networks alone':>15s} {'scores':>7s} {'figures':>8s} {'reports':>8s} {'other':>6s}")
+    for n, fig, p in runs:
         alone = n / chain(list(raw.values()))
-        print(f"{n:5d} {p['wall']:6.1f} {p['prepare']:8.1f} {p['maps_pass']:10.1f} "
+        other = p["wall"] - p["prepare"] - p["maps_pass"] - p["summarize_run"] - p["write_outputs"]
+        print(f"{n:5d} {fig:>9s} {p['wall']:6.1f} {p['prepare']:8.1f} {p['maps_pass']:10.1f} "
               f"{p['inference']:10.1f} {alone:15.1f} {p['summarize_run']:7.1f} {p['_figures']:8.1f} "
-              f"{p['write_outputs'] - p['_figures']:8.1f}")
-    if len(runs) == 2:
-        (n1, p1), (n2, p2) = runs
+              f"{p['write_outputs'] - p['_figures']:8.1f} {other:6.1f}")
+    defaults = [(n, p) for n, fig, p in runs if fig == "default"]
+    if len(defaults) == 2:
+        (n1, p1), (n2, p2) = defaults
         slope = (n2 - n1) / ((p2["wall"] - p2["prepare"]) - (p1["wall"] - p1["prepare"]))
         fixed = (p1["wall"] - p1["prepare"]) - n1 / slope
         limit = chain(list(raw.values()))
@@ -223,7 +240,7 @@ def main() -> None:
             rs, _ = images.discover_images(f)
             for name in BACKBONES:
                 r = raw[name] if size == 224 else raw_rate(name, rs, size, resize)
-                s = seed[name] if size == 224 else seed_rate(name, rs, size)
+                s = seed[name] if size == 224 else seed_rate(name, f, size)
                 e2e, prep, _ = bbselect_run([name], f, n, size, resize, work)
                 nofig, _, _ = bbselect_run([name], f, n, size, resize, work, figures="none")
                 print(row(name, size, resize, n, r, e2e, nofig, s, prep), flush=True)
