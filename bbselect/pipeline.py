@@ -250,11 +250,18 @@ def _environment(argv) -> dict:
 
 
 def _finish(run_dir: Path, manifest: dict, cfg: CompareConfig, fail_under: dict, quiet: bool) -> Outcome:
-    summary, per_image = analysis.summarize_run(run_dir, manifest)
-    results = gates.evaluate(summary["backbones"], fail_under, cfg.expect_best)
-    summary["gates"] = results
-    render.write_outputs(run_dir, summary, manifest, per_image, figure_limit=parse_figures(cfg.figures),
-                         overlay=cfg.overlay, quiet=quiet)
+    figure_limit = parse_figures(cfg.figures)
+    drawer = render.start_drawing(figure_limit, len(manifest["images"]))  # starts while scoring runs
+    try:
+        summary, per_image = analysis.summarize_run(run_dir, manifest)
+        results = gates.evaluate(summary["backbones"], fail_under, cfg.expect_best)
+        summary["gates"] = results
+    except BaseException:
+        if drawer is not None:
+            drawer.close()
+        raise
+    render.write_outputs(run_dir, summary, manifest, per_image, figure_limit=figure_limit,
+                         overlay=cfg.overlay, quiet=quiet, drawer=drawer)
     for g in results:
         log(f"gate {'passed' if g['passed'] else 'FAILED'}: {g['gate']} ({g['detail']})", quiet=quiet and g["passed"])
     log(f"done: {run_dir / 'report.html'}", quiet=quiet)

@@ -8,6 +8,7 @@ sheets and the score chart are drawn unless ``--figures none`` (no drawing at al
 from __future__ import annotations
 
 import copy
+import io
 import os
 from collections import deque
 from pathlib import Path
@@ -34,9 +35,18 @@ def with_timing(summary: dict) -> dict:
     return view
 
 
+def start_drawing(figure_limit: int | None, n_images: int):
+    """The figure workers for a run of ``n_images``, started now so that their start-up (a Python
+    process importing matplotlib) overlaps scoring, which uses one core. None for ``--figures none``.
+    Pass it to :func:`write_outputs`, which closes it."""
+    if figure_limit == 0:
+        return None
+    return _Drawer(n_images if figure_limit is None else min(figure_limit, n_images))
+
+
 def write_outputs(run_dir: Path, summary: dict, manifest: dict, per_image: dict, *,
-                  figure_limit: int | None, overlay: bool, quiet: bool) -> None:
-    summary["figures"] = _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet)
+                  figure_limit: int | None, overlay: bool, quiet: bool, drawer=None) -> None:
+    summary["figures"] = _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet, drawer)
     view = with_timing(summary)
     rundir.write_json(run_dir / "scores.json", summary)
     rundir.atomic_write_text(run_dir / "scores.csv", machine.csv_text(summary))
@@ -44,13 +54,15 @@ def write_outputs(run_dir: Path, summary: dict, manifest: dict, per_image: dict,
     rundir.atomic_write_text(run_dir / "report.html", render_html(view))
 
 
-def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet) -> dict:
+def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet, drawer=None) -> dict:
     if figure_limit == 0:  # --figures none: no drawing at all (and no matplotlib import)
+        if drawer is not None:
+            drawer.close()
         return {}
     n_images = len(summary["images"])
     n_fig = n_images if figure_limit is None else min(figure_limit, n_images)
-    prog = Progress("figures", n_fig, quiet=quiet)
-    drawer = _Drawer(n_fig, prog)
+    drawer = drawer or _Drawer(n_fig)
+    prog = drawer.progress = Progress("figures", n_fig, quiet=quiet)
     try:
         out = _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, quiet)
     finally:
@@ -136,6 +148,17 @@ def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, q
     return out
 
 
+def _warm_up() -> None:
+    """Import the drawing code and draw once, so a worker's first real figure pays no start-up."""
+    from matplotlib.figure import Figure
+
+    from . import charts, figures  # noqa: F401
+
+    fig = Figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, "0.5")
+    fig.savefig(io.BytesIO(), format="png")
+
+
 def draw(path: str, make, *args, **kwargs) -> None:
     """Build one figure with ``make(*args, **kwargs)`` and save it (in a worker process for large runs)."""
     rundir.save_figure(make(*args, **kwargs), Path(path))
@@ -147,8 +170,8 @@ class _Drawer:
     'spawn' so no TensorFlow state is copied), with a bounded number in flight so memory stays flat.
     Only per-image figures count for the progress bar."""
 
-    def __init__(self, n: int, progress):
-        self.progress = progress
+    def __init__(self, n: int):
+        self.progress = None  # set by the caller before the first per-image figure
         self.pool = None
         workers = min(os.cpu_count() or 1, 8)
         if n >= 8 and workers > 1:
@@ -157,6 +180,8 @@ class _Drawer:
 
             self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
             self.window = 4 * workers
+            for _ in range(workers):  # start every worker now (the pool starts them on demand)
+                self.pool.submit(_warm_up)
         self.pending = deque()
 
     def submit(self, path: Path, make, *args, counts: bool = False, **kwargs) -> None:

@@ -136,5 +136,7 @@ def save_figure(fig, path: Path, dpi: int = 110) -> None:
     buf = io.BytesIO()
     with warnings.catch_warnings():  # CJK / emoji file names: one warning per missing glyph per figure
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
-        fig.savefig(buf, format="png", dpi=dpi)  # figures lay themselves out: no second "tight" pass
+        # Figures lay themselves out: no second "tight" pass. zlib level 3 instead of 6: ~17% faster
+        # to save, ~15% larger files.
+        fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
     atomic_write_bytes(path, buf.getvalue())
