@@ -1,4 +1,4 @@
-"""Progress for long loops: a live bar with images/s on a terminal, plain periodic lines otherwise.
+"""Progress for long loops: a live bar with a rate (images/s, maps/s) on a terminal, plain periodic lines otherwise.
 
 Everything goes to stderr so stdout stays free for machine-readable output.
 """
