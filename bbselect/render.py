@@ -148,6 +148,14 @@ def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, q
     return out
 
 
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches the workers too (same process group): only the main process should handle it,
+    so the user sees one clean message, not a traceback per worker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _warm_up() -> None:
     """Import the drawing code and draw once, so a worker's first real figure pays no start-up."""
     from matplotlib.figure import Figure
@@ -178,7 +186,8 @@ class _Drawer:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                            initializer=_ignore_interrupts)
             self.window = 4 * workers
             for _ in range(workers):  # start every worker now (the pool starts them on demand)
                 self.pool.submit(_warm_up)

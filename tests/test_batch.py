@@ -307,3 +307,32 @@ def test_report_draws_every_figure_in_worker_processes(tmp_path):
             im.verify()  # a complete PNG, not a half-written file
     html = (run_dir / "report.html").read_text()
     assert all(im["figure"] in html for im in summary["images"])
+
+
+def test_ctrl_c_while_drawing_ends_cleanly(tmp_path):
+    """A real SIGINT to the whole process group (what Ctrl-C sends) while figure workers are drawing."""
+    import glob
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "imgs"
+    make_images(folder, n=12, size=(48, 40))
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "bbselect", "compare", str(folder), "-o", str(out), "--figures", "all",
+           "--no-cache", "-b", "mobilenetv2", "--weights", "none", "--input-size", "64"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while not glob.glob(str(out / "*" / "figures" / "images" / "*.png")) and proc.poll() is None:
+        assert time.time() < deadline, "no figure appeared"
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be interrupted")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "resume with" in err and "Traceback" not in err
+    assert not (out / "imgs" / "report.html").exists()  # no report posing as complete
