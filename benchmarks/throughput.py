@@ -65,8 +65,8 @@ def raw_rate(name: str, refs, size: int, resize: str, batch: int = 8) -> float:
 
 
 def seed_rate(name: str, folder: Path, size: int) -> float:
-    """The seed loop in a fresh process: Keras' ``predict`` leaves tf.data threads behind that would
-    slow every later measurement in this process."""
+    """The seed loop in a fresh process: run in this one, it slowed every later measurement by ~7%
+    (most likely through the threads Keras' ``predict`` leaves behind)."""
     out = subprocess.run([sys.executable, __file__, "--seed-loop", name, str(folder), str(size)],
                          check=True, capture_output=True, text=True)
     return float(out.stdout.strip().splitlines()[-1])
