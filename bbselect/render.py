@@ -89,63 +89,61 @@ def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, q
     drawer.submit(run_dir / "figures" / "quality_vs_cost.png", charts.quality_cost_chart, view)
     out["quality_cost_chart"] = "figures/quality_vs_cost.png"
     out["class_scatter"] = _class_scatters(drawer, run_dir, summary, metas)
-    sheet_imgs, sheet_maps = [], {label: {k: [] for k in MAP_KEYS} for label in entries}
     n_sheet = min(len(shown_images), figures.CONTACT_MAX)
-    deferred: list | None = []  # per-image figures of the contact-sheet images: queued after the (longer) sheets
 
-    def submit_sheets():
-        nonlocal deferred
-        if deferred is None:
-            return
+    def rows_of(im):
+        return _image_rows(run_dir, im, paths[im["id"]]["path"], settings, entries, metas, limits, per_image, quiet)
+
+    def submit_figure(im, shown, rows):
+        rel = Path("figures") / "images" / f"{im['id']}.png"
+        drawer.submit(run_dir / rel, figures.image_figure, shown, im["rel"], rows, counts=True,
+                      overlay=overlay, boxes=summary.get("boxes", {}).get(im["rel"]))
+        im["figure"] = rel.as_posix()
+
+    # The contact-sheet images first (at most 24 held at once); the sheets, the longest jobs, are
+    # queued before those images' own figures, and the remaining figures stream after them.
+    head = [(i, im, *got) for i, im in enumerate(shown_images[:n_sheet]) if (got := rows_of(im))]
+    if head:
         randoms = {label: b["weights"]["kind"] == "none" for label, b in entries.items()}
-        for k in MAP_KEYS if sheet_imgs else ():
-            drawer.submit(run_dir / "figures" / f"contact_{k}.png", figures.contact_sheet, sheet_imgs,
-                          {lb: m[k] for lb, m in sheet_maps.items()}, k, {lb: limits[lb][k] for lb in entries},
-                          random_weights=randoms, total=len(shown_images))
+        for k in MAP_KEYS:
+            maps = {label: [row_maps.get(label, {}).get(k) for *_, row_maps in head] for label in entries}
+            drawer.submit(run_dir / "figures" / f"contact_{k}.png", figures.contact_sheet,
+                          [(im["rel"], shown) for _, im, shown, _, _ in head], maps, k,
+                          {lb: limits[lb][k] for lb in entries}, random_weights=randoms, total=len(shown_images))
             out["contact_sheets"][k] = f"figures/contact_{k}.png"
-        for job in deferred:
-            drawer.submit(*job[0], counts=True, **job[1])
-        deferred = None
-
-    for i, im in enumerate(shown_images):
-        if i == n_sheet:
-            submit_sheets()
-        if i >= max(n_fig, n_sheet):
-            break
-        ref = imgs.ImageRef(Path(paths[im["id"]]["path"]), im["rel"], im["id"])
-        try:
-            arr, valid = decode(ref, settings["input_size"], settings["resize"], settings["max_pixels"])
-        except (imgs.ImageDecodeError, OSError) as err:
-            log(f"warning: no figure for {im['rel']}: {getattr(err, 'reason', err)}", quiet=quiet)
-            continue
-        shown = arr[: valid[0], : valid[1]]
-        rows = []
-        for label, b in entries.items():
-            if im["id"] not in per_image.get(label, {}):
-                continue
-            maps = load_maps(run_dir / metas[label]["maps_dir"] / f"{im['id']}.npz")
-            s = per_image[label][im["id"]]
-            rows.append(figures.MapRow(
-                backbone=label, layer=b["layer"], stage=b["stage"], random_weights=b["weights"]["kind"] == "none",
-                maps={k: maps[k] for k in MAP_KEYS}, limits=limits[label],
-                degenerate={k: s["mean" if k == "sum" else k].degenerate for k in MAP_KEYS},
-            ))
-            if i < figures.CONTACT_MAX:
-                for k in MAP_KEYS:
-                    sheet_maps[label][k].append(maps[k])
-        if i < figures.CONTACT_MAX:
-            sheet_imgs.append((im["rel"], shown))
+    for i, im, shown, rows, _ in head:
         if i < n_fig:
-            rel = Path("figures") / "images" / f"{im['id']}.png"
-            job = ((run_dir / rel, figures.image_figure, shown, im["rel"], rows),
-                   {"overlay": overlay, "boxes": summary.get("boxes", {}).get(im["rel"])})
-            if i < n_sheet:
-                deferred.append(job)
-            else:
-                drawer.submit(*job[0], counts=True, **job[1])
-            im["figure"] = rel.as_posix()
-    submit_sheets()  # unless done in the loop
+            submit_figure(im, shown, rows)
+    for im in shown_images[n_sheet:n_fig]:
+        if got := rows_of(im):
+            submit_figure(im, *got[:2])
     return out
+
+
+def _image_rows(run_dir, im, path, settings, entries, metas, limits, per_image, quiet):
+    """(the input as the network saw it, one MapRow per backbone, {backbone: maps}) for one image, or
+    None when the image cannot be decoded any more (a warning says so)."""
+    from . import figures
+
+    ref = imgs.ImageRef(Path(path), im["rel"], im["id"])
+    try:
+        arr, valid = decode(ref, settings["input_size"], settings["resize"], settings["max_pixels"])
+    except (imgs.ImageDecodeError, OSError) as err:
+        log(f"warning: no figure for {im['rel']}: {getattr(err, 'reason', err)}", quiet=quiet)
+        return None
+    rows, row_maps = [], {}
+    for label, b in entries.items():
+        if im["id"] not in per_image.get(label, {}):
+            continue
+        maps = load_maps(run_dir / metas[label]["maps_dir"] / f"{im['id']}.npz")
+        s = per_image[label][im["id"]]
+        row_maps[label] = {k: maps[k] for k in MAP_KEYS}
+        rows.append(figures.MapRow(
+            backbone=label, layer=b["layer"], stage=b["stage"], random_weights=b["weights"]["kind"] == "none",
+            maps=row_maps[label], limits=limits[label],
+            degenerate={k: s["mean" if k == "sum" else k].degenerate for k in MAP_KEYS},
+        ))
+    return arr[: valid[0], : valid[1]], rows, row_maps
 
 
 def _ignore_interrupts() -> None:
