@@ -46,7 +46,7 @@ def _options(f):
                      "existing run is never overwritten: NAME-2, NAME-3... are used instead."),
         click.option("--figures", default=_D.figures, show_default=True, metavar="all|none|N",
                      help=f"Per-image figures to draw: {FIGURE_CHOICES}. Drawing is a fixed cost of every run "
-                          "(~0.25 s a figure), so the default is a sample; contact sheets (first 24 images) "
+                          "(~0.3 s a figure), so the default is a sample; contact sheets (first 24 images) "
                           "and charts are drawn unless none."),
         click.option("--overlay/--no-overlay", default=False, help="Draw maps over the input image in per-image figures."),
         click.option("--strict/--no-strict", default=False, help="Stop at the first unreadable image instead of skipping it."),

@@ -171,7 +171,7 @@ def draw(path: str, make, *args, **kwargs) -> None:
 
 
 class _Drawer:
-    """Drawing is the slow part of rendering (~0.25 s per per-image figure, ~1 s per contact sheet):
+    """Drawing is the slow part of rendering (~0.3 s per per-image figure, ~0.9 s per contact sheet):
     for more than a few figures, draw them all in worker processes (one per core, started with
     'spawn' so no TensorFlow state is copied), with a bounded number in flight so memory stays flat.
     Only per-image figures count for the progress bar."""
