@@ -1,0 +1,237 @@
+"""Neighbourhood stability under augmentation: a label-free score of pooled features (pure numpy).
+
+For each image, how much of its neighbourhood in feature space survives an augmentation:
+
+1. pooled features of the originals ``X`` [n, d] and of one augmented view per image ``V`` [n, d]
+   (``m`` view sets: ``V`` [m, n, d]);
+2. both standardised with the **originals'** per-channel mean and std (a channel constant on the
+   originals is only centred), then L2-normalised;
+3. the ``k`` cosine nearest neighbours of image i among the originals, and of its view among the
+   views of the same set (self excluded in both);
+4. the Jaccard overlap of the two neighbour sets; per image the mean over its ``m`` views; the score
+   is the mean over images. Higher is better; 1 = every neighbourhood survives.
+
+**Augmentation retrieval** comes free with the same features: the share of views whose nearest
+original (cosine, same standardisation) is their own image (top-1).
+
+Not defined with fewer than ``3 * k`` images (30 at k = 10): the k neighbours are then a third of the
+folder or more, so the overlap is large by chance alone (two random k-sets out of n - 1 share
+k² / (n - 1) members on average) and the score says little about the features. An image whose
+standardised original or view is the zero vector (every channel at the originals' mean — a dead
+network) has no direction, so no neighbours: its value is NaN, never a tie-broken 1.
+
+The statistics over images (bootstrap interval, paired comparison) live in ``scoring/stats.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+DEFAULT_K = 10
+MIN_IMAGES_PER_K = 3  # fewer than 3 * k images: not defined
+_BLOCK = 1024  # rows of the similarity matrix computed at once (memory ~ _BLOCK * n floats)
+_ZERO = 1e-12
+
+
+def min_images(k: int = DEFAULT_K) -> int:
+    """The fewest images for which the score is defined."""
+    return MIN_IMAGES_PER_K * int(k)
+
+
+def undefined_reason(n: int, k: int = DEFAULT_K) -> str | None:
+    """Why the score is not defined for ``n`` images (None when it is)."""
+    if k < 1:
+        return f"k must be at least 1, got {k}"
+    if n < min_images(k):
+        return (f"{n} images is fewer than 3 × k = {min_images(k)}: the {k} nearest neighbours would be "
+                f"a third of the folder or more, so neighbourhoods overlap by chance alone "
+                f"(≈ {k * k / max(1, n - 1):.1f} of {k} shared at random)")
+    return None
+
+
+def standardise(orig: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Standardise with the originals' mean and std, then L2-normalise each row.
+
+    A channel with zero std on the originals is centred but not scaled. Rows that end up (numerically)
+    zero stay zero. Returns ``[orig, *others]`` transformed, float64."""
+    x = np.asarray(orig, np.float64)
+    mu = x.mean(axis=0)
+    sd = x.std(axis=0)
+    scale = np.where(sd > _ZERO * max(1.0, float(np.abs(mu).max(initial=0.0))), sd, 1.0)
+    out = []
+    for a in (x, *others):
+        z = (np.asarray(a, np.float64) - mu) / scale
+        norm = np.linalg.norm(z, axis=-1, keepdims=True)
+        out.append(np.where(norm > _ZERO, z / np.where(norm > _ZERO, norm, 1.0), 0.0))
+    return out
+
+
+def _zero_rows(z: np.ndarray) -> np.ndarray:
+    return ~(np.abs(z) > 0).any(axis=1)
+
+
+def knn_indices(z: np.ndarray, k: int) -> np.ndarray:
+    """[n, k] indices of each row's k largest cosine similarities among the other rows (self excluded).
+
+    Rows are L2-normalised already. Ties at the k-th place are broken by index (deterministic)."""
+    n = z.shape[0]
+    out = np.empty((n, k), np.int64)
+    for start in range(0, n, _BLOCK):
+        stop = min(n, start + _BLOCK)
+        s = z[start:stop] @ z.T
+        s[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+        # a stable sort on -s puts equal similarities in index order, independent of the platform
+        out[start:stop] = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    return out
+
+
+def jaccard_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, |A ∩ B| / |A ∪ B| of two [n, k] index sets (each row's entries distinct)."""
+    k = a.shape[1]
+    inter = (a[:, :, None] == b[:, None, :]).any(axis=2).sum(axis=1)
+    return inter / (2 * k - inter)
+
+
+def _as_view_sets(orig: np.ndarray, views: np.ndarray) -> np.ndarray:
+    v = np.asarray(views)
+    if v.ndim == 2:
+        v = v[None]
+    if v.ndim != 3 or v.shape[1:] != np.shape(orig):
+        raise ValueError(f"views must have shape [n, d] or [m, n, d] matching originals {np.shape(orig)}, "
+                         f"got {np.shape(views)}")
+    return v
+
+
+def stability_per_image(orig: np.ndarray, views: np.ndarray, k: int = DEFAULT_K) -> np.ndarray:
+    """Per-image neighbourhood stability [n] (mean over the m view sets; NaN where undefined).
+
+    ``orig`` [n, d]; ``views`` [n, d] or [m, n, d] (view set j holds one view of every image).
+    Raises ValueError when the score is not defined for n images (see ``undefined_reason``)."""
+    orig = np.asarray(orig)
+    if orig.ndim != 2:
+        raise ValueError(f"originals must be [n, d], got shape {orig.shape}")
+    vsets = _as_view_sets(orig, views)
+    why = undefined_reason(orig.shape[0], k)
+    if why:
+        raise ValueError(why)
+    zo, *zvs = standardise(orig, *vsets)
+    dead_o = _zero_rows(zo)
+    nn_o = knn_indices(zo, k)
+    vals = []
+    for zv in zvs:
+        j = jaccard_rows(nn_o, knn_indices(zv, k)).astype(np.float64)
+        j[dead_o | _zero_rows(zv)] = np.nan
+        vals.append(j)
+    with np.errstate(invalid="ignore"):
+        v = np.stack(vals)
+        out = np.full(v.shape[1], np.nan)
+        ok = np.isfinite(v).any(axis=0)
+        out[ok] = np.nanmean(v[:, ok], axis=0)
+    return out
+
+
+def retrieval_per_image(orig: np.ndarray, views: np.ndarray) -> np.ndarray:
+    """Per image, the share of its views whose nearest original (cosine) is itself (top-1), [n].
+
+    NaN where the original or every view is the zero vector after standardisation."""
+    orig = np.asarray(orig)
+    vsets = _as_view_sets(orig, views)
+    zo, *zvs = standardise(orig, *vsets)
+    n = zo.shape[0]
+    dead_o = _zero_rows(zo)
+    hits = []
+    for zv in zvs:
+        h = np.empty(n)
+        for start in range(0, n, _BLOCK):
+            stop = min(n, start + _BLOCK)
+            s = zv[start:stop] @ zo.T
+            h[start:stop] = np.argmax(s, axis=1) == np.arange(start, stop)
+        h[dead_o | _zero_rows(zv)] = np.nan
+        hits.append(h)
+    with np.errstate(invalid="ignore"):
+        v = np.stack(hits)
+        out = np.full(n, np.nan)
+        ok = np.isfinite(v).any(axis=0)
+        out[ok] = np.nanmean(v[:, ok], axis=0)
+    return out
+
+
+def chance_jaccard(n: int, k: int = DEFAULT_K) -> float:
+    """Expected Jaccard overlap of two independent uniformly random k-subsets of n - 1 neighbours.
+
+    The value a network whose view neighbourhoods have nothing to do with the originals' gets: the
+    intersection I is hypergeometric (population n - 1, k marked, k drawn) and J = I / (2k - I)."""
+    pop = n - 1
+    if k > pop:
+        raise ValueError(f"k = {k} needs more than {k} other images, got n = {n}")
+    total = 0.0
+    for i in range(0, k + 1):
+        if k - i > pop - k:
+            continue
+        p = math.comb(k, i) * math.comb(pop - k, k - i) / math.comb(pop, k)
+        total += p * i / (2 * k - i)
+    return total
+
+
+def neighbourhood_stability(orig: np.ndarray, views: np.ndarray, k: int = DEFAULT_K) -> dict:
+    """Both scores and their per-image values, or the reason they are not defined.
+
+    Returns ``{"stability": float, "retrieval": float, "per_image": [n], "retrieval_per_image": [n],
+    "n", "k", "m", "chance": float, "reason": None | str}`` (NaN means and ``reason`` set when the
+    score is not defined)."""
+    orig = np.asarray(orig)
+    vsets = _as_view_sets(orig, views)
+    n, m = orig.shape[0], vsets.shape[0]
+    why = undefined_reason(n, k)
+    if why:
+        nan = np.full(n, np.nan)
+        return {"stability": math.nan, "retrieval": math.nan, "per_image": nan, "retrieval_per_image": nan,
+                "n": n, "k": k, "m": m, "chance": math.nan, "reason": why}
+    st = stability_per_image(orig, vsets, k)
+    rt = retrieval_per_image(orig, vsets)
+    reason = None
+    if not np.isfinite(st).any():
+        reason = "the pooled features are the same for every image (no channel varies): no neighbourhoods"
+    with np.errstate(invalid="ignore"):
+        s_mean = float(np.nanmean(st)) if np.isfinite(st).any() else math.nan
+        r_mean = float(np.nanmean(rt)) if np.isfinite(rt).any() else math.nan
+    return {"stability": s_mean, "retrieval": r_mean, "per_image": st, "retrieval_per_image": rt,
+            "n": n, "k": k, "m": m, "chance": chance_jaccard(n, k), "reason": reason}
+
+
+def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Paired comparison of two scores on the same items: mean of ``a - b`` with a percentile-bootstrap
+    interval (items resampled with their pair). ``tied`` = the interval contains 0.
+
+    Pairs where either value is not finite are dropped (counted in ``n_missing``). Deterministic for a
+    seed and independent of the items' order (pairs are sorted first). Returns ``{"diff", "lo", "hi",
+    "n", "n_missing", "tied"}``; with no pair everything is NaN and ``tied`` is None (unknown)."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    a = np.asarray(a, np.float64).ravel()
+    b = np.asarray(b, np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need the same length, got {a.size} and {b.size}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    order = np.lexsort((b[ok], a[ok]))
+    d = (a[ok] - b[ok])[order]
+    n, n_missing = int(d.size), int(a.size - d.size)
+    if n == 0:
+        return {"diff": math.nan, "lo": math.nan, "hi": math.nan, "n": 0, "n_missing": n_missing, "tied": None}
+    mean = float(d.mean())
+    if n == 1:
+        lo = hi = mean
+    else:
+        rng = np.random.default_rng(seed)
+        means = np.empty(n_boot)
+        chunk = max(1, 2_000_000 // n)
+        for start in range(0, n_boot, chunk):
+            stop = min(n_boot, start + chunk)
+            means[start:stop] = d[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+        alpha = (1.0 - level) / 2.0
+        lo, hi = (float(v) for v in np.percentile(means, [100.0 * alpha, 100.0 * (1.0 - alpha)]))
+    return {"diff": mean, "lo": lo, "hi": hi, "n": n, "n_missing": n_missing, "tied": bool(lo <= 0.0 <= hi)}

@@ -1,0 +1,202 @@
+"""Neighbourhood stability, augmentation retrieval, the paired bootstrap and the augmented view."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bbselect.inputs import augment as aug
+from bbselect.scoring import stability as st
+
+
+def _feats(n=120, d=24, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, d))
+
+
+# ------------------------------------------------------------------ the score on known answers
+
+def test_identical_views_give_one():
+    x = _feats()
+    r = st.neighbourhood_stability(x, x.copy(), k=10)
+    assert r["reason"] is None
+    assert r["stability"] == 1.0 and np.all(r["per_image"] == 1.0)
+    assert r["retrieval"] == 1.0
+
+
+def test_views_independent_of_originals_give_the_hypergeometric_chance_level():
+    # Views drawn independently of the originals: each view's k neighbours are a uniformly random
+    # k-subset of the n - 1 others, so |A ∩ B| is hypergeometric (n - 1, k, k), mean k² / (n - 1), and
+    # E[J] = E[I / (2k - I)] ≈ k / (2 (n - 1)) — "about k/n" in overlap share I/k.
+    n, k, m = 300, 10, 4
+    x = _feats(n, 16, seed=1)
+    views = np.random.default_rng(2).normal(size=(m, n, 16))
+    per = st.stability_per_image(x, views, k)
+    chance = st.chance_jaccard(n, k)
+    assert chance == pytest.approx(0.0174, abs=5e-4)  # hand value: J ≈ k / (2(n-1)) = 0.0167, +curvature
+    se = per.std() / math.sqrt(n)
+    assert abs(per.mean() - chance) < 4 * se
+    assert per.mean() < 0.05  # far from 1
+    rt = st.retrieval_per_image(x, views)
+    assert rt.mean() < 5 / n + 4 * math.sqrt(1 / n / n)  # top-1 retrieval at chance: 1/n
+
+
+def test_matches_an_independent_nearest_neighbour_reference():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 8)) * rng.uniform(0.1, 5, size=8) + rng.normal(size=8)
+    v = x + rng.normal(scale=0.8, size=x.shape)
+    k = 5
+    mu, sd = x.mean(0), x.std(0)
+
+    def neigh(a):
+        z = (a - mu) / sd
+        nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(z)
+        idx = nn.kneighbors(z, return_distance=False)
+        return [set(row[row != i][:k]) for i, row in enumerate(idx)]
+
+    ref = [len(a & b) / len(a | b) for a, b in zip(neigh(x), neigh(v))]
+    got = st.stability_per_image(x, v, k)
+    np.testing.assert_allclose(got, ref)
+    assert 0.1 < np.mean(ref) < 0.9  # a case in between, not a trivial 0 or 1
+
+
+def test_more_noise_less_stable():
+    x = _feats(200, 32, seed=4)
+    rng = np.random.default_rng(5)
+    vals = [st.neighbourhood_stability(x, x + rng.normal(scale=s, size=x.shape))["stability"]
+            for s in (0.05, 0.5, 1.0, 3.0)]
+    assert vals == sorted(vals, reverse=True) and vals[0] > 0.8 and vals[-1] < 0.2
+
+
+def test_invariant_to_per_channel_scaling_and_offset():
+    x = _feats(100, 12, seed=6)
+    v = x + np.random.default_rng(7).normal(scale=0.7, size=x.shape)
+    scale = np.random.default_rng(8).uniform(0.01, 100, size=12)
+    shift = np.random.default_rng(9).normal(scale=50, size=12)
+    a = st.neighbourhood_stability(x, v)
+    b = st.neighbourhood_stability(x * scale + shift, v * scale + shift)
+    np.testing.assert_allclose(a["per_image"], b["per_image"])
+    np.testing.assert_allclose(a["retrieval_per_image"], b["retrieval_per_image"])
+
+
+def test_deterministic_and_follows_a_permutation_of_the_images():
+    x = _feats(80, 10, seed=10)
+    v = x + np.random.default_rng(11).normal(scale=0.6, size=x.shape)
+    a = st.stability_per_image(x, v)
+    np.testing.assert_array_equal(a, st.stability_per_image(x, v))
+    perm = np.random.default_rng(12).permutation(80)
+    np.testing.assert_allclose(st.stability_per_image(x[perm], v[perm]), a[perm])
+
+
+def test_views_averaged_over_m_sets():
+    x = _feats(60, 8, seed=13)
+    rng = np.random.default_rng(14)
+    v1, v2 = x + rng.normal(size=x.shape), x + rng.normal(size=x.shape)
+    both = st.stability_per_image(x, np.stack([v1, v2]))
+    np.testing.assert_allclose(both, (st.stability_per_image(x, v1) + st.stability_per_image(x, v2)) / 2)
+
+
+def test_not_defined_below_three_k_images_with_the_reason():
+    assert st.min_images(10) == 30
+    r = st.neighbourhood_stability(_feats(29), _feats(29, seed=1), k=10)
+    assert math.isnan(r["stability"]) and "fewer than 3 × k = 30" in r["reason"]
+    assert st.neighbourhood_stability(_feats(30), _feats(30, seed=1), k=10)["reason"] is None
+    with pytest.raises(ValueError, match="fewer than"):
+        st.stability_per_image(_feats(14), _feats(14), k=5)
+
+
+def test_dead_features_are_not_scored_as_perfectly_stable():
+    x = np.zeros((40, 6))
+    r = st.neighbourhood_stability(x, x.copy())
+    assert math.isnan(r["stability"]) and "same for every image" in r["reason"]
+    assert math.isnan(r["retrieval"])
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="views must have shape"):
+        st.stability_per_image(_feats(40, 5), _feats(40, 6))
+
+
+# ------------------------------------------------------------------ paired bootstrap
+
+def test_paired_bootstrap_clearly_different_is_not_tied():
+    rng = np.random.default_rng(0)
+    b = rng.uniform(0, 1, 200)
+    a = b + 0.2 + rng.normal(scale=0.05, size=200)  # per-image spread large, the paired gap small
+    r = st.paired_bootstrap(a, b, n_boot=1000, seed=0)
+    assert r["tied"] is False and r["lo"] > 0.15 and r["hi"] < 0.25
+    assert r["diff"] == pytest.approx(np.mean(a - b))
+    # unpaired intervals of these two would overlap heavily: pairing is what separates them
+    assert np.percentile(a, 25) < np.percentile(b, 75)
+
+
+def test_paired_bootstrap_same_is_tied_and_symmetric():
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0, 1, 150)
+    e = rng.normal(scale=0.1, size=150)
+    b = a + (e - e.mean())  # same mean, noisy pairs
+    r = st.paired_bootstrap(a, b, n_boot=1000, seed=0)
+    assert r["tied"] is True and r["lo"] < 0 < r["hi"]
+    r2 = st.paired_bootstrap(b, a, n_boot=1000, seed=0)
+    assert r2["diff"] == pytest.approx(-r["diff"])
+
+
+def test_paired_bootstrap_drops_missing_pairs_and_ignores_order():
+    a = np.array([1.0, 2.0, np.nan, 4.0, 5.0, 7.0])
+    b = np.array([0.5, 1.0, 3.0, np.nan, 4.0, 6.5])
+    r = st.paired_bootstrap(a, b, n_boot=500, seed=3)
+    assert r["n"] == 4 and r["n_missing"] == 2 and r["diff"] == pytest.approx(np.mean([0.5, 1.0, 1.0, 0.5]))
+    perm = [5, 2, 0, 4, 1, 3]
+    assert st.paired_bootstrap(a[perm], b[perm], n_boot=500, seed=3) == r
+    assert st.paired_bootstrap([np.nan], [1.0])["tied"] is None
+
+
+# ------------------------------------------------------------------ the augmented view
+
+def _img(w=97, h=61):
+    rng = np.random.default_rng(0)
+    return Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8), "RGB")
+
+
+def test_crop_area_and_colour_factors_stay_in_their_ranges():
+    flips = []
+    for i in range(300):
+        for wh in ((97, 61), (40, 300), (224, 224)):
+            p = aug.draw_params(wh, seed=0, image_id=f"img{i}", view=i % 3)
+            area = p.width * p.height / (wh[0] * wh[1])
+            # rounding each side to whole pixels moves the area by at most ~ (w + h) / (w h)
+            tol = (wh[0] + wh[1] + 1) / (wh[0] * wh[1])
+            assert 0.4 - tol <= area <= 0.8 + tol
+            assert 0 <= p.left and p.left + p.width <= wh[0] and 0 <= p.top and p.top + p.height <= wh[1]
+            assert 0.8 <= p.brightness <= 1.2 and 0.8 <= p.contrast <= 1.2
+            flips.append(p.flip)
+    assert 0.4 < np.mean(flips) < 0.6
+
+
+def test_view_is_deterministic_per_seed_id_and_index_not_order_or_thread():
+    img = _img()
+    jobs = [(s, i, v) for s in (0, 1) for i in ("a", "b/c.jpg") for v in (0, 1)]
+    first = {j: np.asarray(aug.augmented_view(img, *j)) for j in jobs}
+    with ThreadPoolExecutor(4) as pool:
+        again = dict(zip(jobs[::-1], pool.map(lambda j: np.asarray(aug.augmented_view(img, *j)), jobs[::-1])))
+    for j in jobs:
+        np.testing.assert_array_equal(first[j], again[j])
+    # every coordinate of the key matters
+    distinct = {aug.draw_params(img.size, *j) for j in jobs}
+    assert len(distinct) == len(jobs)
+
+
+def test_view_content_is_the_crop_flipped_and_recoloured():
+    img = _img(50, 40)
+    p = aug.ViewParams(left=5, top=3, width=30, height=20, flip=True, brightness=1.0, contrast=1.0)
+    got = np.asarray(aug.apply_params(img, p))
+    want = np.asarray(img)[3:23, 5:35][:, ::-1]
+    np.testing.assert_array_equal(got, want)
+    grey = Image.new("RGB", (10, 10), (100, 100, 100))
+    p2 = aug.ViewParams(0, 0, 10, 10, False, brightness=1.2, contrast=0.8)
+    assert np.all(np.asarray(aug.apply_params(grey, p2)) == 120)  # brightness scales, contrast keeps a flat image
