@@ -200,3 +200,26 @@ def test_view_content_is_the_crop_flipped_and_recoloured():
     grey = Image.new("RGB", (10, 10), (100, 100, 100))
     p2 = aug.ViewParams(0, 0, 10, 10, False, brightness=1.2, contrast=0.8)
     assert np.all(np.asarray(aug.apply_params(grey, p2)) == 120)  # brightness scales, contrast keeps a flat image
+
+
+# ------------------------------------------------------------------ the figure
+
+def test_neighbours_of_agrees_with_the_per_image_score():
+    x = _feats(50, 8, seed=20)
+    v = x + np.random.default_rng(21).normal(scale=0.8, size=x.shape)
+    per = st.stability_per_image(x, v, 10)
+    got = st.neighbours_of(x, v, [0, 7, 31], k=10)
+    assert [g["jaccard"] for g in got] == pytest.approx(per[[0, 7, 31]])
+    assert all(g["image"] not in g["orig"] and g["image"] not in g["view"] for g in got)
+
+
+def test_neighbours_figure_frames_the_neighbours_both_sets_share():
+    from bbselect.report.neighbours import NeighbourRow, neighbours_figure
+
+    ids = [f"i{j}" for j in range(9)]
+    th = {i: np.full((8, 8, 3), 10 * n, np.uint8) for n, i in enumerate(ids)}
+    row = NeighbourRow("net", "i0", ids[1:5], ["i3", "i4", "i7", "i8"], 2 / 6)
+    fig = neighbours_figure([row], th, th, show=4)
+    framed = [ax for ax in fig.axes if ax.spines["left"].get_linewidth() == 3]
+    assert len(fig.axes) == 2 + 4 + 4 and len(framed) == 4  # i3, i4 on each side
+    assert "2 of 4 neighbours survive" in " ".join(t.get_text() for t in fig.texts)

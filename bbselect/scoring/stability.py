@@ -235,3 +235,21 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.9
         alpha = (1.0 - level) / 2.0
         lo, hi = (float(v) for v in np.percentile(means, [100.0 * alpha, 100.0 * (1.0 - alpha)]))
     return {"diff": mean, "lo": lo, "hi": hi, "n": n, "n_missing": n_missing, "tied": bool(lo <= 0.0 <= hi)}
+
+
+def neighbours_of(orig: np.ndarray, views: np.ndarray, queries, k: int = DEFAULT_K) -> list[dict]:
+    """For each query image index: its k nearest originals and its first view's k nearest views
+    (self excluded, nearest first), and their Jaccard overlap — what the stability figure shows."""
+    orig = np.asarray(orig)
+    vsets = _as_view_sets(orig, views)
+    zo, zv = standardise(orig, vsets[0])
+    out = []
+    for q in queries:
+        row = []
+        for z in (zo, zv):
+            s = z @ z[q]
+            s[q] = -np.inf
+            row.append([int(i) for i in np.argsort(-s, kind="stable")[:k]])
+        a, b = row
+        out.append({"image": int(q), "orig": a, "view": b, "jaccard": len(set(a) & set(b)) / len(set(a) | set(b))})
+    return out
