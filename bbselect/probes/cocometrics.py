@@ -1,0 +1,182 @@
+"""COCO metrics for the detection probe: pixel-space conversion, pycocotools COCOeval, bootstrap.
+
+Coordinates.  The probe works in *input pixels* of the fitted network input. ``Geometry`` records
+how an original image of ``width x height`` pixels was fitted: its content occupies ``valid_hw``
+pixels starting at ``pad`` (x, y) of the ``input_size`` square (bbselect's letterbox puts content
+at the top-left, so ``pad = (0, 0)``; centred letterboxes have a pad). Stretch is the special case
+``valid_hw = (input_size, input_size)``. ``to_image_pixels`` undoes pad and per-axis scale and clips
+to the image, so COCOeval sees boxes in the original image's pixels (its area ranges depend on it).
+
+Metrics.  ``evaluate`` runs pycocotools' ``COCOeval`` (evaluate, accumulate, summarize):
+``map50`` = AP at IoU 0.5, ``map`` = AP averaged over IoU 0.50:0.95, area "all", 100 detections.
+The point estimates are COCOeval's own ``stats[1]`` and ``stats[0]``.
+
+Intervals.  ``bootstrap`` resamples *images* with replacement: COCOeval's per-image matching
+(``evalImgs``, computed once) is re-accumulated by COCOeval's own ``accumulate`` over the resampled
+image list, so matching is never re-implemented. The 95 % interval is the percentile interval.
+``paired_bootstrap`` uses the same resampled images for two evaluations of the same ground truth
+(two backbones) and gives the interval of the *difference*; ``tied`` when it contains 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+INTERVAL_METHOD = "95% percentile bootstrap over images (COCOeval matches re-accumulated)"
+
+
+@dataclass(frozen=True)
+class Geometry:
+    width: int  # original upright image, pixels
+    height: int
+    input_size: int
+    valid_hw: tuple[int, int]  # content rows, columns inside the input square
+    pad: tuple[float, float] = (0.0, 0.0)  # content origin (x, y) inside the input square
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(sx, sy): input pixels per image pixel."""
+        return self.valid_hw[1] / self.width, self.valid_hw[0] / self.height
+
+
+def normalised_to_image(boxes, g: Geometry) -> np.ndarray:
+    """Normalised x0, y0, x1, y1 (0..1) -> original image pixels."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return b * np.array([g.width, g.height, g.width, g.height], np.float64)
+
+
+def to_input_pixels(boxes_px, g: Geometry) -> np.ndarray:
+    """Image pixels -> input pixels (scale, then pad)."""
+    b = np.asarray(boxes_px, np.float64).reshape(-1, 4)
+    sx, sy = g.scale
+    px, py = g.pad
+    return b * np.array([sx, sy, sx, sy]) + np.array([px, py, px, py])
+
+
+def to_image_pixels(boxes_in, g: Geometry) -> np.ndarray:
+    """Input pixels -> image pixels (unpad, unscale), clipped to the image."""
+    b = np.asarray(boxes_in, np.float64).reshape(-1, 4)
+    sx, sy = g.scale
+    px, py = g.pad
+    out = (b - np.array([px, py, px, py])) / np.array([sx, sy, sx, sy])
+    return np.clip(out, 0, np.array([g.width, g.height, g.width, g.height], np.float64))
+
+
+def _xywh(b) -> list[float]:
+    return [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]
+
+
+def coco_ground_truth(boxes_px: list, classes: list, geoms: list[Geometry], class_names: list[str]) -> dict:
+    """A COCO dataset dict: image ids 1..n, category ids 1..K, boxes in image pixels."""
+    images, anns = [], []
+    for i, (bs, cs, g) in enumerate(zip(boxes_px, classes, geoms)):
+        images.append({"id": i + 1, "width": int(g.width), "height": int(g.height)})
+        for b, c in zip(np.asarray(bs, np.float64).reshape(-1, 4), np.asarray(cs).ravel()):
+            xywh = _xywh(b)
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(c) + 1,
+                         "bbox": xywh, "area": xywh[2] * xywh[3], "iscrowd": 0})
+    cats = [{"id": k + 1, "name": str(n)} for k, n in enumerate(class_names)]
+    return {"images": images, "annotations": anns, "categories": cats}
+
+
+def coco_detections(detections: list, geoms: list[Geometry]) -> list[dict]:
+    """COCO result dicts from per-image ``Detections`` in input pixels."""
+    out = []
+    for i, (d, g) in enumerate(zip(detections, geoms)):
+        for b, s, c in zip(to_image_pixels(d.boxes, g), d.scores, d.classes):
+            if b[2] > b[0] and b[3] > b[1]:
+                out.append({"image_id": i + 1, "category_id": int(c) + 1, "bbox": _xywh(b), "score": float(s)})
+    return out
+
+
+@dataclass
+class Evaluation:
+    map50: float
+    map: float
+    n_images: int
+    evaluator: object  # COCOeval after evaluate(), restricted to area "all", 100 detections
+
+
+def evaluate(gt: dict, dets: list[dict]) -> Evaluation:
+    """COCOeval point estimates; keeps the per-image matches for resampling."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    n = len(gt["images"])
+    if not gt["annotations"]:
+        raise ValueError("no ground-truth boxes to evaluate against")
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        if not dets:
+            return Evaluation(0.0, 0.0, n, None)
+        coco_dt = coco_gt.loadRes(copy.deepcopy(dets))
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    stats = ev.stats
+    fast = COCOeval(coco_gt, coco_dt, "bbox")
+    fast.params.areaRng, fast.params.areaRngLbl, fast.params.maxDets = [[0, 1e10]], ["all"], [100]
+    with contextlib.redirect_stdout(io.StringIO()):
+        fast.evaluate()
+    return Evaluation(max(float(stats[1]), 0.0), max(float(stats[0]), 0.0), n, fast)
+
+
+def resampled(ev, idx: np.ndarray) -> tuple[float, float]:
+    """(map50, map) of COCOeval's accumulate over the image list ``idx`` (with repeats)."""
+    if ev is None:
+        return 0.0, 0.0
+    n = len(ev._paramsEval.imgIds)
+    n_cat = len(ev._paramsEval.catIds)
+    r = copy.copy(ev)
+    pe = copy.copy(ev._paramsEval)
+    pe.imgIds = list(range(len(idx)))
+    r._paramsEval = pe
+    r.params = pe
+    r.evalImgs = [ev.evalImgs[k * n + int(i)] for k in range(n_cat) for i in idx]
+    with contextlib.redirect_stdout(io.StringIO()):
+        r.accumulate(pe)
+    prec = r.eval["precision"][:, :, :, 0, 0]  # [T, R, K]
+    p50 = prec[0]
+    m50 = float(np.mean(p50[p50 > -1])) if np.any(p50 > -1) else 0.0
+    m = float(np.mean(prec[prec > -1])) if np.any(prec > -1) else 0.0
+    return m50, m
+
+
+def _indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def bootstrap(ev: Evaluation, n_boot: int = 500, seed: int = 0) -> dict:
+    """Point estimates and 95 % percentile intervals for map50 and map."""
+    samples = np.array([resampled(ev.evaluator, idx) for idx in _indices(ev.n_images, n_boot, seed)])
+    lo, hi = np.percentile(samples, [2.5, 97.5], axis=0)
+    return {"map50": ev.map50, "map50_ci": (float(lo[0]), float(hi[0])),
+            "map": ev.map, "map_ci": (float(lo[1]), float(hi[1])),
+            "n_images": ev.n_images, "n_boot": n_boot, "method": INTERVAL_METHOD}
+
+
+def paired_bootstrap(a: Evaluation, b: Evaluation, n_boot: int = 500, seed: int = 0,
+                     metric: str = "map50") -> dict:
+    """Difference a - b on the same resampled images; ``tied`` when its 95 % interval holds 0."""
+    if a.n_images != b.n_images:
+        raise ValueError("paired comparison needs the same images")
+    j = 0 if metric == "map50" else 1
+    diffs = np.array([resampled(a.evaluator, idx)[j] - resampled(b.evaluator, idx)[j]
+                      for idx in _indices(a.n_images, n_boot, seed)])
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    point = getattr(a, metric) - getattr(b, metric)
+    return {"metric": metric, "diff": float(point), "ci": (float(lo), float(hi)),
+            "tied": bool(lo <= 0.0 <= hi), "n_boot": n_boot,
+            "method": "paired percentile bootstrap over the same images"}
+
+
+__all__ = ["INTERVAL_METHOD", "Geometry", "normalised_to_image", "to_input_pixels", "to_image_pixels",
+           "coco_ground_truth", "coco_detections", "Evaluation", "evaluate", "resampled", "bootstrap", "paired_bootstrap"]
