@@ -1,20 +1,19 @@
 """bbselect — pick the CNN backbone that suits your images before training a detector on it.
 
-The package reads as the pipeline it runs:
+The package reads as the pipeline it runs, one room per stage (each ``__init__`` says what the room
+is for and what it may import; ``tests/test_layout.py`` enforces that no import goes upward):
 
-    images.py     find and decode image files, fit them to the network input
-    registry.py   the one list of Keras backbones, their stages and preprocessing
-    weights.py    resolve ``--weights`` (imagenet | none | PATH) and build the backbone
-    extractor.py  wrap a backbone so channel max / mean / sum maps are computed next to the model
-    engine.py     stream a folder through all backbones in one pass, saving maps as it goes
-    scores.py     label-free map scores, bootstrap CIs, channel statistics (pure numpy)
-    cost.py       parameters, analytic GFLOPs, measured speed
-    ranking.py    rank backbones, mark ties, write the plain-language verdict
-    figures.py    matplotlib figures (return a Figure; the caller saves it)
-    report_*.py   HTML / Markdown reports of the run summary (content, html, markdown)
-    rundir.py     run folders that never collide, atomic writes
-    pipeline.py   ``compare``: glue of the above for one run
-    cli.py        the thin click layer
+    inputs/    find and decode images, read box annotations and label files
+    models/    the backbone registry, weights, the map extractor, the runtime, cost
+    store/     run folders and atomic writes, the map cache, maps on disk
+    probes/    fitted evaluators on features (LogME, linear probe, kNN)
+    scoring/   the score registry, map scores, statistics, evidence, ranking, the run summary, gates
+    report/    HTML / Markdown / CSV / JSON outputs, figures and charts
+    config/    the settings schema, value checks, YAML files and sweeps, whole-config validation
+    run/       the engine (one pass over the images), compare / report / merge, sweeps
+    cli.py     the thin click layer
+
+Base modules every room may use: ``errors`` (user errors and exit codes), ``progress``, ``common``.
 """
 
 import os as _os

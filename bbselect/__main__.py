@@ -1,5 +1,5 @@
 """``python -m bbselect`` = the ``bbselect`` command."""
 
-from .cli import main
+from bbselect.cli import main
 
 main(prog_name="bbselect")

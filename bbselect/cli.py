@@ -7,72 +7,57 @@ import json
 import os
 import signal
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import click
 
-from . import __version__, registry
-from .cache import DEFAULT_MAX_MB
-from .config import FIGURE_CHOICES, CompareConfig
-from .errors import BBSelectError, UsageError
-from .images import DEFAULT_MAX_PIXELS, RESIZE_MODES
+from bbselect import __version__
+from bbselect.config.schema import CompareConfig
+from bbselect.errors import BBSelectError, UsageError
+from bbselect.models import registry
 
 _D = CompareConfig()
+
+
+def _schema_options() -> list:
+    """One click option per ``CompareConfig`` field that has help: defaults, help texts, metavars and
+    choices all come from the schema (config/schema.py), so an option is added in one place."""
+    from bbselect.config.values import KINDS
+
+    out = []
+    for f in fields(CompareConfig):
+        meta = f.metadata
+        if not meta.get("help"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        decls = list(meta.get("flags") or (flag,))
+        kw = {"help": meta["help"], "metavar": meta.get("metavar")}
+        default = getattr(_D, f.name)
+        kind = KINDS[f.name]
+        if kind == "bool":
+            decls = [f"{flag}/--no-{flag[2:]}"]
+            kw.update(default=default, show_default=True)
+        elif kind == "list":
+            kw["multiple"] = True
+            if default:
+                kw["help"] += f" [default: {', '.join(default)}]"
+        else:
+            kw["default"] = default
+            kw["show_default"] = default is not None
+            if kind == "int":
+                kw["type"] = int
+            if meta.get("choices"):
+                kw["type"] = click.Choice(meta["choices"])
+                kw.pop("metavar")
+        out.append(click.option(*decls, f.name, **kw))
+    return out
 
 
 def _options(f):
     """The options shared by ``compare`` and ``run`` (each is also a YAML key of the same name)."""
     opts = [
-        click.option("-b", "--backbone", "backbones", multiple=True, metavar="NAME[:k=v,...]",
-                     help="Backbone to compare; repeat for several. Options after a colon, e.g. "
-                          "mobilenet:alpha=0.25 or resnet50:layer=c4. "
-                          f"[default: {', '.join(registry.DEFAULT_BACKBONES)}]"),
-        click.option("--layer", default=_D.layer, show_default=True, metavar="STAGE|LAYER",
-                     help="Feature layer: a stage c2..c5 (stride 4..32, the last layer at that stride) or a "
-                          "raw Keras layer name (see `bbselect layers`)."),
-        click.option("--weights", default=_D.weights, show_default=True, metavar="imagenet|none|PATH",
-                     help="imagenet: Keras' pretrained weights ($KERAS_HOME/models, downloaded on first use); "
-                          "none: random init (outputs are marked RANDOM WEIGHTS); PATH: a local .h5 file."),
-        click.option("--input-size", default=_D.input_size, show_default=True, type=int,
-                     help="Network input side in pixels (multiple of 32)."),
-        click.option("--resize", default=_D.resize, show_default=True, type=click.Choice(RESIZE_MODES),
-                     help="stretch: squash to size x size (classifier style). letterbox: keep aspect ratio, "
-                          "longest side = size, pad (detector style); maps are cropped to the image area."),
-        click.option("--batch-size", default=_D.batch_size, show_default=True, type=int,
-                     help="Images per forward pass."),
-        click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(),
-                     help="Folder that receives run folders."),
-        click.option("--name", default=None, help="Run folder name [default: the images folder's name]. An "
-                     "existing run is never overwritten: NAME-2, NAME-3... are used instead."),
-        click.option("--figures", default=_D.figures, show_default=True, metavar="all|none|N",
-                     help=f"Per-image figures to draw: {FIGURE_CHOICES}. Drawing is a fixed cost of every run "
-                          "(~0.3 s a figure), so the default is a sample; contact sheets (first 24 images) "
-                          "and charts are drawn unless none."),
-        click.option("--overlay/--no-overlay", default=False, help="Draw maps over the input image in per-image figures."),
-        click.option("--strict/--no-strict", default=False, help="Stop at the first unreadable image instead of skipping it."),
-        click.option("--seed", default=_D.seed, show_default=True, type=int, help="Seed for random weights."),
-        click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=int,
-                     help="Skip images larger than this many pixels (decompression-bomb guard)."),
-        click.option("--labels", default=_D.labels, show_default=True, metavar="auto|none|FILE.csv",
-                     help="Class labels for label-aware scores: auto = class sub-folders if every image is "
-                          "in one; FILE.csv with columns image,label; none = off."),
-        click.option("--boxes", default=_D.boxes, show_default=True, metavar="auto|none|PATH",
-                     help="Box annotations for box-aware scores: auto = YOLO .txt / VOC .xml / COCO .json "
-                          "found next to the images; PATH = a COCO file or a folder of per-image files."),
-        click.option("--cache/--no-cache", default=True, show_default=True,
-                     help="Reuse maps computed earlier for the same image content and settings."),
-        click.option("--cache-dir", default=None, metavar="DIR",
-                     help="Cache folder [default: $BBSELECT_CACHE, else ~/.cache/bbselect]."),
-        click.option("--cache-max-mb", default=DEFAULT_MAX_MB, show_default=True, type=int,
-                     help="Cache size cap; least recently used maps are deleted beyond it."),
-        click.option("--shard", default=None, metavar="I/N",
-                     help="Process only shard I of N (stable hash of each image's relative path); "
-                          "combine shard runs with `bbselect merge`."),
-        click.option("--fail-under", "fail_under", multiple=True, metavar="METRIC=VALUE",
-                     help="Quality gate (repeatable): exit 1 if the top-ranked backbone's METRIC is below VALUE. "
-                          "Metrics: separation, max.otsu, mean.concentration, ..., effective_rank."),
-        click.option("--expect-best", default=None, metavar="BACKBONE",
-                     help="Quality gate: exit 1 unless BACKBONE is ranked first (or tied with the first)."),
+        *_schema_options(),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
                      help="json: print one machine-readable summary to stdout (logs stay on stderr)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress output; errors only."),
@@ -90,7 +75,7 @@ def _verbose(ctx, param, value):
 
 def _echo_outcome(outcome, fmt: str) -> None:
     if fmt == "json":
-        from .machine import ci_summary
+        from bbselect.report.machine import ci_summary
 
         click.echo(json.dumps(ci_summary(outcome.summary, str(outcome.run_dir), outcome.exit_code), indent=2,
                               default=str).replace("NaN", "null"))
@@ -113,7 +98,7 @@ def _guard(fmt_key: str = "fmt"):
                 return f(*args, **kwargs)
             except BBSelectError as err:
                 if fmt == "json":
-                    from .machine import ci_error
+                    from bbselect.report.machine import ci_error
 
                     click.echo(json.dumps(ci_error(str(err), err.exit_code), indent=2))
                 click.echo(f"Error: {err}", err=True)
@@ -162,9 +147,9 @@ def compare(images, backbones, quiet, fmt, resume, **opts):
       bbselect compare photos/ --weights none            # offline pipeline check, random weights
       bbselect compare photos/ --format json --fail-under separation=0.3 --expect-best resnet50
     """
-    from .config import default_images_dir
-    from .pipeline import compare as run_compare
-    from .pipeline import read_config
+    from bbselect.config.schema import default_images_dir
+    from bbselect.run.pipeline import compare as run_compare
+    from bbselect.run.pipeline import read_config
 
     if resume is not None:
         cfg = read_config(resume)
@@ -197,10 +182,14 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
     """
     from click.core import ParameterSource
 
-    from . import configfile, configvalues, rundir, sweeppoints
-    from .config import default_images_dir, resolve
-    from .pipeline import compare as run_compare
-    from .sweep import run_sweep
+    from bbselect.config import file as configfile
+    from bbselect.config import sweep_points as sweeppoints
+    from bbselect.config import values as configvalues
+    from bbselect.config.schema import default_images_dir
+    from bbselect.config.validate import resolve
+    from bbselect.run.pipeline import compare as run_compare
+    from bbselect.run.sweep import run_sweep
+    from bbselect.store import rundir
 
     if not config_file.is_file():
         raise UsageError(f"config file {config_file} does not exist")
@@ -233,7 +222,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
     if not quiet:
         click.echo(f"sweep done: {parent / 'index.html'}", err=True)
     if fmt == "json":
-        from .machine import ci_summary
+        from bbselect.report.machine import ci_summary
 
         doc = {"schema_version": 1, "status": "ok" if code == 0 else "gate_failed", "exit_code": code,
                "sweep_dir": str(parent),
@@ -251,7 +240,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
 @_guard()
 def report(run_dir, figures, overlay, fmt, quiet):
     """Re-render RUN_DIR's figures and reports from its saved maps (no model is built)."""
-    from .pipeline import report as run_report
+    from bbselect.run.pipeline import report as run_report
 
     _echo_outcome(run_report(run_dir, figures=figures, overlay=overlay, quiet=quiet), fmt)
 
@@ -271,7 +260,7 @@ def merge(run_dirs, output, name, fail_under, expect_best, figures, fmt, quiet):
     """Combine shard runs (`compare --shard I/N`) into one run and report; its scores equal an
     unsharded run's. Gates given here apply to the merged scores (the shards' own gates are kept
     otherwise)."""
-    from .pipeline import merge as run_merge
+    from bbselect.run.merge import merge as run_merge
 
     overrides = {k: v for k, v in (("fail_under", list(fail_under)), ("expect_best", expect_best),
                                    ("figures", figures)) if v}
@@ -299,7 +288,7 @@ def backbones():
 def layers(backbone, input_size, show_all):
     """List BACKBONE's layers with output shape and stride; mark stages c2..c5 (built with random
     weights, nothing is downloaded)."""
-    from .weights import build_backbone
+    from bbselect.models.weights import build_backbone
 
     sel = registry.parse_selection(backbone)
     model, _ = build_backbone(sel, "none", input_size)

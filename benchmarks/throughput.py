@@ -41,10 +41,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bbselect import analysis, engine, images, registry, render, runtime  # noqa: E402
-from bbselect.config import CompareConfig  # noqa: E402
-from bbselect.pipeline import compare  # noqa: E402
-from bbselect.weights import build_backbone  # noqa: E402
+from bbselect.config.schema import CompareConfig  # noqa: E402
+from bbselect.inputs import images
+from bbselect.models import (
+    registry,
+    runtime,  # noqa: E402
+)
+from bbselect.models.weights import build_backbone  # noqa: E402
+from bbselect.report import render
+from bbselect.run.pipeline import compare  # noqa: E402
+from bbselect.scoring import summarize
 
 BACKBONES = tuple(CompareConfig().backbones)  # the product's default selection
 
@@ -52,7 +58,7 @@ BACKBONES = tuple(CompareConfig().backbones)  # the product's default selection
 def raw_rate(name: str, refs, size: int, resize: str, batch: int = 8) -> float:
     sel = registry.parse_selection(name)
     model, _ = build_backbone(sel, "none", size)
-    arrs = [engine.decode(r, size, resize, images.DEFAULT_MAX_PIXELS)[0] for r in refs]
+    arrs = [images.decode_input(r, size, resize, images.DEFAULT_MAX_PIXELS)[0] for r in refs]
     batches = [sel.spec.preprocess(np.stack(arrs[i:i + batch]).astype(np.float32))
                for i in range(0, len(arrs), batch)]
     model.predict_on_batch(batches[0])  # warm-up / tracing
@@ -92,7 +98,7 @@ def _seed_loop(name: str, folder: Path, size: int) -> float:
 class Phases:
     """Wall-clock seconds of a run's phases, by wrapping the pipeline's stage functions."""
 
-    STAGES = ((analysis, "summarize_run"), (render, "_figures"), (render, "write_outputs"))
+    STAGES = ((summarize, "summarize_run"), (render, "_figures"), (render, "write_outputs"))
 
     def __init__(self):
         self.seconds: dict[str, float] = {}

@@ -108,9 +108,10 @@ def _get(d: dict, *path, default=math.nan):
 def measure_group(data_dir: Path, group: dict, work: Path, tag: str) -> list[dict]:
     import numpy as np
 
-    from bbselect import labels as lab
-    from bbselect.config import CompareConfig
-    from bbselect.pipeline import compare
+    from bbselect.config.schema import CompareConfig
+    from bbselect.inputs import labelfiles
+    from bbselect.probes import labels as lab
+    from bbselect.run.pipeline import compare
 
     cfg = CompareConfig(
         images=str(data_dir), backbones=list(group["backbones"]), weights=group["weights"],
@@ -121,7 +122,7 @@ def measure_group(data_dir: Path, group: dict, work: Path, tag: str) -> list[dic
     manifest = json.loads((outcome.run_dir / "run.json").read_text())
     maps_dir = {b["label"]: b["maps_dir"] for b in manifest["backbones"]}
     rels = [im["rel"] for im in manifest["images"]]
-    classes = lab.class_folders(data_dir, rels)
+    classes = labelfiles.class_folders(data_dir, rels)
     if classes is None:
         raise SystemExit(f"{data_dir}: expected one sub-folder per class")
     rows = []

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from bbselect.annotations import detect_format, load_boxes
-from bbselect.annotations_voc import parse_voc
-from bbselect.annotations_yolo import parse_yolo
-from bbselect.boxmodel import Box
 from bbselect.errors import UsageError
+from bbselect.inputs.annotations import detect_format, load_boxes
+from bbselect.inputs.boxmodel import Box
+from bbselect.inputs.voc import parse_voc
+from bbselect.inputs.yolo import parse_yolo
 
 
 def touch(p):

@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from bbselect import cache, pipeline
-from bbselect.cli import main
 from conftest import make_images
+
+from bbselect.cli import main
+from bbselect.run import pipeline
+from bbselect.store import cache
 
 FAST = ["-b", "mobilenetv2:layer=c3", "-b", "resnet50", "--weights", "none", "--input-size", "64",
         "--batch-size", "2", "-q"]
@@ -97,9 +98,9 @@ def test_cache_eviction_respects_the_cap(tmp_path):
 # ---------------------------------------------------------------- resume and re-render
 
 def test_resume_after_interruption_keeps_finished_images(tmp_path, image_folder, monkeypatch):
-    from bbselect import engine
+    from bbselect.store import mapfiles
 
-    real_save, calls = engine.save_maps, []
+    real_save, calls = mapfiles.save_maps, []
 
     def flaky(path, arrays):
         calls.append(path)
@@ -108,13 +109,13 @@ def test_resume_after_interruption_keeps_finished_images(tmp_path, image_folder,
             raise KeyboardInterrupt
         real_save(path, arrays)
 
-    monkeypatch.setattr(engine, "save_maps", flaky)
+    monkeypatch.setattr(mapfiles, "save_maps", flaky)
     out = tmp_path / "r"
     res = run(["compare", str(image_folder), "-o", str(out), "--name", "job", "--no-cache", *FAST])
     assert res.exit_code == 130 and "resume with" in res.output and "Traceback" not in res.output
     run_dir = out / "job"
     assert not (run_dir / "scores.json").exists()  # no report posing as complete
-    monkeypatch.setattr(engine, "save_maps", real_save)
+    monkeypatch.setattr(mapfiles, "save_maps", real_save)
     res = run(["compare", "--resume", str(run_dir), "--format", "json"])
     assert res.exit_code == 0, res.output
     timing = json.loads((run_dir / "run.json").read_text())["timing"]["backbones"]
@@ -259,11 +260,11 @@ def test_json_stdout_stays_clean_when_keras_prints(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- one pass for all backbones
 
 def test_each_image_is_decoded_once_for_all_backbones(tmp_path, image_folder, monkeypatch):
-    from bbselect import engine
+    from bbselect.inputs import images
 
     calls = []
-    real = engine.decode
-    monkeypatch.setattr(engine, "decode", lambda ref, *a: calls.append(ref.rel) or real(ref, *a))
+    real = images.decode_input
+    monkeypatch.setattr(images, "decode_input", lambda ref, *a: calls.append(ref.rel) or real(ref, *a))
     out = tmp_path / "r"
     assert run(["compare", str(image_folder), "-o", str(out), "--name", "both", "--no-cache",
                 "--figures", "none", *FAST]).exit_code == 0

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from bbselect import boxscores as B
-from bbselect.boxmodel import Box
+from bbselect.inputs.boxmodel import Box
+from bbselect.scoring import boxscores as B
 
 # 8 rows x 10 columns.  Box x 0.2..0.5, y 0.25..0.75:
 #   column centres (j + .5)/10 in [0.2, 0.5): 0.25, 0.35, 0.45 -> j = 2, 3, 4

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bbselect import configfile as cf
-from bbselect import configvalues as cv
-from bbselect import sweeppoints as sp
-from bbselect.config import FIGURE_CHOICES, CompareConfig, resolve
+from bbselect.config import file as cf
+from bbselect.config import sweep_points as sp
+from bbselect.config import values as cv
+from bbselect.config.schema import FIGURE_CHOICES, CompareConfig
+from bbselect.config.validate import resolve
 from bbselect.errors import UsageError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

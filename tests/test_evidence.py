@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from bbselect import evidence, ranking
 from bbselect.cli import main
+from bbselect.scoring import evidence, ranking
 
 FAST = ["-b", "mobilenetv2:layer=c3", "-b", "resnet50:layer=c3", "--weights", "none", "--input-size", "64",
         "--batch-size", "4", "-q"]

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from bbselect import cost, registry
-from bbselect.extractor import build_extractor, collapse
-from bbselect.runtime import keras
+from bbselect.models import cost, registry
+from bbselect.models.extractor import build_extractor, collapse
+from bbselect.models.runtime import keras
 
 
 def _tiny_model():
@@ -52,7 +52,7 @@ def test_macs_of_tiny_model_by_hand():
 
 
 def test_vgg16_gflops_matches_architecture_table():
-    from bbselect.weights import build_backbone
+    from bbselect.models.weights import build_backbone
 
     model, _ = build_backbone(registry.parse_selection("vgg16"), "none", 224)
     # VGG16 conv layers (Simonyan & Zisserman 2015, config D): (spatial size, c_in, c_out)

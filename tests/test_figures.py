@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.text import Text
 
-from bbselect import charts, figures
+from bbselect.report import charts, figures
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

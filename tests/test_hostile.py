@@ -29,13 +29,13 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import make_images
 from PIL import Image
 
-from bbselect import rundir
 from bbselect.cli import main
 from bbselect.errors import OutputError
-from bbselect.machine import CSV_HEADER
-from conftest import make_images
+from bbselect.report.machine import CSV_HEADER
+from bbselect.store import rundir
 
 FAST = ["-b", "mobilenet:alpha=0.25", "--weights", "none", "--input-size", "64", "--batch-size", "2"]
 LABEL = "mobilenet:alpha=0.25"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from bbselect import images as images_mod
-from bbselect.images import (
+from bbselect.inputs import images as images_mod
+from bbselect.inputs.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     PAD_RGB,

@@ -16,8 +16,10 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bbselect import labels as L
 from bbselect.errors import UsageError
+from bbselect.inputs import labelfiles
+from bbselect.probes import labels as L
+from bbselect.report import charts
 
 
 def direct_log_evidence(F, y, alpha, beta):
@@ -220,11 +222,11 @@ def test_probe_singleton_class_nan_with_reason():
 
 def test_class_folders(tmp_path):
     rels = ["cat/a.jpg", "cat/sub/b.jpg", "dog/c.png"]
-    assert L.class_folders(tmp_path, rels) == {
+    assert labelfiles.class_folders(tmp_path, rels) == {
         "cat/a.jpg": "cat", "cat/sub/b.jpg": "cat", "dog/c.png": "dog"}
-    assert L.class_folders(tmp_path, ["cat/a.jpg", "top.jpg", "dog/c.png"]) is None
-    assert L.class_folders(tmp_path, ["cat/a.jpg", "cat/b.jpg"]) is None
-    assert L.class_folders(tmp_path, []) is None
+    assert labelfiles.class_folders(tmp_path, ["cat/a.jpg", "top.jpg", "dog/c.png"]) is None
+    assert labelfiles.class_folders(tmp_path, ["cat/a.jpg", "cat/b.jpg"]) is None
+    assert labelfiles.class_folders(tmp_path, []) is None
 
 
 def test_labels_csv_good(tmp_path):
@@ -235,7 +237,7 @@ def test_labels_csv_good(tmp_path):
                  "sub\\b.jpg,dog,\n"
                  "./c.jpg,\"big, dog\",y\n"
                  "a.jpg,cat,again\n", encoding="utf-8")
-    assert L.labels_csv(p) == {"a.jpg": "cat", "sub/b.jpg": "dog", "c.jpg": "big, dog"}
+    assert labelfiles.labels_csv(p) == {"a.jpg": "cat", "sub/b.jpg": "dog", "c.jpg": "big, dog"}
 
 
 @pytest.mark.parametrize("text, part", [
@@ -249,13 +251,13 @@ def test_labels_csv_malformed(tmp_path, text, part):
     p = tmp_path / "bad_labels.csv"
     p.write_text(text, encoding="utf-8")
     with pytest.raises(UsageError) as ei:
-        L.labels_csv(p)
+        labelfiles.labels_csv(p)
     assert "bad_labels.csv" in str(ei.value) and part in str(ei.value)
 
 
 def test_labels_csv_missing_file(tmp_path):
     with pytest.raises(UsageError, match="nope.csv"):
-        L.labels_csv(tmp_path / "nope.csv")
+        labelfiles.labels_csv(tmp_path / "nope.csv")
 
 
 # --------------------------------------------------------------------------
@@ -265,7 +267,7 @@ def test_labels_csv_missing_file(tmp_path):
 def test_pca_2d_matches_eigenvectors_up_to_sign():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 4)) * np.array([5.0, 2.0, 1.0, 0.5])
-    Z = L.pca_2d(X)
+    Z = charts.pca_2d(X)
     Xc = X - X.mean(axis=0)
     w, v = np.linalg.eigh(np.cov(Xc.T))
     ref = Xc @ v[:, ::-1][:, :2]
@@ -274,8 +276,8 @@ def test_pca_2d_matches_eigenvectors_up_to_sign():
 
 
 def test_pca_2d_small_inputs_pad_with_zeros():
-    assert L.pca_2d(np.array([[1.0, 2.0]])).shape == (1, 2)
-    Z = L.pca_2d(np.array([[0.0], [1.0], [3.0]]))
+    assert charts.pca_2d(np.array([[1.0, 2.0]])).shape == (1, 2)
+    Z = charts.pca_2d(np.array([[0.0], [1.0], [3.0]]))
     assert Z.shape == (3, 2) and np.all(Z[:, 1] == 0)
     assert np.allclose(np.abs(Z[:, 0]), np.abs([0.0, 1.0, 3.0] - np.mean([0.0, 1.0, 3.0])))
 

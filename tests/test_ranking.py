@@ -2,8 +2,8 @@
 
 import math
 
-from bbselect import ranking
-from bbselect.scores import MapScores
+from bbselect.scoring import ranking
+from bbselect.scoring.mapscores import MapScores
 
 
 def _b(label, mean, lo, hi, gflops=1.0, degenerate=0):

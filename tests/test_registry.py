@@ -2,9 +2,9 @@
 
 import pytest
 
-from bbselect import registry
 from bbselect.errors import UsageError
-from bbselect.weights import build_backbone
+from bbselect.models import registry
+from bbselect.models.weights import build_backbone
 
 
 @pytest.mark.slow

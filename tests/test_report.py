@@ -11,7 +11,11 @@ from urllib.parse import unquote
 
 import pytest
 
-from bbselect import machine, ranking, report_content, report_html, report_markdown, scores
+from bbselect.report import content as report_content
+from bbselect.report import html as report_html
+from bbselect.report import machine
+from bbselect.report import markdown as report_markdown
+from bbselect.scoring import mapscores, ranking
 
 NAN = float("nan")
 
@@ -64,7 +68,7 @@ def make_summary(names=("cat.png", "dog.png", "car.png"), random_weights=False, 
         "run": {"name": "demo", "created": "2026-11-25T20:00:00Z", "images_dir": "images",
                 "n_images": len(names), "n_skipped": len(skipped) if skipped else 1, "input_size": 224, "resize": "stretch",
                 "layer": "auto", "random_weights": random_weights},
-        "score_docs": dict(scores.SCORE_DOCS),
+        "score_docs": dict(mapscores.SCORE_DOCS),
         "backbones": backbones,
         "images": images,
         "skipped": skipped or [{"rel": "bad.jpg", "reason": "truncated or corrupt image data"}],
@@ -195,7 +199,7 @@ def test_nan_in_memory_and_null_from_json_render_identically():
 
 def test_per_image_separation_matches_ranking_definition():
     per = make_summary()["images"][0]["scores"]["mobilenet:alpha=0.25"]
-    as_mapscores = {k: scores.MapScores(**v) for k, v in per.items()}
+    as_mapscores = {k: mapscores.MapScores(**v) for k, v in per.items()}
     assert report_content.image_separation(per) == pytest.approx(ranking.separation(as_mapscores))
     assert report_content.image_separation(per) == pytest.approx((0.4 + 0.3 + 0.2) / 3)  # degenerate max left out
     all_bad = {k: {**v, "otsu": NAN, "top10_mass": NAN, "concentration": NAN} for k, v in per.items()}
@@ -283,7 +287,7 @@ def test_markdown_has_the_sections_and_quoted_figure_links():
         assert heading in md
     assert "(figures/images/my%20cat%20%281%29.png)" in md  # ')' inside a link target would end it
     assert "![score chart](figures/scores.png)" in md
-    assert scores.SCORE_DOCS["otsu"].split()[0] in md
+    assert mapscores.SCORE_DOCS["otsu"].split()[0] in md
 
 
 # --------------------------------------------------------------------------

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from bbselect import scores as S
-
+from bbselect.scoring import mapscores as S
+from bbselect.scoring import stats as ST
 
 # --------------------------------------------------------------------------
 # helpers (independent re-implementations)
@@ -263,45 +263,45 @@ def test_scores_stay_in_unit_interval_on_random_maps():
 
 def test_summarize_basic_and_deterministic():
     x = np.random.default_rng(0).normal(0.4, 0.1, 50)
-    s = S.summarize(x)
+    s = ST.summarize(x)
     assert s["n"] == 50 and s["n_missing"] == 0
     assert s["mean"] == pytest.approx(np.mean(x), abs=1e-12)
     assert s["lo"] < s["mean"] < s["hi"]
     # width ~ 2*1.96*sd/sqrt(n) for a near-normal sample
     expected = 2 * 1.96 * np.std(x) / math.sqrt(50)
     assert (s["hi"] - s["lo"]) == pytest.approx(expected, rel=0.2)
-    assert S.summarize(x, seed=0) == s
-    assert S.summarize(x, seed=1) != s
+    assert ST.summarize(x, seed=0) == s
+    assert ST.summarize(x, seed=1) != s
 
 
 def test_summarize_width_shrinks_with_more_samples():
     rng = np.random.default_rng(2)
-    small = S.summarize(rng.random(20))
-    big = S.summarize(rng.random(2000))
+    small = ST.summarize(rng.random(20))
+    big = ST.summarize(rng.random(2000))
     assert (big["hi"] - big["lo"]) < 0.3 * (small["hi"] - small["lo"])
 
 
 def test_summarize_nan_handling():
-    s = S.summarize([0.2, np.nan, 0.4, np.nan, 0.6])
+    s = ST.summarize([0.2, np.nan, 0.4, np.nan, 0.6])
     assert s["n"] == 3 and s["n_missing"] == 2
     assert s["mean"] == pytest.approx(0.4)
     assert 0.2 <= s["lo"] <= s["mean"] <= s["hi"] <= 0.6
-    none = S.summarize([np.nan, np.nan])
+    none = ST.summarize([np.nan, np.nan])
     assert none["n"] == 0 and none["n_missing"] == 2
     assert all(math.isnan(none[k]) for k in ("mean", "lo", "hi"))
-    one = S.summarize([np.nan, 0.7])
+    one = ST.summarize([np.nan, 0.7])
     assert one == {"mean": 0.7, "lo": 0.7, "hi": 0.7, "n": 1, "n_missing": 1}
-    assert S.summarize([])["n"] == 0
+    assert ST.summarize([])["n"] == 0
 
 
 def test_intervals_overlap():
     a = {"lo": 0.1, "hi": 0.3}
-    assert S.intervals_overlap(a, {"lo": 0.25, "hi": 0.5})
-    assert S.intervals_overlap({"lo": 0.25, "hi": 0.5}, a)
-    assert S.intervals_overlap(a, {"lo": 0.3, "hi": 0.4})       # touching
-    assert S.intervals_overlap(a, {"lo": 0.15, "hi": 0.2})      # nested
-    assert not S.intervals_overlap(a, {"lo": 0.31, "hi": 0.4})
-    assert not S.intervals_overlap(a, {"lo": math.nan, "hi": math.nan})
+    assert ST.intervals_overlap(a, {"lo": 0.25, "hi": 0.5})
+    assert ST.intervals_overlap({"lo": 0.25, "hi": 0.5}, a)
+    assert ST.intervals_overlap(a, {"lo": 0.3, "hi": 0.4})       # touching
+    assert ST.intervals_overlap(a, {"lo": 0.15, "hi": 0.2})      # nested
+    assert not ST.intervals_overlap(a, {"lo": 0.31, "hi": 0.4})
+    assert not ST.intervals_overlap(a, {"lo": math.nan, "hi": math.nan})
 
 
 # --------------------------------------------------------------------------
@@ -323,7 +323,7 @@ def _rank_r_features(n, c, scales, seed=0, offset=3.0):
 def test_effective_rank_of_r_equal_directions_is_r(r):
     # equal eigenvalues: p_i = 1/r -> exp(ln r) = r
     gap = _rank_r_features(40, 64, [2.0] * r, seed=r)
-    st = S.channel_stats(gap, np.ones_like(gap))
+    st = ST.channel_stats(gap, np.ones_like(gap))
     assert st["effective_rank"] == pytest.approx(r, rel=1e-6)
     assert st["effective_rank_fraction"] == pytest.approx(r / 39, rel=1e-6)
     assert st["note"] is None
@@ -333,11 +333,11 @@ def test_effective_rank_unequal_eigenvalues():
     # eigenvalues in ratio 3:1 -> p = (3/4, 1/4)
     gap = _rank_r_features(30, 10, [math.sqrt(3.0), 1.0])
     expected = math.exp(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
-    st = S.channel_stats(gap, np.ones_like(gap))
+    st = ST.channel_stats(gap, np.ones_like(gap))
     assert st["effective_rank"] == pytest.approx(expected, rel=1e-6)
     # more images than channels -> C x C path; fraction uses min(n-1, C)
     gap_tall = _rank_r_features(200, 5, [1.0] * 5)
-    st = S.channel_stats(gap_tall, np.ones_like(gap_tall))
+    st = ST.channel_stats(gap_tall, np.ones_like(gap_tall))
     assert st["effective_rank"] == pytest.approx(5.0, rel=1e-6)
     assert st["effective_rank_fraction"] == pytest.approx(1.0, rel=1e-6)
 
@@ -347,7 +347,7 @@ def test_effective_rank_matches_direct_covariance():
     gap = rng.gamma(2.0, size=(25, 12)) @ rng.random((12, 12))
     lam = np.clip(np.linalg.eigvalsh(np.cov(gap, rowvar=False)), 0, None)
     p = lam[lam > 0] / lam.sum()
-    st = S.channel_stats(gap, gap)
+    st = ST.channel_stats(gap, gap)
     assert st["effective_rank"] == pytest.approx(math.exp(-np.sum(p * np.log(p))), rel=1e-9)
 
 
@@ -360,7 +360,7 @@ def test_dead_channels_counted_exactly():
     gmp[:5, 9] = 0.0                           # fires on one image only: alive
     gmp[5, 9] = 0.5
     gmp[:, 13] = 5e-7                          # below dead_eps=1e-6
-    st = S.channel_stats(rng.random((n, c)), gmp)
+    st = ST.channel_stats(rng.random((n, c)), gmp)
     assert st["n_channels"] == 20
     assert st["n_dead"] == 5
     assert st["dead_fraction"] == pytest.approx(5 / 20)
@@ -368,14 +368,14 @@ def test_dead_channels_counted_exactly():
 
 def test_channel_stats_constant_and_single_image():
     gap = np.tile(np.arange(8.0), (5, 1))      # every image identical
-    st = S.channel_stats(gap, gap)
+    st = ST.channel_stats(gap, gap)
     assert math.isnan(st["effective_rank"]) and math.isnan(st["effective_rank_fraction"])
     assert "constant" in st["note"]
-    one = S.channel_stats(np.ones((1, 4)), np.ones((1, 4)))
+    one = ST.channel_stats(np.ones((1, 4)), np.ones((1, 4)))
     assert math.isnan(one["effective_rank_fraction"]) and one["note"]
     assert one["dead_fraction"] == 0.0
     with pytest.raises(ValueError):
-        S.channel_stats(np.ones((3, 4)), np.ones((3, 5)))
+        ST.channel_stats(np.ones((3, 4)), np.ones((3, 5)))
 
 
 def test_constant_channels_do_not_inflate_rank():
@@ -383,7 +383,7 @@ def test_constant_channels_do_not_inflate_rank():
     gap = _rank_r_features(30, 6, [1.0, 1.0])
     gap = np.hstack([gap, np.full((30, 1), 6.0)])
     gap[::2, -1] += 1e-7
-    st = S.channel_stats(gap, np.ones_like(gap))
+    st = ST.channel_stats(gap, np.ones_like(gap))
     assert st["effective_rank"] == pytest.approx(2.0, rel=1e-6)
 
 
@@ -393,32 +393,32 @@ def test_constant_channels_do_not_inflate_rank():
 
 def test_robust_limits_ordering_and_outliers():
     x = np.concatenate([np.linspace(0, 1, 1000), [1e6, -1e6, np.nan]])
-    vmin, vmax = S.robust_limits(x)
+    vmin, vmax = ST.robust_limits(x)
     assert vmin < vmax
     assert -0.1 < vmin < 0.05 and 0.95 < vmax < 1.1     # outliers trimmed
     assert vmin == pytest.approx(np.percentile(x[np.isfinite(x)], 1.0))
 
 
 def test_robust_limits_zero_width():
-    vmin, vmax = S.robust_limits(np.full(500, 6.0))
+    vmin, vmax = ST.robust_limits(np.full(500, 6.0))
     assert vmin < 6.0 < vmax
     assert vmax - vmin < 1e-3
-    vmin, vmax = S.robust_limits(np.zeros(10))
+    vmin, vmax = ST.robust_limits(np.zeros(10))
     assert vmin < 0.0 < vmax
     with pytest.raises(ValueError):
-        S.robust_limits(np.array([np.nan]))
+        ST.robust_limits(np.array([np.nan]))
 
 
 def test_value_sample():
     m = np.arange(10_000.0).reshape(100, 100)
-    a = S.value_sample(m, k=256, seed=3)
+    a = ST.value_sample(m, k=256, seed=3)
     assert a.shape == (256,)
     assert np.unique(a).size == 256                     # without replacement
     assert np.isin(a, m).all()
-    np.testing.assert_array_equal(a, S.value_sample(m, k=256, seed=3))
-    assert not np.array_equal(a, S.value_sample(m, k=256, seed=4))
+    np.testing.assert_array_equal(a, ST.value_sample(m, k=256, seed=3))
+    assert not np.array_equal(a, ST.value_sample(m, k=256, seed=4))
     small = np.arange(12.0).reshape(3, 4)
-    np.testing.assert_array_equal(S.value_sample(small, k=256), small.ravel())
+    np.testing.assert_array_equal(ST.value_sample(small, k=256), small.ravel())
 
 
 def test_saturated_relu6_map_is_degenerate_but_a_single_peak_is_not():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bbselect import registry, weights
 from bbselect.errors import UsageError, WeightsUnavailable
+from bbselect.models import registry, weights
 
 
 @pytest.fixture

@@ -1,0 +1,51 @@
+"""Small helpers every room shares, each written once: number checks and formatting, "did you
+mean", and file digests. Pure functions; the only I/O is reading a file to hash it."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+from difflib import get_close_matches
+from pathlib import Path
+
+
+def finite(x) -> bool:
+    """A real, finite number (numpy scalars included; bools, None and strings are not numbers here)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def float_or_nan(x) -> float:
+    """``float(x)`` for a finite number, NaN for anything else (None, NaN, inf, a string)."""
+    return float(x) if finite(x) else math.nan
+
+
+def fmt_num(x, digits: int = 2, style: str = "f") -> str:
+    """A string or an integer as written, a finite real with ``digits`` (``style`` "f" or "g"), else "n/a"."""
+    if isinstance(x, str):
+        return x
+    if isinstance(x, numbers.Integral) and not isinstance(x, bool):
+        return str(int(x))
+    return f"{x:.{digits}{style}}" if finite(x) else "n/a"
+
+
+def close_matches(word: str, choices, n: int = 1) -> list[str]:
+    """Up to ``n`` entries of ``choices`` that look like ``word`` (difflib's ratio, best first)."""
+    return get_close_matches(str(word), [str(c) for c in choices], n=n)
+
+
+def did_you_mean(word: str, choices, n: int = 1, quote: bool = True) -> str:
+    """``"; did you mean 'x'?"`` (or ``x or y`` for n > 1), or "" when nothing is close."""
+    hint = close_matches(word, choices, n)
+    if not hint:
+        return ""
+    return "; did you mean " + " or ".join(repr(h) if quote else h for h in hint) + "?"
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,121 @@
+"""The settings of one ``compare`` run: every key, its type and its default (the one schema).
+
+The CLI fills a ``CompareConfig``; the run folder keeps it as ``config.yaml`` (``to_dict``), so a
+run can be read back and repeated. Field names are the CLI option names with ``-`` → ``_``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+
+from bbselect.errors import UsageError
+from bbselect.inputs import images as imgs
+from bbselect.models import registry
+from bbselect.store.cache import DEFAULT_MAX_MB
+
+FIGURE_CHOICES = "all | N (first N images) | none (no figures at all, fastest)"
+
+
+def setting(default=MISSING, *, help: str = "", metavar: str | None = None, flags: tuple[str, ...] = (),
+            choices: tuple[str, ...] | None = None, factory=None):
+    """A ``CompareConfig`` field with what the CLI, ``bbselect config`` and the docs say about it.
+
+    ``help`` is the option's meaning (a field without help has no command-line option: ``images`` is
+    the argument); ``flags`` replaces the default ``--field-name``; ``choices`` makes a closed choice."""
+    meta = {"help": help, "metavar": metavar, "flags": flags, "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class CompareConfig:
+    """Every setting of a run; one field per CLI option and YAML key (``-`` in options is ``_`` here)."""
+
+    images: str = setting("images")
+    backbones: list[str] = setting(
+        factory=lambda: list(registry.DEFAULT_BACKBONES), flags=("-b", "--backbone"), metavar="NAME[:k=v,...]",
+        help="Backbone to compare; repeat for several. Options after a colon, e.g. mobilenet:alpha=0.25 or "
+             "resnet50:layer=c4.")
+    layer: str = setting(
+        registry.DEFAULT_STAGE, metavar="STAGE|LAYER",
+        help="Feature layer: a stage c2..c5 (stride 4..32, the last layer at that stride) or a raw Keras "
+             "layer name (see `bbselect layers`).")
+    weights: str = setting(
+        "imagenet", metavar="imagenet|none|PATH",
+        help="imagenet: Keras' pretrained weights ($KERAS_HOME/models, downloaded on first use); none: random "
+             "init (outputs are marked RANDOM WEIGHTS); PATH: a local .h5 file.")
+    input_size: int = setting(224, help="Network input side in pixels (multiple of 32).")
+    resize: str = setting(
+        "stretch", choices=imgs.RESIZE_MODES,
+        help="stretch: squash to size x size (classifier style). letterbox: keep aspect ratio, longest side = "
+             "size, pad (detector style); maps are cropped to the image area.")
+    batch_size: int = setting(8, help="Images per forward pass.")
+    output: str = setting("results", flags=("-o", "--output"), help="Folder that receives run folders.")
+    name: str | None = setting(
+        None, help="Run folder name [default: the images folder's name]. An existing run is never "
+                   "overwritten: NAME-2, NAME-3... are used instead.")
+    strict: bool = setting(False, help="Stop at the first unreadable image instead of skipping it.")
+    overlay: bool = setting(False, help="Draw maps over the input image in per-image figures.")
+    figures: str = setting(
+        "12", metavar="all|none|N",
+        help=f"Per-image figures to draw: {FIGURE_CHOICES}. Drawing is a fixed cost of every run (~0.3 s a "
+             "figure), so the default is a sample; contact sheets (first 24 images) and charts are drawn "
+             "unless none.")
+    seed: int = setting(0, help="Seed for random weights.")
+    max_pixels: int = setting(imgs.DEFAULT_MAX_PIXELS,
+                              help="Skip images larger than this many pixels (decompression-bomb guard).")
+    cache: bool = setting(True, help="Reuse maps computed earlier for the same image content and settings.")
+    cache_dir: str | None = setting(None, metavar="DIR",
+                                    help="Cache folder [default: $BBSELECT_CACHE, else ~/.cache/bbselect].")
+    cache_max_mb: int = setting(DEFAULT_MAX_MB,
+                                help="Cache size cap; least recently used maps are deleted beyond it.")
+    shard: str | None = setting(
+        None, metavar="I/N",
+        help="Process only shard I of N (stable hash of each image's relative path); combine shard runs "
+             "with `bbselect merge`.")
+    fail_under: list[str] = setting(
+        factory=list, metavar="METRIC=VALUE",
+        help="Quality gate (repeatable): exit 1 if the top-ranked backbone's METRIC is below VALUE. "
+             "Metrics: primary, separation, linear_probe, max.otsu, ..., effective_rank.")
+    expect_best: str | None = setting(
+        None, metavar="BACKBONE", help="Quality gate: exit 1 unless BACKBONE is ranked first (or tied with the first).")
+    labels: str = setting(
+        "auto", metavar="auto|none|FILE.csv",
+        help="Class labels for label-aware scores: auto = class sub-folders if every image is in one; "
+             "FILE.csv with columns image,label; none = off.")
+    boxes: str = setting(
+        "auto", metavar="auto|none|PATH",
+        help="Box annotations for box-aware scores: auto = YOLO .txt / VOC .xml / COCO .json found next to "
+             "the images; PATH = a COCO file or a folder of per-image files.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def default_images_dir() -> Path:
+    """``./images`` if present, else the ``images/`` folder of the source checkout."""
+    here = Path("images")
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[1] / "images"
+
+
+def parse_figures(text: str) -> int | None:
+    low = str(text).strip().lower()
+    if low == "all":
+        return None
+    if low == "none":
+        return 0
+    try:
+        n = int(low)
+    except ValueError:
+        raise UsageError(f"--figures {text!r}: expected {FIGURE_CHOICES}") from None
+    if n < 0:
+        raise UsageError(f"--figures {text!r}: expected {FIGURE_CHOICES}")
+    return n

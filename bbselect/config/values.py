@@ -1,0 +1,120 @@
+"""The keys a run config may set, and the type and choice check of one value for one key.
+
+Every ``CompareConfig`` field is a key (``KEYS``); a config file has three more top-level keys
+(``EXTRA_KEYS``: ``sweep:``, its alias ``grid:``, and ``gates:``). ``check_value`` is the one check
+of a value, whether it came from a YAML file, a ``--set``, a typed option or a sweep list; it raises
+``BadValue`` without a location, and the caller says where the value came from.
+
+Values, by field type
+    int          an integer; ``true``/``false``, ``8.0`` and ``"8"`` are refused
+    bool         ``true``/``false`` (YAML 1.1's ``yes``/``no``/``on``/``off`` count too)
+    str          any scalar, taken as written: ``figures: 5``, ``name: 010`` are "5", "010"
+    str | None   as str; ``null``, ``~`` or nothing means None
+    list[str]    a list of such strings, or one string (read as a one-item list)
+    ``backbones``, ``resize`` and ``figures`` are also checked against the registry and the choices
+    ``compare`` accepts; the other range checks (e.g. input_size a multiple of 32) stay in
+    ``config.resolve``. (How a YAML scalar becomes a string as written is ``configyaml``'s part.)
+"""
+
+from __future__ import annotations
+
+import typing
+
+import yaml
+
+from bbselect.common import did_you_mean
+from bbselect.config.schema import FIGURE_CHOICES, CompareConfig, parse_figures
+from bbselect.errors import UsageError
+from bbselect.inputs.images import RESIZE_MODES
+from bbselect.models import registry
+
+KEYS: list[str] = CompareConfig.keys()
+SWEEP_KEYS = ("sweep", "grid")
+EXTRA_KEYS = (*SWEEP_KEYS, "gates")
+
+
+def _kind_of(tp) -> str:
+    args = set(typing.get_args(tp))
+    if tp in (int, bool, str):
+        return tp.__name__
+    if typing.get_origin(tp) is list and args == {str}:
+        return "list"
+    if args == {str, type(None)}:
+        return "optstr"
+    raise TypeError(f"configvalues: CompareConfig field type {tp!r} is not supported; extend _kind_of")
+
+
+KINDS: dict[str, str] = {k: _kind_of(t) for k, t in typing.get_type_hints(CompareConfig).items() if k in KEYS}
+EXPECTED = {"int": "an integer", "bool": "true or false", "str": "a string",
+            "optstr": "a string or null", "list": "a string or a list of strings"}
+
+
+class BadValue(Exception):
+    """A value error; the caller adds where it happened."""
+
+    def __init__(self, text: str, node=None):
+        super().__init__(text)
+        self.node = node
+
+
+def show_value(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return {True: "true", False: "false", None: "null"}[v]
+    if isinstance(v, (list, tuple, dict)):
+        text = yaml.safe_dump(v if not isinstance(v, tuple) else list(v), default_flow_style=True).strip()
+        text = text if len(text) <= 60 else text[:57] + "..."
+        return ("a mapping " if isinstance(v, dict) else "a list ") + text
+    return repr(v)
+
+
+def _expect(kind: str, v):
+    return BadValue(f"expected {EXPECTED[kind]}, got {show_value(v)}")
+
+
+def _check_backbones(names: list[str]) -> None:
+    if not names:
+        raise BadValue("expected at least one backbone, got an empty list")
+    for text in names:
+        try:
+            registry.parse_selection(text)
+        except UsageError as err:
+            raise BadValue(str(err)) from None
+
+
+def _check_figures(text: str) -> None:
+    try:
+        parse_figures(text)
+    except UsageError:
+        raise BadValue(f"expected {FIGURE_CHOICES}, got {text!r}") from None
+
+
+def _check_resize(text: str) -> None:
+    if text not in RESIZE_MODES:
+        raise BadValue(f"expected one of {', '.join(RESIZE_MODES)}, got {text!r}")
+
+
+_CHOICES = {"backbones": _check_backbones, "figures": _check_figures, "resize": _check_resize}
+
+
+def check_value(key: str, v):
+    """Type-check a Python value for field ``key``; return it normalised (a str becomes [str] for a
+    list field, a tuple a list). Raises ``BadValue`` without a location."""
+    kind = KINDS[key]
+    if kind == "int" and not (isinstance(v, int) and not isinstance(v, bool)):
+        raise _expect(kind, v)
+    if kind == "bool" and not isinstance(v, bool):
+        raise _expect(kind, v)
+    if (kind == "str" or (kind == "optstr" and v is not None)) and not isinstance(v, str):
+        raise _expect(kind, v)
+    if kind == "list":
+        v = [v] if isinstance(v, str) else v
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+            raise _expect(kind, v)
+        v = list(v)
+    if key in _CHOICES and v is not None:
+        _CHOICES[key](v)
+    return v
+
+
+def unknown_key_error(key: str, at_text: str, extra=EXTRA_KEYS) -> UsageError:
+    return UsageError(f"{at_text}: unknown key '{key}'{did_you_mean(key, [*KEYS, *extra])}")

@@ -1,0 +1,189 @@
+"""What the HTML and Markdown reports show, as plain strings: numbers, intervals, run facts, notes.
+
+Pure functions of the run summary (the dict that is also saved as scores.json), shared by
+``report_html`` and ``report_markdown``. Nothing here is escaped for HTML or Markdown (``url_of`` only
+percent-quotes a path): every user-derived string (file names, labels, layer names, reasons,
+verdict, warnings) is escaped by the renderer for its target format. Missing numbers (NaN, null)
+read "n/a". Accepts the summary as built in memory (NaN floats) and as read back from scores.json
+(nulls).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from bbselect.common import finite, fmt_num
+from bbselect.scoring import registry
+from bbselect.scoring.ranking import separation
+
+SCORE_NAMES = registry.map_score_names()
+RANDOM_BANNER = "RANDOM WEIGHTS — scores say nothing about pretrained features"
+
+
+
+
+def fmt_ci(s: dict | None, digits: int = 2) -> str:
+    """``mean [lo, hi]``; "n/a" without a mean; the bare mean when the interval is unknown."""
+    s = s or {}
+    if not finite(s.get("mean")):
+        return "n/a"
+    m = f"{s['mean']:.{digits}f}"
+    if finite(s.get("lo")) and finite(s.get("hi")):
+        return f"{m} [{s['lo']:.{digits}f}, {s['hi']:.{digits}f}]"
+    return m
+
+
+def n_text(s: dict | None) -> str:
+    s = s or {}
+    miss = s.get("n_missing") or 0
+    return f"{s.get('n', 'n/a')}" + (f" ({miss} missing)" if miss else "")
+
+
+def fmt_millions(p) -> str:
+    if not finite(p):
+        return "n/a"
+    m = p / 1e6
+    return f"{m:.1f}" if m >= 10 else f"{m:.2f}"
+
+
+def fmt_percent(f) -> str:
+    return f"{100 * f:.0f}%" if finite(f) else "n/a"
+
+
+def channel_stats_of(b: dict) -> dict:
+    """Channel statistics: ``channels_stats`` (pipeline) or a dict under ``channels`` (older schema)."""
+    stats = b.get("channels_stats")
+    if isinstance(stats, dict):
+        return stats
+    ch = b.get("channels")
+    return ch if isinstance(ch, dict) else {}
+
+
+def erank_text(b: dict) -> str:
+    st = channel_stats_of(b)
+    if not finite(st.get("effective_rank")):
+        return "n/a"
+    frac = st.get("effective_rank_fraction")
+    return f"{st['effective_rank']:.1f}" + (f" ({100 * frac:.0f}%)" if finite(frac) else "")
+
+
+def where_text(b: dict) -> str:
+    return f"{b.get('layer', '?')} ({b['stage']})" if b.get("stage") else str(b.get("layer", "?"))
+
+
+def map_size_text(b: dict) -> str:
+    shape = b.get("map_shape") or []
+    size = "×".join(str(s) for s in shape) if shape else "n/a"
+    ch = b.get("channels")
+    ch = ch if isinstance(ch, int) else channel_stats_of(b).get("n_channels")
+    return f"{size}×{ch}" if isinstance(ch, int) else size
+
+
+def ties_text(b: dict) -> str:
+    tied = b.get("tied_with") or []
+    return "tied with " + ", ".join(tied) if tied else ""
+
+
+def aggregations(summary: dict) -> list[str]:
+    out: list[str] = []
+    for b in summary.get("backbones", []):
+        for k in (b.get("scores") or {}):
+            if k not in out:
+                out.append(k)
+    return out
+
+
+def image_separation(per_map: dict | None) -> float:
+    """One image's separation for one backbone (``ranking.separation`` on the summary's dicts)."""
+    return separation(per_map or {})
+
+
+def degenerate_marks(per_map: dict | None) -> list[str]:
+    return [f"{k}: {s['degenerate']}" for k, s in (per_map or {}).items()
+            if isinstance(s, dict) and s.get("degenerate")]
+
+
+def url_of(path: str) -> str:
+    """A relative URL for a figure path: backslashes to '/', everything else percent-quoted."""
+    return quote(str(path).replace("\\", "/"), safe="/")
+
+
+def is_random_run(summary: dict) -> bool:
+    return bool((summary.get("run") or {}).get("random_weights"))
+
+
+def layers_text(summary: dict) -> str | None:
+    """The run's ``--layer``, plus every backbone that runs at another layer (its ``layer=`` override)."""
+    run_layer = (summary.get("run") or {}).get("layer")
+    other = [f"{b.get('label', '?')}: {b.get('stage') or b.get('layer')}" for b in summary.get("backbones", [])
+             if run_layer is not None and run_layer not in (b.get("stage"), b.get("layer"))]
+    return run_layer if not other else f"{run_layer} (except {'; '.join(other)})"
+
+
+def run_facts(summary: dict) -> list[tuple[str, str]]:
+    run = summary.get("run") or {}
+    kinds = sorted({(b.get("weights") or {}).get("kind", "?") for b in summary.get("backbones", [])})
+    facts = [("run", run.get("name")), ("created", run.get("created")), ("images folder", run.get("images_dir")),
+             ("images scored", run.get("n_images")), ("files skipped", run.get("n_skipped")),
+             ("input size", run.get("input_size")), ("resize", run.get("resize")),
+             ("layer", layers_text(summary)), ("weights", ", ".join(kinds) or None)]
+    return [(k, str(v)) for k, v in facts if v is not None]
+
+
+def is_random_backbone(b: dict) -> bool:
+    return bool(b.get("random_weights")) or (b.get("weights") or {}).get("kind") == "none"
+
+
+def ranking_note(summary: dict) -> str:
+    metric = primary_metric(summary)
+    spec = registry.by_title(metric)
+    what = spec.method if spec and spec.method else metric
+    return what + " Backbones whose intervals overlap are marked as tied."
+
+
+def primary_metric(summary: dict) -> str:
+    return (summary.get("evidence") or {}).get("metric", "separation")
+
+
+def evidence_line(summary: dict) -> str:
+    ev = summary.get("evidence") or {}
+    if not ev:
+        return ""
+    parts = [f"Evidence used for the ranking: {ev.get('evidence', 'label-free')} ({ev.get('metric', 'separation')})."]
+    if ev.get("labels"):
+        parts.append(f"Labels: {ev['labels']}.")
+    bx = ev.get("boxes")
+    if bx:
+        parts.append(f"Boxes: {bx.get('n_boxes')} {bx.get('format')} boxes on {bx.get('images_with_boxes')} images; "
+                     f"{bx.get('images_without')} images without annotation.")
+        parts.extend(bx.get("notes") or [])
+    return " ".join(parts)
+
+
+def evidence_sections(summary: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
+    """(title, header, rows of plain strings, note) for the label- and box-aware tables."""
+    backbones = summary.get("backbones", [])
+    out = []
+    labelled = [b for b in backbones if b.get("labels")]
+    if labelled:
+        rows = [[b.get("label", "?"), fmt_ci(b["labels"].get("linear_probe")), fmt_ci(b["labels"].get("knn")),
+                 fmt_num(b["labels"].get("logme"), 3), str(b["labels"].get("n", "")),
+                 str(b["labels"].get("n_classes", "")), fmt_num(b["labels"].get("chance"))] for b in labelled]
+        out.append(("Label-aware scores",
+                    ["backbone", "linear probe [95% CI]", "kNN [95% CI]", "LogME", "images", "classes", "chance"],
+                    rows, "Accuracy of a logistic-regression probe and of k-nearest neighbours on the pooled "
+                          "features (5-fold stratified cross-validation; 95% Wilson interval). LogME: log "
+                          "evidence per image of a Bayesian linear model (higher = better; compare within a "
+                          "dataset only). Chance = share of the largest class."))
+    boxed = [b for b in backbones if b.get("boxes")]
+    if boxed:
+        rows = []
+        for b in boxed:
+            for agg, per in (b["boxes"].get("maps") or {}).items():
+                rows.append([b.get("label", "?"), agg, fmt_ci(per.get("auroc")), fmt_ci(per.get("mass_ratio")),
+                             fmt_ci(per.get("pointing")), n_text(per.get("auroc"))])
+        out.append(("Box-aware scores", ["backbone", "map", "AUROC [95% CI]", "mass in boxes / area [95% CI]",
+                                         "pointing game [95% CI]", "images"],
+                    rows, "AUROC: chance 0.5. Mass ratio: activation share inside the boxes over their area "
+                          "share, chance 1. Pointing game: share of images whose map peak lies in a box."))
+    return out

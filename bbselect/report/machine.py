@@ -1,0 +1,114 @@
+"""Machine-readable outputs: ``scores.csv`` (one row per image × backbone × map) and the one JSON
+document ``--format json`` prints. (report.py renders the same summary for people.)"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from bbselect.report.content import channel_stats_of
+from bbselect.scoring.registry import map_score_names
+
+SCORE_NAMES = map_score_names()
+CSV_HEADER = ["image", "backbone", "layer", "aggregation", *SCORE_NAMES, "degenerate"]
+
+
+# --------------------------------------------------------------------------
+# CSV
+# --------------------------------------------------------------------------
+
+def _csv_value(x):
+    """Floats as they are (full precision); NaN / null as an empty cell."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return None
+    return x
+
+
+def csv_rows(summary: dict) -> tuple[list[str], list[list]]:
+    """Header plus one row per (image, backbone, scored aggregation); missing scores are None."""
+    layers = {b.get("label"): b.get("layer") for b in summary.get("backbones", [])}
+    order = list(layers)
+    rows = []
+    for im in summary.get("images") or []:
+        per_bb = im.get("scores") or {}
+        for label in order + [lb for lb in per_bb if lb not in layers]:
+            for agg, s in (per_bb.get(label) or {}).items():
+                s = s if isinstance(s, dict) else {}
+                rows.append([im.get("rel"), label, layers.get(label), agg,
+                             *[_csv_value(s.get(n)) for n in SCORE_NAMES], s.get("degenerate")])
+    return list(CSV_HEADER), rows
+
+
+def write_csv(path_or_file, summary: dict) -> None:
+    """Write :func:`csv_rows` with ``csv.writer`` (QUOTE_MINIMAL) to a path or an open text file."""
+    header, rows = csv_rows(summary)
+    if hasattr(path_or_file, "write"):
+        w = csv.writer(path_or_file, quoting=csv.QUOTE_MINIMAL)
+        w.writerow(header)
+        w.writerows(rows)
+        return
+    with open(path_or_file, "w", newline="", encoding="utf-8") as f:
+        write_csv(f, summary)
+
+
+def csv_text(summary: dict) -> str:
+    """The CSV as a string (for atomic writes); write it with ``newline=""`` to keep it byte-exact."""
+    buf = io.StringIO(newline="")
+    write_csv(buf, summary)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- machine summary (--format json)
+
+CI_SCHEMA_VERSION = 1
+
+
+def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
+    """The one JSON document ``--format json`` prints: stable keys, ``schema_version``; measured
+    speeds and timestamps only under ``timing`` (everything else is deterministic)."""
+    ranking = []
+    for b in summary["backbones"]:
+        st = channel_stats_of(b)
+        ranking.append({
+            "rank": b["rank"], "label": b["label"], "layer": b["layer"], "stage": b["stage"],
+            "weights": b["weights"]["kind"],
+            "primary": {k: (b.get("primary") or {}).get(k) for k in ("metric", "mean", "lo", "hi")},
+            "labels": {"linear_probe": _get(b, "labels", "linear_probe", "mean"), "knn": _get(b, "labels", "knn", "mean"),
+                       "logme": _get(b, "labels", "logme")} if b.get("labels") else None,
+            "box_auroc": _get(b, "boxes", "auroc", "mean"),
+            "separation": {k: b["separation"].get(k) for k in ("mean", "lo", "hi", "n")},
+            "tied_with": b["tied_with"],
+            "scores": {agg: {n: s["mean"] for n, s in per.items()} for agg, per in b["scores"].items()},
+            "degenerate": b["degenerate"],
+            "dead_fraction": st.get("dead_fraction"), "effective_rank": st.get("effective_rank"),
+            "params": b["cost"].get("params"), "gflops": b["cost"].get("gflops"),
+        })
+    gates = summary.get("gates", [])
+    return {
+        "schema_version": CI_SCHEMA_VERSION,
+        "status": "ok" if exit_code == 0 else "gate_failed",
+        "exit_code": exit_code,
+        "run_dir": run_dir,
+        "n_images": summary["run"]["n_images"],
+        "n_skipped": summary["run"]["n_skipped"],
+        "random_weights": summary["run"].get("random_weights", False),
+        "best": ranking[0]["label"] if ranking else None,
+        "evidence": (summary.get("evidence") or {}).get("evidence", "label-free"),
+        "ranking": ranking,
+        "gates": gates,
+        "skipped": summary["skipped"],
+        "timing": summary.get("timing", {}),
+    }
+
+
+def _get(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def ci_error(message: str, exit_code: int) -> dict:
+    return {"schema_version": CI_SCHEMA_VERSION, "status": "error", "exit_code": exit_code, "error": message}

@@ -1,0 +1,242 @@
+"""Write a run's figures and reports from its summary and the maps on disk (no model needed).
+
+Per-image figures re-decode the original image (what the network saw, after resizing) from the path
+recorded in the manifest; if it has moved, that image's figure is skipped with a warning. Contact
+sheets and the score chart are drawn unless ``--figures none`` (no drawing at all: the CI setting).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from bbselect.inputs import images as imgs
+from bbselect.models.extractor import MAP_KEYS
+from bbselect.progress import Progress, log
+from bbselect.report import machine
+from bbselect.report.html import render_html
+from bbselect.report.markdown import render_markdown
+from bbselect.store import rundir
+from bbselect.store.mapfiles import load_maps
+
+
+def with_timing(summary: dict) -> dict:
+    """A copy for rendering: measured speeds (kept apart under ``timing``) merged into each cost."""
+    view = copy.deepcopy(summary)
+    timing = summary.get("timing", {})
+    for b in view["backbones"]:
+        b["cost"].update(timing.get("backbones", {}).get(b["label"], {}))
+        b["pareto"] = b["label"] in timing.get("pareto", [])
+    view["run"]["created"] = timing.get("created")
+    return view
+
+
+def start_drawing(figure_limit: int | None, n_images: int):
+    """The figure workers for a run of ``n_images``, started now so that their start-up (a Python
+    process importing matplotlib) overlaps scoring, which uses one core. None for ``--figures none``.
+    Pass it to :func:`write_outputs`, which closes it."""
+    if figure_limit == 0:
+        return None
+    return _Drawer(n_images if figure_limit is None else min(figure_limit, n_images))
+
+
+def write_outputs(run_dir: Path, summary: dict, manifest: dict, per_image: dict, *,
+                  figure_limit: int | None, overlay: bool, quiet: bool, drawer=None) -> None:
+    summary["figures"] = _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet, drawer)
+    view = with_timing(summary)
+    rundir.write_json(run_dir / "scores.json", summary)
+    rundir.atomic_write_text(run_dir / "scores.csv", machine.csv_text(summary))
+    rundir.atomic_write_text(run_dir / "report.md", render_markdown(view))
+    rundir.atomic_write_text(run_dir / "report.html", render_html(view))
+
+
+def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet, drawer=None) -> dict:
+    if figure_limit == 0:  # --figures none: no drawing at all (and no matplotlib import)
+        if drawer is not None:
+            drawer.close()
+        return {}
+    n_images = len(summary["images"])
+    n_fig = n_images if figure_limit is None else min(figure_limit, n_images)
+    drawer = drawer or _Drawer(n_fig)
+    prog = drawer.progress = Progress("figures", n_fig, quiet=quiet)
+    try:
+        out = _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, quiet)
+    finally:
+        drawer.close()
+    prog.close()
+    return out
+
+
+def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, quiet) -> dict:
+    """Queue every figure of the run on ``drawer``; return their paths (relative to the run folder)."""
+    from bbselect.report import charts, figures
+
+    settings = manifest["run"]
+    metas = {m["label"]: m for m in manifest["backbones"]}
+    entries = {b["label"]: b for b in summary["backbones"]}
+    limits = {label: {k: tuple(v) for k, v in b["limits"].items()} for label, b in entries.items()}
+    paths = {im["id"]: im for im in manifest["images"]}
+    shown_images = summary["images"]
+    out = {"contact_sheets": {}}
+    # the charts first: they need no image, so the workers start on them while images are decoded
+    view = with_timing(summary)["backbones"]
+    drawer.submit(run_dir / "figures" / "scores.png", charts.score_chart, view)
+    out["score_chart"] = "figures/scores.png"
+    drawer.submit(run_dir / "figures" / "quality_vs_cost.png", charts.quality_cost_chart, view)
+    out["quality_cost_chart"] = "figures/quality_vs_cost.png"
+    out["class_scatter"] = _class_scatters(drawer, run_dir, summary, metas)
+    n_sheet = min(len(shown_images), figures.CONTACT_MAX)
+
+    def rows_of(im):
+        return _image_rows(run_dir, im, paths[im["id"]]["path"], settings, entries, metas, limits, per_image, quiet)
+
+    def submit_figure(im, shown, rows):
+        rel = Path("figures") / "images" / f"{im['id']}.png"
+        drawer.submit(run_dir / rel, figures.image_figure, shown, im["rel"], rows, counts=True,
+                      overlay=overlay, boxes=summary.get("boxes", {}).get(im["rel"]))
+        im["figure"] = rel.as_posix()
+
+    # The contact-sheet images first (at most 24 held at once); the sheets, the longest jobs, are
+    # queued before those images' own figures, and the remaining figures stream after them.
+    head = [(i, im, *got) for i, im in enumerate(shown_images[:n_sheet]) if (got := rows_of(im))]
+    if head:
+        randoms = {label: b["weights"]["kind"] == "none" for label, b in entries.items()}
+        for k in MAP_KEYS:
+            maps = {label: [row_maps.get(label, {}).get(k) for *_, row_maps in head] for label in entries}
+            drawer.submit(run_dir / "figures" / f"contact_{k}.png", figures.contact_sheet,
+                          [(im["rel"], shown) for _, im, shown, _, _ in head], maps, k,
+                          {lb: limits[lb][k] for lb in entries}, random_weights=randoms, total=len(shown_images))
+            out["contact_sheets"][k] = f"figures/contact_{k}.png"
+    for i, im, shown, rows, _ in head:
+        if i < n_fig:
+            submit_figure(im, shown, rows)
+    for im in shown_images[n_sheet:n_fig]:
+        if got := rows_of(im):
+            submit_figure(im, *got[:2])
+    return out
+
+
+def _image_rows(run_dir, im, path, settings, entries, metas, limits, per_image, quiet):
+    """(the input as the network saw it, one MapRow per backbone, {backbone: maps}) for one image, or
+    None when the image cannot be decoded any more (a warning says so)."""
+    from bbselect.report import figures
+
+    ref = imgs.ImageRef(Path(path), im["rel"], im["id"])
+    try:
+        arr, valid = imgs.decode_input(ref, settings["input_size"], settings["resize"], settings["max_pixels"])
+    except (imgs.ImageDecodeError, OSError) as err:
+        log(f"warning: no figure for {im['rel']}: {getattr(err, 'reason', err)}", quiet=quiet)
+        return None
+    rows, row_maps = [], {}
+    for label, b in entries.items():
+        if im["id"] not in per_image.get(label, {}):
+            continue
+        maps = load_maps(run_dir / metas[label]["maps_dir"] / f"{im['id']}.npz")
+        s = per_image[label][im["id"]]
+        row_maps[label] = {k: maps[k] for k in MAP_KEYS}
+        rows.append(figures.MapRow(
+            backbone=label, layer=b["layer"], stage=b["stage"], random_weights=b["weights"]["kind"] == "none",
+            maps=row_maps[label], limits=limits[label],
+            degenerate={k: s["mean" if k == "sum" else k].degenerate for k in MAP_KEYS},
+        ))
+    return arr[: valid[0], : valid[1]], rows, row_maps
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches the workers too (same process group): only the main process should handle it,
+    so the user sees one clean message, not a traceback per worker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _warm_up() -> None:
+    """Import the drawing code and draw once, so a worker's first real figure pays no start-up."""
+    from matplotlib.figure import Figure
+
+    from bbselect.report import (
+        figures,  # noqa: F401
+    )
+
+    fig = Figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, "0.5")
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def draw(path: str, make, *args, **kwargs) -> None:
+    """Build one figure with ``make(*args, **kwargs)`` and save it (in a worker process for large runs)."""
+    rundir.save_figure(make(*args, **kwargs), Path(path))
+
+
+class _Drawer:
+    """Drawing is the slow part of rendering (~0.3 s per per-image figure, ~0.9 s per contact sheet):
+    for more than a few figures, draw them all in worker processes (one per core, started with
+    'spawn' so no TensorFlow state is copied), with a bounded number in flight so memory stays flat.
+    Only per-image figures count for the progress bar."""
+
+    def __init__(self, n: int):
+        self.progress = None  # set by the caller before the first per-image figure
+        self.pool = None
+        workers = min(os.cpu_count() or 1, 8)
+        if n >= 8 and workers > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                            initializer=_ignore_interrupts)
+            self.window = 4 * workers
+            for _ in range(workers):  # start every worker now (the pool starts them on demand)
+                self.pool.submit(_warm_up)
+        self.pending = deque()
+
+    def submit(self, path: Path, make, *args, counts: bool = False, **kwargs) -> None:
+        if self.pool is None:
+            draw(str(path), make, *args, **kwargs)
+            if counts:
+                self.progress.advance()
+            return
+        self.pending.append((self.pool.submit(draw, str(path), make, *args, **kwargs), counts))
+        while len(self.pending) >= self.window:
+            self._finish_one()
+
+    def _finish_one(self) -> None:
+        fut, counts = self.pending.popleft()
+        fut.result()
+        if counts:
+            self.progress.advance()
+
+    def close(self) -> None:
+        try:
+            while self.pending:
+                self._finish_one()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+
+
+def _class_scatters(drawer, run_dir: Path, summary: dict, metas: dict) -> dict:
+    """One 2-D PCA scatter of pooled features per backbone, coloured by class (when labels exist)."""
+    from bbselect.report import charts
+
+    if not summary.get("evidence", {}).get("classes"):
+        return {}
+    out = {}
+    for b in summary["backbones"]:
+        feats, names = [], []
+        for im in summary["images"]:
+            path = run_dir / metas[b["label"]]["maps_dir"] / f"{im['id']}.npz"
+            if im.get("class") is not None and path.exists():
+                feats.append(load_maps(path)["gap"])
+                names.append(im["class"])
+        if len(feats) < 3:
+            continue
+        rel = f"figures/classes_{rundir.safe_name(b['label'])}.png"
+        drawer.submit(run_dir / rel, charts.class_scatter, charts.pca_2d(np.stack(feats)), names,
+                      f"{b['label']}: pooled features, PCA")
+        out[b["label"]] = rel
+    return out

@@ -1,0 +1,187 @@
+"""Stream a folder of images through all selected backbones in one pass.
+
+Each image is decoded once and fed to every backbone that still needs it, so with several
+backbones (the default is three) decoding costs one JPEG/PNG decode per image, not one per
+backbone. Decoding runs in a small thread pool ahead of the models (Pillow and TensorFlow both
+release the GIL), so the CPU decodes the next images while the networks compute. Each backbone
+collects its own full batch before it runs, so an image's maps never depend on which other
+backbones, batches, shards or resumed runs it shared a pass with.
+
+Only the small maps leave a model; each image's maps are written to ``maps/<backbone>/<id>.npz``
+(and to the cache) as soon as its batch is done, so memory does not grow with the folder. Scoring
+reads the maps back from disk (scoring/summarize.py), the same way for a fresh, resumed, merged or
+re-rendered run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from bbselect.errors import OutputError
+from bbselect.inputs import images as imgs
+from bbselect.models.cost import speed
+from bbselect.models.extractor import MAP_KEYS, Extractor
+from bbselect.store import mapfiles
+
+
+@dataclass
+class BackboneRun:
+    """What one backbone did over the folder (the maps themselves are on disk)."""
+
+    done: list[str] = field(default_factory=list)  # image ids with a maps file in the run folder
+    computed: int = 0  # by the network in this run
+    cached: int = 0  # copied from the cache
+    resumed: int = 0  # already in the run folder (``--resume``)
+    infer_seconds: float = 0.0
+    warmup_seconds: float = 0.0  # the first call, which traces the graph: a one-off per run
+
+    def cost(self) -> dict:
+        return speed(self.computed, self.infer_seconds)
+
+
+@dataclass
+class Job:
+    """One backbone's part of the pass: where its maps go and how to get its model."""
+
+    get_extractor: Callable[[], Extractor]  # built on first need: a fully cached backbone builds none
+    maps_dir: Path
+    cache_keys: dict[str, str] | None = None  # image id -> cache key
+    run: BackboneRun = field(default_factory=BackboneRun)
+    todo: set[str] = field(default_factory=set)
+    pending: list = field(default_factory=list)  # decoded images waiting for a full batch
+    extractor: Extractor | None = None
+
+
+def decoded(
+    refs: list[imgs.ImageRef],
+    work: Callable[[imgs.ImageRef], tuple],
+    on_skip: Callable[[imgs.ImageRef, str], None],
+    ahead: int = 16,
+    workers: int | None = None,
+) -> Iterator[tuple[imgs.ImageRef, np.ndarray, tuple[int, int]]]:
+    """Yield ``(ref, array, valid_hw)`` in folder order, decoding up to ``ahead`` images in advance."""
+    workers = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        pending: deque = deque()
+        it = iter(refs)
+
+        def fill():
+            while len(pending) < max(ahead, workers):
+                ref = next(it, None)
+                if ref is None:
+                    return
+                pending.append((ref, pool.submit(work, ref)))
+
+        fill()
+        while pending:
+            ref, fut = pending.popleft()
+            fill()
+            try:
+                arr, valid = fut.result()
+            except imgs.ImageDecodeError as err:
+                on_skip(ref, err.reason)
+                continue
+            yield ref, arr, valid
+
+
+def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress) -> None:
+    """Count maps already in the run folder (resume) or in the cache; the rest is the job's to-do."""
+    try:
+        job.maps_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create {job.maps_dir}: {err.strerror or err}") from None
+    for ref in refs:
+        dest = job.maps_dir / f"{ref.id}.npz"
+        if dest.exists():
+            job.run.resumed += 1
+        elif cache is not None and job.cache_keys and cache.fetch(job.cache_keys[ref.id], dest):
+            job.run.cached += 1
+        else:
+            job.todo.add(ref.id)
+            continue
+        job.run.done.append(ref.id)
+        if progress is not None:
+            progress.advance()
+
+
+def _flush(job: Job, batch_size: int, input_size: int, cache, progress) -> None:
+    """Run the job's pending images through its model (always a full batch) and save their maps."""
+    batch, job.pending = job.pending, []
+    ex = job.extractor
+    x = np.stack([arr for _, arr, _ in batch])
+    if len(x) < batch_size:
+        # Always run full batches: TensorFlow's CPU kernels may pick another algorithm for another
+        # batch size, and an image's maps must not depend on which batch it is in (a sharded or
+        # resumed run must give the same numbers, bit for bit).
+        x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), axis=0)])
+    t0 = time.perf_counter()
+    out = ex(x)
+    job.run.infer_seconds += time.perf_counter() - t0
+    for i, (ref, _arr, valid) in enumerate(batch):
+        rows, cols = imgs.valid_map_region(valid, input_size, ex.map_shape)
+        arrays = {k: np.asarray(out[k][i, :rows, :cols], np.float32) for k in MAP_KEYS}
+        arrays.update(gap=out["gap"][i].astype(np.float32), gmp=out["gmp"][i].astype(np.float32),
+                      valid_hw=np.asarray(valid, np.int32))
+        dest = job.maps_dir / f"{ref.id}.npz"
+        mapfiles.save_maps(dest, arrays)
+        if cache is not None and job.cache_keys:
+            cache.store(job.cache_keys[ref.id], dest)
+        job.run.done.append(ref.id)
+        job.run.computed += 1
+    if progress is not None:
+        progress.advance(len(batch))
+
+
+def run_backbones(
+    jobs: list[Job],
+    refs: list[imgs.ImageRef],
+    *,
+    input_size: int,
+    resize: str,
+    batch_size: int,
+    max_pixels: int,
+    on_skip: Callable[[imgs.ImageRef, str], None],
+    cache=None,
+    progress=None,
+) -> float:
+    """Make sure every readable image in ``refs`` has a maps file in every job's ``maps_dir``.
+
+    Maps already there (an interrupted run being resumed) are kept; cache hits are copied; every
+    image some backbone still needs is decoded once and given to each backbone that needs it.
+    Returns the wall-clock seconds of the pass; per-backbone counts are in each ``job.run``.
+    """
+    t_wall = time.perf_counter()
+    for job in jobs:
+        _reuse(job, refs, cache, progress)
+    needed = [r for r in refs if any(r.id in job.todo for job in jobs)]
+    for job in jobs:
+        if job.todo:
+            job.extractor = job.get_extractor()
+            # One warm-up call so graph tracing is not counted as inference time.
+            t0 = time.perf_counter()
+            job.extractor(np.zeros((batch_size, input_size, input_size, 3), np.uint8))
+            job.run.warmup_seconds = time.perf_counter() - t0
+
+    def work(ref):
+        return imgs.decode_input(ref, input_size, resize, max_pixels)
+
+    for item in decoded(needed, work, on_skip, ahead=2 * batch_size):
+        for job in jobs:
+            if item[0].id in job.todo:
+                job.pending.append(item)
+                if len(job.pending) == batch_size:
+                    _flush(job, batch_size, input_size, cache, progress)
+    for job in jobs:
+        if job.pending:
+            _flush(job, batch_size, input_size, cache, progress)
+    return time.perf_counter() - t_wall
+
+

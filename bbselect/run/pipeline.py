@@ -1,0 +1,307 @@
+"""The three ways to produce a run folder, on one engine:
+
+``compare``  discover images → (shard) → build uncached backbones (fail early on weights) → claim
+             run folder → per backbone: maps from the run folder (resume), the cache, or the
+             network → summary (scoring/summarize.py) → figures and reports (render.py) → gates
+``report``   an existing run folder → summary → figures and reports (no model is built)
+``merge``    shard run folders → one run folder with all maps → summary → figures and reports
+
+A run folder's ``run.json`` is its manifest: settings, image list, skipped files, backbone facts and
+timings — everything ``report`` and ``merge`` need besides the maps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from bbselect import __version__
+from bbselect.config.schema import CompareConfig, parse_figures
+from bbselect.config.validate import resolve
+from bbselect.errors import InputError, Interrupted, UsageError
+from bbselect.inputs import images as imgs
+from bbselect.models import runtime
+from bbselect.models.cost import count_params, gflops
+from bbselect.models.extractor import build_extractor
+from bbselect.models.weights import build_backbone, md5sum
+from bbselect.progress import Progress, log
+from bbselect.report import render
+from bbselect.run.engine import Job, run_backbones
+from bbselect.scoring import gates, summarize
+from bbselect.store import rundir
+from bbselect.store.cache import Cache, backbone_key, entry_key, file_hash
+from bbselect.store.cache import default_dir as default_cache_dir
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Outcome:
+    run_dir: Path
+    summary: dict
+    gates: list[dict]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if all(g["passed"] for g in self.gates) else 1
+
+
+class _Skips:
+    """Unreadable files, each reported once with its reason (``--strict`` makes the first one fatal)."""
+
+    def __init__(self, initial: list[imgs.Skipped], strict: bool, quiet: bool):
+        self.items = {s.rel: s.reason for s in initial}
+        self.strict = strict
+        self.quiet = quiet
+        if strict and self.items:
+            rel, reason = next(iter(self.items.items()))
+            raise InputError(f"{rel}: {reason} (--strict)")
+
+    def __call__(self, ref: imgs.ImageRef, reason: str) -> None:
+        if ref.rel in self.items:
+            return
+        if self.strict:
+            raise InputError(f"{ref.rel}: {reason} (--strict)")
+        self.items[ref.rel] = reason
+        log(f"warning: skipped {ref.rel}: {reason}", quiet=self.quiet)
+
+    def as_list(self) -> list[dict]:
+        return [{"rel": r, "reason": why} for r, why in sorted(self.items.items())]
+
+
+def shard_of(rel: str, n: int) -> int:
+    """Stable shard number (1..n) of an image from its relative path."""
+    return int(hashlib.sha1(rel.encode("utf-8")).hexdigest(), 16) % n + 1
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 1/4") from None
+    if not 1 <= i <= n:
+        raise UsageError(f"--shard {text!r}: I must be between 1 and N")
+    return i, n
+
+
+def _weights_id(weights: str, seed: int) -> str:
+    if weights == "none":
+        return f"none:seed={seed}"
+    if weights == "imagenet":
+        return f"imagenet:keras-{metadata.version('keras')}"
+    return f"file:{md5sum(weights)}"
+
+
+def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None = None,
+            resume: Path | None = None) -> Outcome:
+    started = now()
+    res = resolve(cfg)
+    fail_under = gates.parse_fail_under(cfg.fail_under)
+    shard = parse_shard(cfg.shard)
+    refs, skipped = imgs.discover_images(res.images_dir)
+    if shard:
+        refs = [r for r in refs if shard_of(r.rel, shard[1]) == shard[0]]
+        skipped = [s for s in skipped if shard_of(s.rel, shard[1]) == shard[0]]
+    if not refs:
+        raise InputError(f"no image files found in {res.images_dir}"
+                         + (f" for shard {cfg.shard}" if shard else "")
+                         + f" (looked for {', '.join(imgs.IMAGE_EXTENSIONS)}, recursively)")
+    skips = _Skips(skipped, cfg.strict, quiet)
+    cache = Cache(Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(),
+                  cfg.cache_max_mb) if cfg.cache else Cache(None)
+    hashes = {}
+    for r in refs if cache.enabled else []:
+        try:
+            hashes[r.id] = file_hash(r.path)
+        except PermissionError:
+            skips(r, "permission denied")
+        except OSError as err:
+            skips(r, f"cannot read ({err.strerror or err})")
+
+    plans = []
+    for sel in res.selections:
+        layer = sel.layer_or(cfg.layer)
+        bkey = backbone_key(sel.spec.name, dict(sel.options), layer, _weights_id(res.weights, cfg.seed),
+                            cfg.input_size, cfg.resize)
+        keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
+        meta = cache.meta(bkey)
+        plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
+        if meta is None or not all(cache.has(k) for k in keys.values()) or resume:
+            _build(plan, res.weights, cfg, quiet)  # build now: weights errors before any folder exists
+        plans.append(plan)
+
+    if resume:
+        run_dir = resume
+    else:
+        run_dir = rundir.claim_run_dir(Path(cfg.output), cfg.name or res.images_dir.resolve().name)
+    rundir.write_yaml(run_dir / "config.yaml", cfg.to_dict())
+    log(f"run folder: {run_dir}", quiet=quiet)
+    if res.weights == "none":
+        log("warning: RANDOM WEIGHTS (--weights none): scores say nothing about pretrained features", quiet=quiet)
+
+    try:
+        metas, timing = [], {"created": started, "backbones": {}}
+        todo = [r for r in refs if r.rel not in skips.items]
+        jobs = [Job(lambda p=plan: p["extractor"] or _build(p, res.weights, cfg, quiet),
+                    run_dir / "maps" / rundir.safe_name(plan["sel"].label), plan["keys"]) for plan in plans]
+        prog = Progress(_backbones_label(plans), len(todo) * len(jobs), quiet=quiet, unit="maps")
+        timing["maps_seconds"] = run_backbones(
+            jobs, todo, input_size=cfg.input_size, resize=cfg.resize, batch_size=cfg.batch_size,
+            max_pixels=cfg.max_pixels, on_skip=skips, cache=cache, progress=prog,
+        )
+        prog.close()
+        for plan, job in zip(plans, jobs):
+            label, run = plan["sel"].label, job.run
+            if not run.done:
+                examples = "; ".join(f"{s['rel']}: {s['reason']}" for s in skips.as_list()[:3])
+                raise InputError(f"no readable image in {res.images_dir}: all {len(refs)} files were "
+                                 f"skipped ({examples})")
+            meta = dict(plan["meta"], maps_dir=job.maps_dir.relative_to(run_dir).as_posix())
+            if run.computed:  # a fresh measurement; keep it for cached runs
+                meta["speed"] = {**run.cost(), "measured": started}
+                cache.store_meta(plan["bkey"], {k: v for k, v in meta.items() if k != "maps_dir"})
+            metas.append(meta)
+            timing["backbones"][label] = {
+                **meta.get("speed", {}), "computed": run.computed, "cached": run.cached, "resumed": run.resumed,
+                "inference_seconds": run.infer_seconds, "build_seconds": plan.get("build_seconds", 0.0),
+                "warmup_seconds": run.warmup_seconds,
+            }
+        jobs.clear()
+        cache.evict()
+        plans.clear()
+        runtime.release()
+
+        good = [r for r in refs if r.rel not in skips.items]
+        manifest = {
+            "bbselect": __version__,
+            "run": _settings(run_dir, cfg, res),
+            "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve())} for r in good],
+            "skipped": skips.as_list(),
+            "backbones": metas,
+            "timing": timing,
+            "cache": {"dir": str(cache.root) if cache.enabled else None, "hits": cache.hits, "misses": cache.misses},
+            **_environment(argv),
+        }
+        rundir.write_json(run_dir / "run.json", manifest)
+        return finish(run_dir, manifest, cfg, fail_under, quiet)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: finished images are kept in {run_dir}; resume with "
+            f"`bbselect compare --resume {run_dir}` (or re-run: cached maps are reused)"
+        ) from None
+
+
+def _backbones_label(plans: list[dict]) -> str:
+    labels = [p["sel"].label for p in plans]
+    return labels[0] if len(labels) == 1 else f"{len(labels)} backbones"
+
+
+def _build(plan: dict, weights: str, cfg: CompareConfig, quiet: bool):
+    """Build the backbone and its extractor once; fill the plan's cached facts."""
+    sel = plan["sel"]
+    log(f"building {sel.label} ({cfg.weights} weights, input {cfg.input_size})", quiet=quiet)
+    t0 = time.perf_counter()
+    model, winfo = build_backbone(sel, weights, cfg.input_size, cfg.seed)
+    ex = build_extractor(sel, model, cfg.layer)
+    plan["extractor"] = ex
+    plan["build_seconds"] = time.perf_counter() - t0
+    old_speed = (plan["meta"] or {}).get("speed")
+    plan["meta"] = {
+        "label": sel.label, "name": sel.spec.name, "options": dict(sel.options), "layer": ex.layer,
+        "stage": ex.stage, "map_shape": list(ex.map_shape), "channels": ex.channels,
+        "weights": winfo.as_dict(), "params": count_params(model), "gflops": gflops(ex.model),
+    }
+    if old_speed:
+        plan["meta"]["speed"] = old_speed
+    return ex
+
+
+def _settings(run_dir: Path, cfg: CompareConfig, res) -> dict:
+    return {
+        "name": run_dir.name, "images_dir": str(res.images_dir), "input_size": cfg.input_size,
+        "resize": cfg.resize, "layer": cfg.layer, "weights": cfg.weights, "seed": cfg.seed,
+        "random_weights": res.weights == "none", "max_pixels": cfg.max_pixels, "shard": cfg.shard,
+        "labels": cfg.labels, "boxes": cfg.boxes,
+    }
+
+
+def _environment(argv) -> dict:
+    def version(pkg):
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "argv": argv,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": {p: version(p) for p in ("tensorflow", "keras", "numpy", "pillow", "matplotlib")},
+    }
+
+
+def finish(run_dir: Path, manifest: dict, cfg: CompareConfig, fail_under: dict, quiet: bool) -> Outcome:
+    figure_limit = parse_figures(cfg.figures)
+    drawer = render.start_drawing(figure_limit, len(manifest["images"]))  # starts while scoring runs
+    try:
+        summary, per_image = summarize.summarize_run(run_dir, manifest)
+        results = gates.evaluate(summary["backbones"], fail_under, cfg.expect_best)
+        summary["gates"] = results
+    except BaseException:
+        if drawer is not None:
+            drawer.close()
+        raise
+    render.write_outputs(run_dir, summary, manifest, per_image, figure_limit=figure_limit,
+                         overlay=cfg.overlay, quiet=quiet, drawer=drawer)
+    for g in results:
+        log(f"gate {'passed' if g['passed'] else 'FAILED'}: {g['gate']} ({g['detail']})", quiet=quiet and g["passed"])
+    log(f"done: {run_dir / 'report.html'}", quiet=quiet)
+    return Outcome(run_dir, summary, results)
+
+
+def read_config(run_dir: Path) -> CompareConfig:
+    """The resolved settings saved in a run folder's config.yaml."""
+    try:
+        raw = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    except FileNotFoundError:
+        raise InputError(f"{run_dir} is not a bbselect run folder (no config.yaml)") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"{run_dir}/config.yaml is unreadable: {err}") from None
+    known = set(CompareConfig.keys())
+    return CompareConfig(**{k: v for k, v in raw.items() if k in known})
+
+
+def load_run(run_dir: Path) -> tuple[dict, CompareConfig]:
+    """Read a finished run folder's manifest and config; clear errors if it is not one."""
+    cfg = read_config(run_dir)
+    try:
+        manifest = json.loads((run_dir / "run.json").read_text())
+    except FileNotFoundError:
+        raise InputError(f"{run_dir} is not a finished bbselect run (no run.json); "
+                         f"finish it with `bbselect compare --resume {run_dir}`") from None
+    except ValueError as err:
+        raise InputError(f"{run_dir}/run.json is unreadable: {err}") from None
+    return manifest, cfg
+
+
+def report(run_dir: Path, *, figures: str | None = None, overlay: bool | None = None, quiet: bool = False) -> Outcome:
+    """Re-render an existing run's figures and reports from its saved maps; builds no model."""
+    manifest, cfg = load_run(run_dir)
+    if figures is not None:
+        cfg.figures = figures
+    if overlay is not None:
+        cfg.overlay = overlay
+    return finish(run_dir, manifest, cfg, gates.parse_fail_under(cfg.fail_under), quiet)

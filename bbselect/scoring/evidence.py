@@ -1,0 +1,177 @@
+"""Label- and box-aware evidence for a run, and the choice of which evidence ranks the backbones.
+
+Labels (``--labels auto|none|FILE.csv``): ``auto`` uses class sub-folders when every image sits in
+a first-level folder and there are at least two (``labels.class_folders``); a CSV with columns
+``image,label`` names them explicitly. Per backbone: LogME, linear-probe and kNN accuracy of the
+pooled features (global average of the chosen layer) with 95% intervals.
+
+Boxes (``--boxes auto|none|PATH``): YOLO txt, Pascal VOC xml or COCO json, auto-detected next to the
+images (``annotations.load_boxes``); ``PATH`` is a COCO file or a folder of per-image files. Per
+backbone and map: activation mass inside boxes relative to their area, AUROC of map values against
+the box mask, and the pointing game, each with a bootstrap CI. Images without annotation are counted.
+
+Strongest evidence ranks: boxes (mean AUROC over the max and mean maps) > labels (linear-probe
+accuracy) > label-free maps (separation). The report says which one was used and why.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from bbselect.errors import UsageError
+from bbselect.inputs import annotations, labelfiles
+from bbselect.probes import labels
+from bbselect.scoring import boxscores, registry, stats
+from bbselect.scoring.registry import SCORED_MAPS as BOX_MAPS
+from bbselect.scoring.registry import ScoreSpec
+
+# ---------------------------------------------------------------- inputs
+
+def find_labels(images_dir: Path, rels: list[str], setting: str | None) -> tuple[dict | None, str]:
+    """(rel -> class, how found); (None, why not) when there are no labels."""
+    setting = (setting or "auto").strip()
+    if setting.lower() == "none":
+        return None, "labels turned off (--labels none)"
+    if setting.lower() == "auto":
+        found = labelfiles.class_folders(images_dir, rels)
+        if found is None:
+            return None, "no class sub-folders (give --labels FILE.csv to use labels)"
+        return found, f"class sub-folders ({len(set(found.values()))} classes)"
+    table = labelfiles.labels_csv(Path(setting))
+    found = {r: table[r] for r in rels if r in table}
+    if len(set(found.values())) < 2:
+        raise UsageError(f"--labels {setting}: fewer than two classes among the run's images")
+    return found, f"{setting} ({len(found)} of {len(rels)} images labelled)"
+
+
+def upright_size(path: Path) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, from the header only."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        w, h = im.size
+        orientation = im.getexif().get(0x0112, 1)
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def find_boxes(images_dir: Path, images: list[dict], setting: str | None):
+    """A ``BoxSet`` or None. ``auto`` finding nothing is not an error; an explicit PATH is."""
+    setting = (setting or "auto").strip()
+    if setting.lower() == "none":
+        return None
+    rels = [im["rel"] for im in images]
+    source = None if setting.lower() == "auto" else Path(setting)
+    if source is not None and not source.exists():
+        raise UsageError(f"--boxes {setting}: no such file or folder")
+    found = annotations.detect_format(images_dir, rels, source)
+    if found is None:
+        if source is None:
+            return None
+        return annotations.load_boxes(images_dir, rels, {}, source=source)  # raises: says what is missing
+    sizes = {}  # read only when there are boxes: a header read per image (PNG EXIF means a full decode)
+    for im in images:
+        try:
+            sizes[im["rel"]] = upright_size(Path(im["path"]))
+        except OSError:
+            continue
+    fmt, coco_file = found
+    return annotations.load_boxes(images_dir, rels, sizes, source=coco_file or source, fmt=fmt)
+
+
+# ---------------------------------------------------------------- scores
+
+def label_scores(features: np.ndarray, classes: list[str], seed: int = 0) -> dict:
+    probe = labels.probe_scores(features, np.asarray(classes), seed=seed)
+    try:
+        lm = labels.logme(features, np.asarray(classes))
+    except (ValueError, np.linalg.LinAlgError):
+        lm = float("nan")
+    keep = ("mean", "lo", "hi", "reason")
+    return {
+        "n": probe["n"], "n_classes": probe["n_classes"], "chance": probe["chance"],
+        "logme": lm,
+        "linear_probe": {**{k: probe["linear_probe"].get(k) for k in keep}, "n": probe["n"]},
+        "knn": {**{k: probe["knn"].get(k) for k in keep}, "n": probe["n"]},
+        "reason": probe.get("reason"),
+    }
+
+
+def box_scores(maps_by_image: dict[str, dict], boxes_by_rel: dict[str, list], rel_of: dict[str, str]) -> dict:
+    """Per map kind and score: a bootstrap summary over images that have boxes."""
+    per = {k: {n: [] for n in boxscores.BOX_SCORE_NAMES} for k in BOX_MAPS}
+    auroc_mean = []
+    for image_id, maps in maps_by_image.items():
+        rel = rel_of[image_id]
+        if rel not in boxes_by_rel:
+            continue
+        vals = []
+        for k in BOX_MAPS:
+            s = boxscores.score_boxes(maps[k], boxes_by_rel[rel])
+            for n in boxscores.BOX_SCORE_NAMES:
+                per[k][n].append(s[n])
+            vals.append(s["auroc"])
+        finite = [v for v in vals if v is not None and math.isfinite(v)]
+        auroc_mean.append(float(np.mean(finite)) if finite else float("nan"))
+    return {
+        "maps": {k: {n: stats.summarize(v) for n, v in d.items()} for k, d in per.items()},
+        "auroc": stats.summarize(auroc_mean),
+    }
+
+
+# ---------------------------------------------------------------- which evidence ranks
+
+def choose_primary(entries: list[dict]) -> dict:
+    """Set ``entry["primary"]`` (metric name and summary) on every backbone; return what was used."""
+    for name, why in RANKED_BY:
+        spec = registry.get(name)
+        if name == RANKED_BY[-1][0] or any(np.isfinite(registry.value(e, name)) for e in entries):
+            break
+    used = {"evidence": spec.tier, "metric": spec.title, "why": why}
+    for e in entries:
+        e["primary"] = {"metric": spec.title, **_summary_at(e, spec.path)}
+    return used
+
+
+def _summary_at(entry: dict, path: tuple[str, ...]) -> dict:
+    for key in path:
+        entry = entry[key]
+    return entry
+
+
+# ---------------------------------------------------------------- registry entries and the ranking order
+
+registry.register(ScoreSpec(
+    name="linear_probe", title="linear-probe accuracy", tier="labels", range=(0.0, 1.0),
+    path=("labels", "linear_probe"), fn=labels.probe_scores,
+    doc="Out-of-fold accuracy of a logistic-regression probe on the pooled features (5-fold stratified CV).",
+    method="Linear-probe accuracy: out-of-fold accuracy of a logistic regression on the "
+           "pooled features, with a 95% Wilson interval.",
+))
+registry.register(ScoreSpec(
+    name="knn", title="kNN accuracy", tier="labels", range=(0.0, 1.0), path=("labels", "knn"), fn=labels.probe_scores,
+    doc="Out-of-fold accuracy of a k-nearest-neighbour classifier on the standardised pooled features.",
+))
+registry.register(ScoreSpec(
+    name="logme", title="LogME", tier="labels", path=("labels", "logme"), fn=labels.logme,
+    doc="LogME (You et al., ICML 2021): the maximised Bayesian evidence of a linear model from pooled features "
+        "to the labels, per image; comparable between backbones on the same images and labels only.",
+))
+registry.register(ScoreSpec(
+    name="box_auroc", title="box AUROC", tier="boxes", range=(0.0, 1.0), path=("boxes", "auroc"), fn=box_scores,
+    doc="Per image, the AUROC of map values against the box mask (mean of the max and mean maps).",
+    method="Box AUROC: per image, the AUROC of map values against the box mask (mean of the max and "
+           "mean maps); its mean over annotated images with a 95% bootstrap interval.",
+))
+
+# What ranks the backbones: the first score here that exists for some backbone (the last one always
+# does), with why it was chosen. The order is the strength of the evidence.
+RANKED_BY = (
+    ("box_auroc", "box annotations were found: how well each map picks out the annotated objects "
+                  "is the most direct evidence for a detector"),
+    ("linear_probe", "class labels were found (no boxes): how well a linear classifier on the pooled "
+                     "features separates your classes is the best available evidence"),
+    ("separation", "no labels or boxes were given, so only the label-free map scores are available"),
+)

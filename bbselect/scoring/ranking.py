@@ -1,0 +1,171 @@
+"""Rank backbones, mark ties, and say in plain words what the numbers mean.
+
+Backbones are ordered by their ``primary`` score — the strongest evidence available, chosen in
+evidence.py: box AUROC > linear-probe accuracy > label-free ``separation`` (per image, the mean of
+the three map scores over the max and mean maps, degenerate maps skipped). Two backbones whose 95%
+intervals overlap are marked as tied. Pareto-optimal backbones (no other is both better and faster)
+are marked for the quality-vs-cost chart. Pure functions on plain dicts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bbselect.common import finite
+from bbselect.scoring import mapscores, registry, stats
+from bbselect.scoring.registry import ScoreSpec
+
+
+def separation(per_map: dict) -> float:
+    """Mean of every non-NaN score of one image's scored maps (NaN if all are degenerate).
+
+    ``per_map``: map kind -> ``MapScores``, or the same as plain dicts (as read back from scores.json).
+    """
+    rows = [s._asdict() if hasattr(s, "_asdict") else s for s in per_map.values()]
+    vals = [r.get(name) for r in rows if isinstance(r, dict) for name in mapscores.SCORE_NAMES]
+    vals = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _score(b: dict) -> dict:
+    return b.get("primary") or b["separation"]
+
+
+
+def rank(backbones: list[dict]) -> list[dict]:
+    """Set ``rank`` and ``tied_with`` on each backbone dict (by its primary score's mean, NaN last)."""
+
+    def key(b):
+        m = _score(b)["mean"]
+        return (0, -m) if finite(m) else (1, 0)
+
+    ordered = sorted(backbones, key=key)
+    for i, b in enumerate(ordered, start=1):
+        b["rank"] = i
+        b["tied_with"] = [
+            o["label"]
+            for o in ordered
+            if o is not b and stats.intervals_overlap(_score(b), _score(o))
+        ]
+    return ordered
+
+
+def pareto_front(backbones: list[dict], cost_of) -> list[str]:
+    """Labels of backbones no other beats on both the primary score (higher) and ``cost_of`` (lower)."""
+    pts = [(b["label"], _score(b)["mean"], cost_of(b)) for b in backbones]
+    pts = [(lb, s, c) for lb, s, c in pts if finite(s) and finite(c)]
+    return [
+        lb for lb, s, c in pts
+        if not any((s2 >= s and c2 <= c) and (s2 > s or c2 < c) for _, s2, c2 in pts)
+    ]
+
+
+_LIMITS = {
+    "label-free": (
+        "What this can tell: how strongly each backbone's channel-collapsed maps single out a region "
+        "of your images. What it cannot tell: whether the features will transfer to your classes and "
+        "boxes. bbselect's validation study (docs/validation.md: real vs random weights, two labelled "
+        "data sets) did NOT find the map scores, separation included, to predict linear-probe accuracy "
+        "reliably; only the channel statistics (effective rank, dead channels) and, with labels, LogME "
+        "and kNN held up. Read this ranking as a first look, use the channel statistics as a sanity "
+        "check, and give class folders or box annotations for evidence that counts."
+    ),
+    "labels": (
+        "What this can tell: how linearly separable your classes are in each backbone's pooled "
+        "features, the usual first predictor of transfer (LogME and kNN are shown alongside). What it "
+        "cannot tell: localisation quality for a detector, or accuracy after fine-tuning; with few "
+        "images per class the intervals are wide. Confirm with a short fine-tuning run."
+    ),
+    "boxes": (
+        "What this can tell: whether each backbone's channel-collapsed activation lands on your "
+        "annotated objects rather than the background. What it cannot tell: detection accuracy after "
+        "training a head and fine-tuning; the maps are channel summaries, not a detector's output."
+    ),
+}
+
+
+def _fmt_ci(s: dict) -> str:
+    if not finite(s["mean"]):
+        return "n/a"
+    return f"{s['mean']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}]"
+
+
+def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: dict | None = None) -> str:
+    """One plain-language paragraph: which evidence, who leads, by how much, at what cost, and what
+    the numbers cannot tell."""
+    if not ordered:
+        return "No backbone produced scores."
+    evidence = evidence or {"evidence": "label-free", "metric": "separation", "why": ""}
+    metric = evidence["metric"]
+    scored = [b for b in ordered if finite(_score(b)["mean"])]
+    parts = []
+    if not scored:
+        parts.append(
+            "Every map was degenerate (constant or too small), so no backbone can be ranked on these "
+            "images at this layer (constant maps: ReLU6 saturation, or dead units with random "
+            "weights); try another stage (--layer c3 or c4)."
+        )
+    else:
+        best = scored[0]
+        where = f"{best['layer']}" + (f", stage {best['stage']}" if best.get("stage") else "")
+        parts.append(f"Ranked by {metric}: {evidence['why']}." if evidence.get("why") else "")
+        parts.append(
+            f"On these {n_images} images, {best['label']} ({where}) ranks first: "
+            f"{metric} {_fmt_ci(_score(best))} (mean with 95% interval)."
+        )
+        if best["tied_with"]:
+            parts.append(
+                f"Its interval overlaps {', '.join(best['tied_with'])}, so that lead is not "
+                f"established on this many images; treat them as tied."
+            )
+        elif len(scored) > 1:
+            parts.append(f"Its interval does not overlap the next backbone's ({scored[1]['label']}).")
+        cheapest = min(scored, key=lambda b: b["cost"].get("gflops") or float("inf"))
+        if cheapest is not best and best["cost"].get("gflops") and cheapest["cost"].get("gflops"):
+            ratio = best["cost"]["gflops"] / cheapest["cost"]["gflops"]
+            parts.append(
+                f"{cheapest['label']} needs {ratio:.1f}× fewer GFLOPs "
+                f"({cheapest['cost']['gflops']:.2f} vs {best['cost']['gflops']:.2f}) at "
+                f"{metric} {_fmt_ci(_score(cheapest))}."
+            )
+    dead = [b for b in ordered if ((b.get("channels_stats") or {}).get("dead_fraction") or 0) >= 0.5]
+    if dead:
+        parts.append(
+            "Channel check: " + ", ".join(
+                f"{b['label']} has {100 * b['channels_stats']['dead_fraction']:.0f}% channels that never fire"
+                for b in dead)
+            + " on these images — a sign of a broken or unsuited network at this layer, whatever its rank."
+        )
+    unscored = [b["label"] for b in ordered if b not in scored]
+    partly = [b["label"] for b in scored if any(b["degenerate"].values())]
+    if unscored and scored:
+        parts.append(
+            f"{', '.join(unscored)} could not be ranked: every map was degenerate (constant, e.g. "
+            f"ReLU6 saturation or dead random-init units); try another --layer."
+        )
+    if partly:
+        parts.append(
+            f"Some maps of {', '.join(partly)} were degenerate and were left out of the scores, "
+            f"not counted as zero."
+        )
+    parts.append(_LIMITS[evidence["evidence"]])
+    if random_weights:
+        parts.insert(
+            0,
+            "RANDOM WEIGHTS: these backbones were not pretrained, so the scores reflect architecture "
+            "and initialisation only and say nothing about pretrained features.",
+        )
+    return " ".join(p for p in parts if p)
+
+
+registry.register(ScoreSpec(
+    name="separation", title="separation", tier="label-free", range=(0.0, 1.0), path=("separation",), fn=separation,
+    doc="Separation: per image, the mean of the shape scores over the max and mean maps; how clearly a "
+        "backbone's maps separate a region from the background. The validation study does not support it "
+        "as a predictor of transfer.",
+    axis="separation: mean of {map_scores} (95% bootstrap CI)",
+    method="Separation: per image, the mean of the three map scores over the max and mean maps "
+           "(degenerate maps left out); its mean over images with a 95% bootstrap interval.",
+))

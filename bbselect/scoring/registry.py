@@ -1,0 +1,153 @@
+"""The one registry of scores, in the spirit of timm's ``register_model``.
+
+Each score is one ``ScoreSpec``, registered next to the function that computes it. Everything that
+lists or explains scores reads this registry: the CSV header and per-map columns, the reports' score
+docs and ranking notes, chart captions, the ``--fail-under`` metric names and their look-up, and the
+tests. Adding a score = one ``register(ScoreSpec(...))`` beside its function + its test.
+
+Tiers say which kind of evidence a score is (the verdict uses the strongest the data allows):
+
+    detection   a detector trained on frozen features, evaluated on held-out images (needs boxes)
+    boxes       cheap box-aware scores, no training (needs boxes)
+    labels      label-aware scores of the pooled features (needs class labels)
+    label-free  label-free scores of a backbone over the images
+    health      sanity checks: dead channels, effective rank (can demote a backbone, never promote it)
+    map         per-map shape scores of one collapsed map (describe the figures)
+
+A score's value for one backbone is found in the run summary's backbone entry by ``path`` (a dict
+with a ``mean`` at the end of the path counts as its mean). Per-map scores (``per_map=True``) live
+under ``scores.<map>.<name>`` and are gate metrics as ``<map>.<name>`` for every scored map.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+from dataclasses import dataclass
+from typing import Callable
+
+from bbselect.common import did_you_mean, finite
+from bbselect.errors import UsageError
+
+TIERS = ("detection", "boxes", "labels", "label-free", "health", "map")
+SCORED_MAPS = ("max", "mean")  # sum = C × mean: every scale-free map score is identical (see mapscores)
+PRIMARY = "primary"  # the gate metric that means "whatever the verdict ranked by"
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    name: str  # the metric name: JSON key, CSV column, --fail-under METRIC
+    title: str  # short human name for tables, chart axes and the verdict
+    doc: str  # what it measures and how to read it (the reports' score docs)
+    tier: str  # one of TIERS
+    higher_is_better: bool = True
+    range: tuple[float | None, float | None] = (None, None)  # None = unbounded on that side
+    path: tuple[str, ...] = ()  # where a backbone's summary entry keeps it ("{map}" for per-map scores)
+    per_map: bool = False  # computed on each collapsed map (max, mean)
+    method: str = ""  # how the backbone-level value and its interval are made (ranking notes)
+    axis: str = ""  # chart axis caption ("{map_scores}" = the shape scores); default "<title> (mean, 95% interval)"
+    fn: Callable | None = None  # the pure function that computes it, where there is one
+
+    def __post_init__(self):
+        if self.tier not in TIERS:
+            raise ValueError(f"score {self.name!r}: tier {self.tier!r} is not one of {TIERS}")
+        if not self.path:
+            raise ValueError(f"score {self.name!r}: needs a path into the backbone summary")
+
+
+_SCORES: dict[str, ScoreSpec] = {}
+_loaded = False
+
+
+def _load_all() -> None:
+    """Import every module of the scoring room once, so every ``register`` beside its function has run
+    (no list of score modules to keep in step)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    package = __name__.rpartition(".")[0]
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        importlib.import_module(f"{package}.{info.name}")
+
+
+def register(spec: ScoreSpec) -> ScoreSpec:
+    """Add a score; a second spec with the same name is a programming error."""
+    if spec.name in _SCORES and _SCORES[spec.name] != spec:
+        raise ValueError(f"score {spec.name!r} is registered twice")
+    _SCORES[spec.name] = spec
+    return spec
+
+
+def specs(tier: str | None = None, per_map: bool | None = None) -> list[ScoreSpec]:
+    """Registered scores, strongest tier first, then in registration order."""
+    _load_all()
+    order = list(_SCORES)
+    out = sorted(_SCORES.values(), key=lambda s: (TIERS.index(s.tier), order.index(s.name)))
+    return [s for s in out if (tier is None or s.tier == tier) and (per_map is None or s.per_map == per_map)]
+
+
+def names(tier: str | None = None, per_map: bool | None = None) -> tuple[str, ...]:
+    return tuple(s.name for s in specs(tier, per_map))
+
+
+def get(name: str) -> ScoreSpec:
+    _load_all()
+    try:
+        return _SCORES[name]
+    except KeyError:
+        raise UsageError(f"unknown score {name!r}{did_you_mean(name, _SCORES)}") from None
+
+
+def by_title(title: str) -> ScoreSpec | None:
+    _load_all()
+    return next((s for s in _SCORES.values() if s.title == title), None)
+
+
+def axis_label(title: str) -> str:
+    """The chart caption of the score whose title is ``title`` (what the verdict's metric is called)."""
+    spec = by_title(title)
+    if spec and spec.axis:
+        return spec.axis.format(map_scores=", ".join(map_score_names()))
+    return f"{title} (mean, 95% interval)"
+
+
+def map_score_names() -> tuple[str, ...]:
+    """The per-map label-free shape scores (tier "map"): the CSV's score columns."""
+    return names("map", per_map=True)
+
+
+def docs(tiers=("map",)) -> dict[str, str]:
+    """``{name: doc}`` of the per-map scores in ``tiers`` (the reports' "how to read the scores")."""
+    return {s.name: s.doc for t in tiers for s in specs(t, per_map=True)}
+
+
+def gate_metrics() -> tuple[str, ...]:
+    """Every ``--fail-under`` metric name: ``primary``, each backbone-level score, ``<map>.<score>``."""
+    whole = tuple(s.name for s in specs(per_map=False) if s.tier != "map")
+    per_map = tuple(f"{m}.{n}" for m in SCORED_MAPS for n in map_score_names())
+    return (PRIMARY, *whole, *per_map)
+
+
+def _walk(entry, path):
+    for key in path:
+        entry = entry[key]
+    return entry["mean"] if isinstance(entry, dict) else entry
+
+
+def value(entry: dict, metric: str) -> float:
+    """A backbone's value for a gate metric (``gate_metrics()``); NaN when it does not exist."""
+    _load_all()
+    try:
+        if metric == PRIMARY:
+            v = entry[PRIMARY]["mean"]
+        elif metric in _SCORES and not _SCORES[metric].per_map:
+            v = _walk(entry, _SCORES[metric].path)
+        else:
+            agg, _, name = metric.partition(".")
+            spec = _SCORES[name]
+            v = _walk(entry, tuple(agg if p == "{map}" else p for p in spec.path))
+    except (KeyError, TypeError, IndexError):
+        return math.nan
+    return float(v) if finite(v) else math.nan

@@ -1,0 +1,151 @@
+"""From the maps on disk to the run summary: scores, channel statistics, ranking, verdict.
+
+This is the one path from maps to numbers. ``compare`` runs it after inference, ``report`` runs it on
+an existing run folder, ``merge`` on the union of shard folders — so the same maps always give the
+same summary, bit for bit. Images are read in the manifest's order (sorted by relative path), so a
+merged run sees exactly the order an unsharded run does.
+
+The summary's deterministic part is everything except the top-level ``timing`` key, which holds
+timestamps and measured speeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bbselect.models.extractor import MAP_KEYS
+from bbselect.scoring import evidence, mapscores, ranking, registry, stats
+from bbselect.scoring.registry import SCORED_MAPS
+from bbselect.store.mapfiles import load_maps
+
+SCHEMA_VERSION = 1
+
+
+def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | None, boxes):
+    maps_dir = run_dir / meta["maps_dir"]
+    per_image: dict[str, dict[str, mapscores.MapScores]] = {}
+    samples = {k: [] for k in MAP_KEYS}
+    gap, gmp, labelled, box_maps = [], [], [], {}
+    for im in images:
+        path = maps_dir / f"{im['id']}.npz"
+        if not path.exists():
+            continue
+        m = load_maps(path)
+        per_image[im["id"]] = {k: mapscores.score_map(m[k]) for k in SCORED_MAPS}
+        if classes and im["rel"] in classes:
+            labelled.append((m["gap"], classes[im["rel"]]))
+        if boxes is not None and im["rel"] in boxes.boxes:
+            box_maps[im["id"]] = {k: m[k] for k in evidence.BOX_MAPS}
+        for k in MAP_KEYS:
+            samples[k].append(stats.value_sample(m[k]))
+        gap.append(m["gap"])
+        gmp.append(m["gmp"])
+    if not per_image:
+        return None, per_image
+    values = list(per_image.values())
+    entry = {
+        key: meta[key] for key in ("label", "name", "options", "layer", "stage", "map_shape", "channels", "weights")
+    }
+    entry.update(
+        cost={"params": meta["params"], "gflops": meta["gflops"]},
+        scores={
+            k: {n: stats.summarize([getattr(v[k], n) for v in values]) for n in mapscores.SCORE_NAMES}
+            for k in SCORED_MAPS
+        },
+        degenerate={k: sum(1 for v in values if v[k].degenerate) for k in SCORED_MAPS},
+        separation=stats.summarize([ranking.separation(v) for v in values]),
+        channels_stats=stats.channel_stats(np.stack(gap), np.stack(gmp)),
+        limits={k: list(_limits(samples[k])) for k in MAP_KEYS},
+    )
+    if labelled:
+        feats = np.stack([f for f, _ in labelled]).astype(np.float64)
+        entry["labels"] = evidence.label_scores(feats, [c for _, c in labelled])
+    if boxes is not None:
+        rel_of = {im["id"]: im["rel"] for im in images}
+        entry["boxes"] = evidence.box_scores(box_maps, boxes.boxes, rel_of)
+    return entry, per_image
+
+
+def _limits(parts: list[np.ndarray]) -> tuple[float, float]:
+    pooled = np.concatenate(parts) if parts else np.zeros(0)
+    pooled = pooled[np.isfinite(pooled)]
+    return stats.robust_limits(pooled) if pooled.size else (0.0, 1.0)
+
+
+def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
+    """Return (summary, per-image MapScores by backbone label) for a run folder and its manifest."""
+    images = manifest["images"]
+    settings = manifest["run"]
+    images_dir = Path(settings["images_dir"])
+    classes, labels_how = evidence.find_labels(images_dir, [im["rel"] for im in images], settings.get("labels"))
+    boxes = evidence.find_boxes(images_dir, images, settings.get("boxes"))
+    entries, per_image = [], {}
+    for meta in manifest["backbones"]:
+        entry, scored = _backbone(run_dir, meta, images, classes, boxes)
+        if entry is not None:
+            entries.append(entry)
+            per_image[meta["label"]] = scored
+    used = evidence.choose_primary(entries)
+    ordered = ranking.rank(entries)
+    timing = dict(manifest.get("timing", {}))
+    speed = timing.get("backbones", {})
+    # measured speeds vary between runs, so the Pareto set lives with them under "timing"
+    timing["pareto"] = ranking.pareto_front(ordered, lambda b: speed.get(b["label"], {}).get("ms_per_image"))
+    scored_ids = {i for s in per_image.values() for i in s}
+    n_images = sum(1 for im in images if im["id"] in scored_ids)
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        "run": {**settings, "n_images": n_images, "n_skipped": len(manifest["skipped"])},
+        "score_docs": registry.docs(("map", "boxes") if boxes is not None else ("map",)),
+        "backbones": ordered,
+        "images": [
+            {
+                "rel": im["rel"],
+                "id": im["id"],
+                "class": classes.get(im["rel"]) if classes else None,
+                "figure": None,
+                "scores": {
+                    label: {k: s[im["id"]][k]._asdict() for k in SCORED_MAPS}
+                    for label, s in per_image.items()
+                    if im["id"] in s
+                },
+            }
+            for im in images
+            if im["id"] in scored_ids
+        ],
+        "boxes": {} if boxes is None else {rel: [list(b) for b in bs] for rel, bs in boxes.boxes.items()},
+        "skipped": manifest["skipped"],
+        "figures": {},
+        "evidence": {
+            **used,
+            "labels": labels_how,
+            "boxes": None if boxes is None else {
+                "format": boxes.format, "source": str(boxes.source) if boxes.source else None,
+                "n_boxes": boxes.n_boxes, "images_with_boxes": len(boxes.boxes),
+                "images_without": len(boxes.missing), "notes": boxes.notes,
+            },
+            "classes": sorted(set(classes.values())) if classes else None,
+        },
+        "verdict": ranking.verdict(ordered, n_images, settings.get("random_weights", False), used),
+        "warnings": _warnings(settings, ordered),
+        "timing": timing,
+    }
+    return summary, per_image
+
+
+def _warnings(settings: dict, ordered: list[dict]) -> list[str]:
+    out = []
+    if settings.get("random_weights"):
+        out.append("Weights are random (--weights none): the scores reflect architecture and "
+                   "initialisation only, not pretrained features.")
+    if settings.get("shard"):
+        out.append(f"This is shard {settings['shard']} of a sharded run: scores cover only its images; "
+                   f"combine shards with `bbselect merge`.")
+    for b in ordered:
+        for k, n in b["degenerate"].items():
+            if n:
+                out.append(f"{b['label']}: {n} {k} map(s) were degenerate (constant, saturated or too "
+                           f"small) and were left out of the scores.")
+    return out

@@ -1,0 +1,144 @@
+"""Content-addressed cache of per-image maps, so nothing is computed twice.
+
+An entry is one image's maps file (the same ``.npz`` a run folder holds), stored under a key that
+hashes everything that can change it:
+
+    image content (sha256 of the file bytes) · backbone name and constructor options · requested
+    layer · weights identity (``none:seed=S``, ``file:<md5>``, ``imagenet:keras-<version>``) ·
+    input size · resize policy · bbselect's decoding/preprocessing version
+
+Change any of these and the key changes (a miss); change anything else (figure settings, output
+folder, file names, other backbones) and it stays (a hit). Per backbone, its costs (params, GFLOPs,
+ms/image measured when it was computed) and layer facts are cached too, so a fully cached run builds
+no model and does not even import TensorFlow.
+
+Location: ``--cache-dir``, else ``$BBSELECT_CACHE``, else ``$XDG_CACHE_HOME/bbselect``, else
+``~/.cache/bbselect``. Size cap: ``--cache-max-mb`` (default 2048); after a run the least recently
+used entries are deleted until the cache fits. ``--no-cache`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from bbselect.common import file_digest
+from bbselect.store.rundir import atomic_write_bytes, atomic_write_text
+
+# Bump when decoding, resizing or preprocessing changes what a map looks like.
+PIPELINE_VERSION = 1
+DEFAULT_MAX_MB = 2048
+
+
+def default_dir() -> Path:
+    if os.environ.get("BBSELECT_CACHE"):
+        return Path(os.environ["BBSELECT_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bbselect"
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of an image file's bytes: the content half of a cache key."""
+    return file_digest(path, "sha256")
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def backbone_key(name: str, options: dict, layer: str, weights_id: str, input_size: int, resize: str) -> str:
+    """Key of everything but the image: one backbone configuration."""
+    return _digest({
+        "backbone": name, "options": {k: options[k] for k in sorted(options)}, "layer": layer,
+        "weights": weights_id, "input_size": input_size, "resize": resize, "pipeline": PIPELINE_VERSION,
+    })
+
+
+def entry_key(backbone: str, image_sha256: str) -> str:
+    return _digest({"b": backbone, "image": image_sha256})
+
+
+class Cache:
+    """Maps files by key, plus one JSON of facts per backbone key. ``Cache(None)`` is a no-op cache."""
+
+    def __init__(self, root: Path | None, max_mb: int = DEFAULT_MAX_MB):
+        self.root = root
+        self.max_bytes = max_mb * 1024 * 1024
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.root is not None
+
+    def _path(self, key: str) -> Path:
+        return self.root / "maps" / key[:2] / f"{key}.npz"
+
+    def has(self, key: str) -> bool:
+        return self.enabled and self._path(key).exists()
+
+    def fetch(self, key: str, dest: Path) -> bool:
+        """Copy the entry into ``dest`` if present; True on a hit."""
+        if not self.enabled:
+            return False
+        src = self._path(key)
+        try:
+            os.utime(src)  # mark as recently used
+            tmp = dest.with_name(dest.name + ".tmp")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        except OSError:
+            self.misses += 1
+            return False
+        self.hits += 1
+        return True
+
+    def store(self, key: str, src: Path) -> None:
+        if not self.enabled:
+            return
+        try:
+            atomic_write_bytes(self._path(key), src.read_bytes())
+        except Exception:  # a full or read-only cache must never fail a run
+            pass
+
+    def meta(self, bkey: str) -> dict | None:
+        if not self.enabled:
+            return None
+        try:
+            return json.loads((self.root / "backbones" / f"{bkey}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def store_meta(self, bkey: str, meta: dict) -> None:
+        if not self.enabled:
+            return
+        try:
+            atomic_write_text(self.root / "backbones" / f"{bkey}.json", json.dumps(meta, indent=1))
+        except Exception:
+            pass
+
+    def size_bytes(self) -> int:
+        if not self.enabled or not (self.root / "maps").exists():
+            return 0
+        return sum(p.stat().st_size for p in (self.root / "maps").rglob("*.npz"))
+
+    def evict(self) -> int:
+        """Delete least recently used entries until the cache fits its cap; return how many."""
+        if not self.enabled or not (self.root / "maps").exists():
+            return 0
+        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in (self.root / "maps").rglob("*.npz")]
+        total = sum(size for _, size, _ in files)
+        removed = 0
+        for _, size, path in sorted(files):
+            if total <= self.max_bytes:
+                break
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            total -= size
+            removed += 1
+        return removed

@@ -1,0 +1,99 @@
+"""The package's layering: rooms by pipeline stage, and no import goes upward or reaches for a private name."""
+
+import ast
+from pathlib import Path
+
+import bbselect
+
+PKG = Path(bbselect.__file__).parent
+# Low to high. A module may import from its own layer or any lower one.
+LAYERS = [
+    {"errors", "progress", "common", "__init__"},
+    {"inputs"},
+    {"models"},
+    {"store"},
+    {"probes"},
+    {"scoring"},
+    {"report"},
+    {"config"},
+    {"run"},
+    {"cli", "api", "__main__"},
+]
+
+
+def _room(module: str) -> str:
+    """'bbselect.scoring.stats' -> 'scoring'; 'bbselect.errors' -> 'errors'; 'bbselect' -> '__init__'."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _level(room: str) -> int:
+    for i, rooms in enumerate(LAYERS):
+        if room in rooms:
+            return i
+    raise AssertionError(f"room {room!r} is not in LAYERS: add it to the layering (and to this test)")
+
+
+def _modules():
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        yield name, path
+
+
+def _imports(path: Path):
+    """(imported module, [names]) for every intra-package import, relative ones resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import; use absolute bbselect.* imports"
+            if node.module and node.module.split(".")[0] == "bbselect":
+                yield node.module, [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "bbselect":
+                    yield a.name, []
+
+
+def test_every_module_belongs_to_a_room():
+    names = [name for name, _ in _modules()]
+    assert len(names) > 30
+    for name in names:
+        _level(_room(name))
+
+
+def test_no_import_goes_upward():
+    upward = []
+    for name, path in _modules():
+        here = _level(_room(name))
+        for target, names in _imports(path):
+            targets = [target] if target != "bbselect" else [f"bbselect.{n}" for n in names]
+            for t in targets:
+                if t == "bbselect.__version__":
+                    continue
+                if _level(_room(t)) > here:
+                    upward.append(f"{name} imports {t}")
+    assert not upward, "imports that go upward:\n" + "\n".join(upward)
+
+
+def test_no_private_name_crosses_a_module_boundary():
+    private = []
+    for name, path in _modules():
+        for target, names in _imports(path):
+            private += [f"{name} imports {target}.{n}" for n in names if n.startswith("_") and n != "__version__"]
+    assert not private, "private names imported from another module:\n" + "\n".join(private)
+
+
+def test_modules_stay_small():
+    big = {name: n for name, path in _modules() if (n := len(path.read_text().splitlines())) > 330}
+    assert not big, f"modules over ~300 lines: {big}"
+
+
+def test_the_layering_test_would_catch_an_upward_import(tmp_path):
+    """The walker sees a violation when there is one (guards against a test that cannot fail)."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from bbselect.run.pipeline import compare\nfrom bbselect.report.figures import _RED\n")
+    found = list(_imports(bad))
+    assert ("bbselect.run.pipeline", ["compare"]) in found
+    assert _level(_room("bbselect.run.pipeline")) > _level(_room("bbselect.inputs.images"))
+    assert any(n.startswith("_") for _, names in found for n in names)

@@ -1,0 +1,88 @@
+"""The score registry is the one list of scores: everything that names scores reads it."""
+
+import math
+
+import numpy as np
+import pytest
+
+from bbselect.errors import UsageError
+from bbselect.report import content, machine
+from bbselect.scoring import gates, mapscores, registry
+from bbselect.scoring.registry import ScoreSpec
+
+
+def test_every_spec_is_complete():
+    specs = registry.specs()
+    assert len(specs) >= 14
+    for s in specs:
+        assert s.tier in registry.TIERS
+        assert s.doc and s.title and s.path, s.name
+        lo, hi = s.range
+        assert lo is None or hi is None or lo < hi, s.name
+
+
+def test_csv_header_reports_and_gates_read_the_registry():
+    shape = registry.map_score_names()
+    assert shape == ("otsu", "top10_mass", "concentration")  # the three shape scores of scoring/mapscores.py
+    assert machine.CSV_HEADER == ["image", "backbone", "layer", "aggregation", *shape, "degenerate"]
+    assert content.SCORE_NAMES == shape == mapscores.SCORE_NAMES
+    metrics = registry.gate_metrics()
+    for s in registry.specs(per_map=False):
+        assert s.name in metrics
+    assert {f"{m}.{n}" for m in registry.SCORED_MAPS for n in shape} <= set(metrics)
+    assert set(mapscores.SCORE_DOCS) == set(shape)
+
+
+def test_value_follows_each_spec_path():
+    entry = {
+        "primary": {"mean": 0.9},
+        "separation": {"mean": 0.3, "lo": 0.2, "hi": 0.4},
+        "labels": {"linear_probe": {"mean": 0.8}, "knn": {"mean": 0.7}, "logme": -0.5},
+        "boxes": {"auroc": {"mean": 0.65}},
+        "channels_stats": {"effective_rank": 12.0, "effective_rank_fraction": 0.5, "dead_fraction": 0.1},
+        "scores": {"max": {"otsu": {"mean": 0.11}}, "mean": {"concentration": {"mean": 0.22}}},
+    }
+    expected = {"primary": 0.9, "separation": 0.3, "linear_probe": 0.8, "knn": 0.7, "logme": -0.5,
+                "box_auroc": 0.65, "effective_rank": 12.0, "effective_rank_fraction": 0.5,
+                "dead_fraction": 0.1, "max.otsu": 0.11, "mean.concentration": 0.22}
+    for metric, want in expected.items():
+        assert registry.value(entry, metric) == want, metric
+    assert math.isnan(registry.value(entry, "max.concentration"))  # absent -> NaN, not an error
+    assert math.isnan(registry.value({}, "separation"))
+
+
+def test_unknown_names_get_a_did_you_mean():
+    with pytest.raises(UsageError, match="did you mean 'separation'"):
+        registry.get("seperation")
+    with pytest.raises(UsageError, match="did you mean 'max.otsu'"):
+        gates.parse_fail_under(["max.otsuu=0.2"])
+
+
+def test_adding_a_score_is_one_registry_entry(monkeypatch):
+    """A new shape score registered beside its function reaches score_map, the CSV columns, the docs,
+    the gate metrics and the chart caption, with no other edit."""
+    monkeypatch.setattr(registry, "_SCORES", dict(registry._SCORES))
+    registry.register(ScoreSpec(name="peak", title="peak share", tier="map", per_map=True, range=(0.0, 1.0),
+                                path=("scores", "{map}", "peak"), fn=lambda m: float(np.max(m) / np.sum(m)),
+                                doc="Share of the map's total in its brightest pixel."))
+    m = np.arange(1.0, 17.0).reshape(4, 4)
+    scored = mapscores.score_map(m)
+    assert scored.peak == pytest.approx(16.0 / 136.0)
+    assert list(scored._asdict()) == ["otsu", "top10_mass", "concentration", "peak", "degenerate"]
+    assert "peak" in registry.map_score_names() and "max.peak" in registry.gate_metrics()
+    assert registry.docs()["peak"].startswith("Share")
+    assert "peak" in registry.axis_label("separation")
+    assert math.isnan(mapscores.score_map(np.ones((4, 4))).peak)  # degenerate map: NaN, never 0
+
+
+def test_registering_a_different_spec_under_a_taken_name_fails(monkeypatch):
+    monkeypatch.setattr(registry, "_SCORES", dict(registry._SCORES))
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register(ScoreSpec(name="otsu", title="x", tier="map", path=("x",), doc="x"))
+    with pytest.raises(ValueError, match="tier"):
+        ScoreSpec(name="y", title="y", tier="nonsense", path=("y",), doc="y")
+
+
+def test_chart_caption_names_the_metric_that_ranked():
+    assert registry.axis_label("separation") == "separation: mean of otsu, top10_mass, concentration (95% bootstrap CI)"
+    assert registry.axis_label("linear-probe accuracy") == "linear-probe accuracy (mean, 95% interval)"
