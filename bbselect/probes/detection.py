@@ -45,10 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:  # the package layout of issue 9; the flat module until it lands
-    from bbselect.models import runtime
-except ImportError:  # pragma: no cover
-    from bbselect import runtime
+from bbselect.models import runtime
 
 
 @dataclass(frozen=True)
