@@ -11,30 +11,7 @@ from __future__ import annotations
 import html
 
 from bbselect.common import fmt_num
-from bbselect.report.content import (
-    RANDOM_BANNER,
-    SCORE_NAMES,
-    aggregations,
-    channel_stats_of,
-    degenerate_marks,
-    erank_text,
-    evidence_line,
-    evidence_sections,
-    fmt_ci,
-    fmt_millions,
-    fmt_percent,
-    image_separation,
-    is_random_backbone,
-    is_random_run,
-    map_size_text,
-    n_text,
-    primary_metric,
-    ranking_note,
-    run_facts,
-    ties_text,
-    url_of,
-    where_text,
-)
+from bbselect.report import content
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
@@ -64,7 +41,7 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozens
 
 
 def _label_html(b: dict) -> str:
-    rnd = is_random_backbone(b)
+    rnd = content.is_random_backbone(b)
     return _e(b.get("label", "?")) + (' <span class="random">RANDOM WEIGHTS</span>' if rnd else "")
 
 
@@ -75,49 +52,49 @@ def render_html(summary: dict) -> str:
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>bbselect report: {_e(run.get('name', ''))}</title><style>{_CSS}</style></head><body>",
            f"<h1>bbselect report: {_e(run.get('name', ''))}</h1>"]
-    out.append("<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in run_facts(summary))
+    out.append("<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in content.run_facts(summary))
                + "</table>")
-    if is_random_run(summary):
-        out.append(f'<div class="banner">{_e(RANDOM_BANNER)}</div>')
+    if content.is_random_run(summary):
+        out.append(f'<div class="banner">{_e(content.RANDOM_BANNER)}</div>')
     if summary.get("warnings"):
         out.append('<h2>Warnings</h2><ul class="warnings">'
                    + "".join(f"<li>{_e(w)}</li>" for w in summary["warnings"]) + "</ul>")
     out.append(f'<h2>Verdict</h2><p class="verdict">{_e(summary.get("verdict", ""))}</p>')
-    if evidence_line(summary):
-        out.append(f"<p><small>{_e(evidence_line(summary))}</small></p>")
+    if content.evidence_line(summary):
+        out.append(f"<p><small>{_e(content.evidence_line(summary))}</small></p>")
 
     out.append("<h2>Ranking</h2>")
     rows = []
     for b in backbones:
-        cost, st = b.get("cost") or {}, channel_stats_of(b)
-        ties = ties_text(b)
-        rows.append([_e(b.get("rank", "")), _label_html(b), _e(where_text(b)), _e(map_size_text(b)),
-                     _e(fmt_ci(b.get("primary") or b.get("separation")))
-                     + f"<br><small>n = {_e(n_text(b.get('primary') or b.get('separation')))}</small>",
+        cost, st = b.get("cost") or {}, content.channel_stats_of(b)
+        ties = content.ties_text(b)
+        rows.append([_e(b.get("rank", "")), _label_html(b), _e(content.where_text(b)), _e(content.map_size_text(b)),
+                     _e(content.fmt_ci(b.get("primary") or b.get("separation")))
+                     + f"<br><small>n = {_e(content.n_text(b.get('primary') or b.get('separation')))}</small>",
                      f'<span class="tie">{_e(ties)}</span>' if ties else "",
-                     fmt_millions(cost.get("params")), fmt_num(cost.get("gflops")), fmt_num(cost.get("ms_per_image"), 1),
-                     fmt_num(cost.get("images_per_s"), 1), fmt_percent(st.get("dead_fraction")), _e(erank_text(b))])
-    metric = primary_metric(summary)
+                     content.fmt_millions(cost.get("params")), fmt_num(cost.get("gflops")), fmt_num(cost.get("ms_per_image"), 1),
+                     fmt_num(cost.get("images_per_s"), 1), content.fmt_percent(st.get("dead_fraction")), _e(content.erank_text(b))])
+    metric = content.primary_metric(summary)
     out.append(_table(["rank", "backbone", "layer (stage)", "map h×w×C", f"{metric} [95% CI]", "ties",
                        "params (M)", "GFLOPs", "ms / image", "images / s", "dead channels", "effective rank"],
                       rows, numeric={0, 6, 7, 8, 9, 10, 11}))
-    out.append(f"<p><small>{_e(ranking_note(summary))} Effective rank in brackets: share of the maximum "
+    out.append(f"<p><small>{_e(content.ranking_note(summary))} Effective rank in brackets: share of the maximum "
                "possible rank.</small></p>")
 
-    for title, header, erows, note in evidence_sections(summary):
+    for title, header, erows, note in content.evidence_sections(summary):
         out.append(f"<h2>{_e(title)}</h2>")
         out.append(_table(header, [[_e(c) for c in r] for r in erows]))
         out.append(f"<p><small>{_e(note)}</small></p>")
 
     out.append("<h2>Label-free map scores</h2>")
-    for agg in aggregations(summary):
+    for agg in content.aggregations(summary):
         out.append(f"<h3>channel {_e(agg)} map</h3>")
         rows = []
         for b in backbones:
             per = (b.get("scores") or {}).get(agg) or {}
-            rows.append([_label_html(b), *[_e(fmt_ci(per.get(n))) for n in SCORE_NAMES],
-                         _e(n_text(per.get(SCORE_NAMES[0]))), _e((b.get("degenerate") or {}).get(agg, "n/a"))])
-        out.append(_table(["backbone", *[f"{n} mean [95% CI]" for n in SCORE_NAMES], "images scored",
+            rows.append([_label_html(b), *[_e(content.fmt_ci(per.get(n))) for n in content.SCORE_NAMES],
+                         _e(content.n_text(per.get(content.SCORE_NAMES[0]))), _e((b.get("degenerate") or {}).get(agg, "n/a"))])
+        out.append(_table(["backbone", *[f"{n} mean [95% CI]" for n in content.SCORE_NAMES], "images scored",
                            "degenerate maps"], rows, numeric={4, 5}))
     out.append("<p><small>The channel-sum map is C × the channel-mean map, so its scores are identical to "
                "the mean map's and are not listed separately.</small></p>")
@@ -130,18 +107,18 @@ def render_html(summary: dict) -> str:
     if figs.get("score_chart") or figs.get("contact_sheets"):
         out.append("<h2>Figures</h2>")
         if figs.get("score_chart"):
-            out.append(f'<figure><img src="{_e(url_of(figs["score_chart"]))}" alt="score chart">'
+            out.append(f'<figure><img src="{_e(content.url_of(figs["score_chart"]))}" alt="score chart">'
                        "<figcaption>Separation with 95% CI, and measured cost.</figcaption></figure>")
         if figs.get("quality_cost_chart"):
-            out.append(f'<figure><img src="{_e(url_of(figs["quality_cost_chart"]))}" alt="quality vs cost">'
+            out.append(f'<figure><img src="{_e(content.url_of(figs["quality_cost_chart"]))}" alt="quality vs cost">'
                        "<figcaption>Ranking score vs measured ms/image; filled = Pareto-optimal.</figcaption></figure>")
         for label, path in (figs.get("class_scatter") or {}).items():
-            out.append(f'<figure><img src="{_e(url_of(path))}" alt="classes, {_e(label)}">'
+            out.append(f'<figure><img src="{_e(content.url_of(path))}" alt="classes, {_e(label)}">'
                        f"<figcaption>{_e(label)}: pooled features of each image, PCA, coloured by class."
                        "</figcaption></figure>")
         for agg, path in (figs.get("contact_sheets") or {}).items():
             if path:
-                out.append(f'<figure><img src="{_e(url_of(path))}" alt="contact sheet, channel {_e(agg)}">'
+                out.append(f'<figure><img src="{_e(content.url_of(path))}" alt="contact sheet, channel {_e(agg)}">'
                            f"<figcaption>Contact sheet: channel {_e(agg)} maps, colour scale shared per "
                            "backbone.</figcaption></figure>")
 
@@ -153,7 +130,7 @@ def render_html(summary: dict) -> str:
         rows = []
         for im in images:
             name = _e(im.get("rel", "?"))
-            cell0 = f'<a href="{_e(url_of(im["figure"]))}">{name}</a>' if im.get("figure") else name
+            cell0 = f'<a href="{_e(content.url_of(im["figure"]))}">{name}</a>' if im.get("figure") else name
             if im.get("size"):
                 cell0 += f"<br><small>{_e('×'.join(str(v) for v in im['size']))}</small>"
             row = [cell0]
@@ -162,10 +139,10 @@ def render_html(summary: dict) -> str:
                 if per is None:
                     row.append("n/a")
                     continue
-                detail = "; ".join(f"{k}: " + ", ".join(f"{n} {fmt_num(s.get(n))}" for n in SCORE_NAMES)
+                detail = "; ".join(f"{k}: " + ", ".join(f"{n} {fmt_num(s.get(n))}" for n in content.SCORE_NAMES)
                                    for k, s in per.items() if isinstance(s, dict))
-                cell = f'<span title="{_e(detail)}">{fmt_num(image_separation(per))}</span>'
-                marks = degenerate_marks(per)
+                cell = f'<span title="{_e(detail)}">{fmt_num(content.image_separation(per))}</span>'
+                marks = content.degenerate_marks(per)
                 if marks:
                     cell += "".join(f'<br><span class="degenerate">degenerate {_e(m)}</span>' for m in marks)
                 row.append(cell)

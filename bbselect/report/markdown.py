@@ -9,30 +9,7 @@ paths are URL-quoted and stay relative. What the report says is shared with the 
 from __future__ import annotations
 
 from bbselect.common import fmt_num
-from bbselect.report.content import (
-    RANDOM_BANNER,
-    SCORE_NAMES,
-    aggregations,
-    channel_stats_of,
-    degenerate_marks,
-    erank_text,
-    evidence_line,
-    evidence_sections,
-    fmt_ci,
-    fmt_millions,
-    fmt_percent,
-    image_separation,
-    is_random_backbone,
-    is_random_run,
-    map_size_text,
-    n_text,
-    primary_metric,
-    ranking_note,
-    run_facts,
-    ties_text,
-    url_of,
-    where_text,
-)
+from bbselect.report import content
 
 # "$" and "~": GitHub renders $...$ as math and ~~...~~ as strikethrough.
 _MD_SPECIAL = {"\\": "\\\\", "|": "\\|", "`": "\\`", "[": "\\[", "]": "\\]", "*": "\\*", "_": "\\_",
@@ -53,7 +30,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _md_label(b: dict) -> str:
-    rnd = is_random_backbone(b)
+    rnd = content.is_random_backbone(b)
     return md_escape(b.get("label", "?")) + (" **RANDOM WEIGHTS**" if rnd else "")
 
 
@@ -61,41 +38,41 @@ def render_markdown(summary: dict) -> str:
     run = summary.get("run") or {}
     backbones = summary.get("backbones", [])
     out = [f"# bbselect report: {md_escape(run.get('name', ''))}", ""]
-    out += [f"- **{k}:** {md_escape(v)}" for k, v in run_facts(summary)] + [""]
-    if is_random_run(summary):
-        out += [f"> **⚠ {RANDOM_BANNER}**", ""]
+    out += [f"- **{k}:** {md_escape(v)}" for k, v in content.run_facts(summary)] + [""]
+    if content.is_random_run(summary):
+        out += [f"> **⚠ {content.RANDOM_BANNER}**", ""]
     if summary.get("warnings"):
         out += ["## Warnings", ""] + [f"- {md_escape(w)}" for w in summary["warnings"]] + [""]
     out += ["## Verdict", "", md_escape(summary.get("verdict", "")), ""]
-    if evidence_line(summary):
-        out += [md_escape(evidence_line(summary)), ""]
+    if content.evidence_line(summary):
+        out += [md_escape(content.evidence_line(summary)), ""]
 
     out += ["## Ranking", ""]
     rows = []
     for b in backbones:
-        cost, st = b.get("cost") or {}, channel_stats_of(b)
-        rows.append([str(b.get("rank", "")), _md_label(b), md_escape(where_text(b)), md_escape(map_size_text(b)),
-                     f"{fmt_ci(b.get('primary') or b.get('separation'))} (n = {n_text(b.get('primary') or b.get('separation'))})",
-                     md_escape(ties_text(b)),
-                     fmt_millions(cost.get("params")), fmt_num(cost.get("gflops")), fmt_num(cost.get("ms_per_image"), 1),
-                     fmt_num(cost.get("images_per_s"), 1), fmt_percent(st.get("dead_fraction")), erank_text(b)])
-    out += _md_table(["rank", "backbone", "layer (stage)", "map h×w×C", f"{md_escape(primary_metric(summary))} [95% CI]", "ties",
+        cost, st = b.get("cost") or {}, content.channel_stats_of(b)
+        rows.append([str(b.get("rank", "")), _md_label(b), md_escape(content.where_text(b)), md_escape(content.map_size_text(b)),
+                     f"{content.fmt_ci(b.get('primary') or b.get('separation'))} (n = {content.n_text(b.get('primary') or b.get('separation'))})",
+                     md_escape(content.ties_text(b)),
+                     content.fmt_millions(cost.get("params")), fmt_num(cost.get("gflops")), fmt_num(cost.get("ms_per_image"), 1),
+                     fmt_num(cost.get("images_per_s"), 1), content.fmt_percent(st.get("dead_fraction")), content.erank_text(b)])
+    out += _md_table(["rank", "backbone", "layer (stage)", "map h×w×C", f"{md_escape(content.primary_metric(summary))} [95% CI]", "ties",
                       "params (M)", "GFLOPs", "ms / image", "images / s", "dead channels", "effective rank"], rows)
-    out += ["", md_escape(ranking_note(summary)), ""]
+    out += ["", md_escape(content.ranking_note(summary)), ""]
 
-    for title, header, erows, note in evidence_sections(summary):
+    for title, header, erows, note in content.evidence_sections(summary):
         out += [f"## {title}", ""] + _md_table(header, [[md_escape(c) for c in r] for r in erows])
         out += ["", md_escape(note), ""]
 
     out += ["## Label-free map scores", ""]
-    for agg in aggregations(summary):
+    for agg in content.aggregations(summary):
         out += [f"### channel {md_escape(agg)} map", ""]
         rows = []
         for b in backbones:
             per = (b.get("scores") or {}).get(agg) or {}
-            rows.append([_md_label(b), *[fmt_ci(per.get(n)) for n in SCORE_NAMES], n_text(per.get(SCORE_NAMES[0])),
+            rows.append([_md_label(b), *[content.fmt_ci(per.get(n)) for n in content.SCORE_NAMES], content.n_text(per.get(content.SCORE_NAMES[0])),
                          md_escape((b.get("degenerate") or {}).get(agg, "n/a"))])
-        out += _md_table(["backbone", *[f"{n} mean [95% CI]" for n in SCORE_NAMES], "images scored",
+        out += _md_table(["backbone", *[f"{n} mean [95% CI]" for n in content.SCORE_NAMES], "images scored",
                           "degenerate maps"], rows) + [""]
     out += ["The channel-sum map is C × the channel-mean map, so its scores equal the mean map's.", ""]
 
@@ -107,14 +84,14 @@ def render_markdown(summary: dict) -> str:
     if figs.get("score_chart") or figs.get("contact_sheets"):
         out += ["## Figures", ""]
         if figs.get("score_chart"):
-            out += [f"![score chart]({url_of(figs['score_chart'])})", ""]
+            out += [f"![score chart]({content.url_of(figs['score_chart'])})", ""]
         if figs.get("quality_cost_chart"):
-            out += [f"![quality vs cost]({url_of(figs['quality_cost_chart'])})", ""]
+            out += [f"![quality vs cost]({content.url_of(figs['quality_cost_chart'])})", ""]
         for label, path in (figs.get("class_scatter") or {}).items():
-            out += [f"![classes, {md_escape(label)}]({url_of(path)})", ""]
+            out += [f"![classes, {md_escape(label)}]({content.url_of(path)})", ""]
         for agg, path in (figs.get("contact_sheets") or {}).items():
             if path:
-                out += [f"![contact sheet, channel {md_escape(agg)}]({url_of(path)})", ""]
+                out += [f"![contact sheet, channel {md_escape(agg)}]({content.url_of(path)})", ""]
 
     images = summary.get("images") or []
     if images:
@@ -123,14 +100,14 @@ def render_markdown(summary: dict) -> str:
         rows = []
         for im in images:
             name = md_escape(im.get("rel", "?"))
-            row = [f"[{name}]({url_of(im['figure'])})" if im.get("figure") else name]
+            row = [f"[{name}]({content.url_of(im['figure'])})" if im.get("figure") else name]
             for lb in labels:
                 per = (im.get("scores") or {}).get(lb)
                 if per is None:
                     row.append("n/a")
                     continue
-                marks = degenerate_marks(per)
-                row.append(fmt_num(image_separation(per)) + "".join(f" ⚠ degenerate {md_escape(m)}" for m in marks))
+                marks = content.degenerate_marks(per)
+                row.append(fmt_num(content.image_separation(per)) + "".join(f" ⚠ degenerate {md_escape(m)}" for m in marks))
             rows.append(row)
         out += _md_table(["image", *[md_escape(lb) for lb in labels]], rows) + [""]
 
