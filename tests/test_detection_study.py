@@ -42,3 +42,15 @@ def test_detections_figure_draws_one_rectangle_per_shown_box():
     assert [len(ax.patches) for ax in axes] == [2, 1, 2, 1]
     assert axes[1].texts[0].get_text() == "cat 0.80"
     assert axes[0].get_ylim() == (48.0, 0.0)  # letterbox padding cropped
+
+
+def test_probe_images_puts_normalised_boxes_into_input_pixels():
+    from bbselect.inputs.boxmodel import Box
+
+    boxes = {"a.jpg": [Box(0.1, 0.2, 0.5, 0.6, "dog"), Box(0.0, 0.0, 1.0, 1.0, "cat")]}
+    pi = S.probe_images(["a.jpg", "b.jpg"], boxes, {"a.jpg": (200, 100), "b.jpg": (50, 50)},
+                        {"a.jpg": (32, 64), "b.jpg": (64, 64)}, 64, {"a.jpg": "x", "b.jpg": "x"})
+    assert pi.class_names == ["cat", "dog"]
+    assert np.allclose(pi.boxes[0], [[6.4, 6.4, 32.0, 19.2], [0, 0, 64, 32]])
+    assert pi.classes[0].tolist() == [1, 0] and pi.boxes[1].shape == (0, 4)
+    assert pi.groups == ["x", "x"] and pi.geoms[0].width == 200

@@ -37,6 +37,30 @@ class ProbeImages:
     input_size: int
 
 
+def probe_images(rels: list[str], boxes: dict[str, list], sizes: dict[str, tuple[int, int]],
+                 valid: dict[str, tuple[int, int]], input_size: int,
+                 groups: dict[str, str] | None = None) -> ProbeImages:
+    """``ProbeImages`` from normalised boxes (``Box`` tuples with a ``label``) per image rel.
+
+    ``sizes``: rel -> upright (width, height); ``valid``: rel -> content (rows, cols) of the fitted
+    input (top-left, as ``fit_to_input`` places it). Images absent from ``boxes`` have no objects.
+    Classes are the sorted distinct labels.
+    """
+    names = sorted({str(b.label) for r in rels for b in boxes.get(r, [])})
+    index = {n: i for i, n in enumerate(names)}
+    geoms, bxs, cls = [], [], []
+    for r in rels:
+        w, h = sizes[r]
+        g = cm.Geometry(int(w), int(h), input_size, tuple(int(v) for v in valid[r]))
+        own = boxes.get(r, [])
+        px = cm.normalised_to_image([[b.x0, b.y0, b.x1, b.y1] for b in own], g)
+        geoms.append(g)
+        bxs.append(cm.to_input_pixels(px, g))
+        cls.append(np.array([index[str(b.label)] for b in own], np.int64))
+    grp = [(groups or {}).get(r, r) for r in rels]
+    return ProbeImages(list(rels), bxs, cls, names, geoms, grp, input_size)
+
+
 def _stable(name: str, seed: int) -> str:
     return hashlib.sha1(f"{seed}:{name}".encode()).hexdigest()
 
@@ -103,4 +127,4 @@ def probe_study(features: dict[str, np.ndarray], images: ProbeImages,
     return out
 
 
-__all__ = ["STRATA", "ProbeImages", "sample_images", "probe_study"]
+__all__ = ["STRATA", "ProbeImages", "probe_images", "sample_images", "probe_study"]
