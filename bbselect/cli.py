@@ -183,13 +183,11 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
     from click.core import ParameterSource
 
     from bbselect.config import file as configfile
-    from bbselect.config import sweep_points as sweeppoints
     from bbselect.config import values as configvalues
     from bbselect.config.schema import default_images_dir
     from bbselect.config.validate import resolve
     from bbselect.run.pipeline import compare as run_compare
-    from bbselect.run.sweep import run_sweep
-    from bbselect.store import rundir
+    from bbselect.run.sweep import run_config_sweep
 
     if not config_file.is_file():
         raise UsageError(f"config file {config_file} does not exist")
@@ -197,27 +195,18 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
     cli = {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()
            if k in configvalues.KINDS and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     loaded = configfile.build_config(config_file, list(sets), cli)
-    base = loaded.base
     if loaded.source["images"] == "default":
-        base.images = str(default_images_dir())
-    gates_ = loaded.gates
-    if "fail_under" in gates_ and loaded.source["fail_under"] == "default":
-        fu = gates_["fail_under"]
-        base.fail_under = [f"{k}={v}" for k, v in fu.items()] if isinstance(fu, dict) else list(fu)
-    if "expect_best" in gates_ and loaded.source["expect_best"] == "default":
-        base.expect_best = str(gates_["expect_best"])
+        loaded.base.images = str(default_images_dir())
     for note in loaded.notes:
         click.echo(f"note: {note}", err=True)
-    points = sweeppoints.expand_sweep(base, loaded.sweep)
+    points = loaded.points()
     for _, cfg in points:
         resolve(cfg)  # every point is checked before any runs
     if not loaded.sweep:
         _echo_outcome(run_compare(points[0][1], quiet=quiet, argv=sys.argv), fmt)
         return
-    parent = rundir.claim_run_dir(Path(base.output), base.name or config_file.stem)
-    rundir.atomic_write_text(parent / "sweep.yaml", configfile.dump_config(base, loaded.sweep, loaded.gates))
-    _, outcomes = run_sweep(points, parent, loaded.sweep, quiet=quiet,
-                            run_point=lambda cfg: run_compare(cfg, quiet=quiet, argv=sys.argv))
+    parent, outcomes = run_config_sweep(loaded, points, config_file.stem, quiet=quiet,
+                                        run_point=lambda cfg: run_compare(cfg, quiet=quiet, argv=sys.argv))
     code = max(o.exit_code for o in outcomes)
     if not quiet:
         click.echo(f"sweep done: {parent / 'index.html'}", err=True)

@@ -101,8 +101,18 @@ def build_config(yaml_path: Path | None, sets: list[str], cli: dict[str, object]
             given = f"--{key.replace('_', '-')}" if how == "cli" else f"--set {key}"
             notes.append(f"{given} replaces the sweep over '{key}' from {origin}")
     base = CompareConfig(**copy.deepcopy(values))
+    _apply_gates(base, gates, source)
     expand_sweep(base, sweep)  # fail now on an oversized or duplicate sweep
     return LoadedConfig(base, sweep, gates, source, notes)
+
+
+def _apply_gates(base: CompareConfig, gates: dict[str, object], source: dict[str, str]) -> None:
+    """``gates:`` in a file sets ``fail_under`` / ``expect_best`` unless a key of that name was given."""
+    if "fail_under" in gates and source["fail_under"] == "default":
+        fu = gates["fail_under"]
+        base.fail_under = [f"{k}={v}" for k, v in fu.items()] if isinstance(fu, dict) else list(fu)
+    if "expect_best" in gates and source["expect_best"] == "default":
+        base.expect_best = str(gates["expect_best"])
 
 
 # ---------------------------------------------------------------- writing

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bbselect.common import fmt_num
+from bbselect.config.file import dump_config
 from bbselect.config.schema import CompareConfig
 from bbselect.progress import log
 from bbselect.store import rundir
@@ -29,6 +30,17 @@ from bbselect.store import rundir
 COLUMNS = ["point", "backbone", "layer", "stage", "input_size", "resize", "weights", "rank",
            "separation", "separation_lo", "separation_hi", "n_images", "effective_rank", "dead_fraction",
            "params", "gflops", "ms_per_image", "report"]
+
+
+def run_config_sweep(loaded, points: list[tuple[str, CompareConfig]], default_name: str, *, run_point,
+                     quiet: bool) -> tuple[Path, list]:
+    """A loaded config file's sweep: claim ``results/<name>/``, keep ``sweep.yaml`` (``bbselect run``
+    repeats it), run every point; return (parent folder, outcomes)."""
+    base = loaded.base
+    parent = rundir.claim_run_dir(Path(base.output), base.name or default_name)
+    rundir.atomic_write_text(parent / "sweep.yaml", dump_config(base, loaded.sweep, loaded.gates))
+    _, outcomes = run_sweep(points, parent, loaded.sweep, quiet=quiet, run_point=run_point)
+    return parent, outcomes
 
 
 def run_sweep(points: list[tuple[str, CompareConfig]], parent: Path, sweep: dict, *, run_point, quiet: bool):
