@@ -58,6 +58,8 @@ SCORES = [
     ("mean.otsu", "mean.otsu", +1),
     ("mean.top10_mass", "mean.top10_mass", +1),
     ("mean.concentration", "mean.concentration", +1),
+    ("stability", "neighbourhood stability", +1),
+    ("retrieval", "augmentation retrieval", +1),
     ("effective_rank", "effective_rank", +1),
     ("dead_fraction", "dead_fraction (↓)", -1),
     ("logme", "LogME", +1),
@@ -155,6 +157,7 @@ def measure_group(data_dir: Path, group: dict, work: Path, tag: str) -> list[dic
             "probe": probe["linear_probe"]["mean"],
             "probe_lo": probe["linear_probe"]["lo"], "probe_hi": probe["linear_probe"]["hi"],
         }
+        row.update(stability_columns(b))
         for m in ("max", "mean"):
             for s in ("otsu", "top10_mass", "concentration"):
                 row[f"{m}.{s}"] = _get(b, "scores", m, s, "mean")
@@ -162,6 +165,12 @@ def measure_group(data_dir: Path, group: dict, work: Path, tag: str) -> list[dic
         rows.append(row)
     shutil.rmtree(outcome.run_dir, ignore_errors=True)  # maps are no longer needed
     return rows
+
+
+def stability_columns(b: dict) -> dict:
+    """Neighbourhood stability and augmentation retrieval of one backbone (the runs are label-free, so
+    ``--stability auto`` makes one augmented view per image, seed 0, k = 10)."""
+    return {"stability": _get(b, "stability", "mean"), "retrieval": _get(b, "stability", "retrieval", "mean")}
 
 
 # --------------------------------------------------------------------------
@@ -260,7 +269,7 @@ def tau_table(res: dict, ds: str) -> str:
 
 
 def rows_table(rows: list[dict], ds: str) -> str:
-    cols = ["probe", "knn", "logme", "separation", "max.otsu", "mean.otsu", "mean.top10_mass",
+    cols = ["probe", "knn", "logme", "separation", "stability", "retrieval", "max.otsu", "mean.otsu", "mean.top10_mass",
             "mean.concentration", "effective_rank", "dead_fraction"]
     lines = ["| config | size | seed | probe acc. [95% CI] | " + " | ".join(cols[1:])
              + " | images with a scorable max / mean map |",
@@ -398,6 +407,18 @@ def verdict(res: dict) -> list[str]:
     return out
 
 
+def stability_verdict(res: dict) -> str:
+    """What the label-free verdict may rest on: neighbourhood stability, if this study supports it (the
+    tool ranks by it only while ``bbselect.scoring.stability.STUDY["supported"]`` says so)."""
+    taus = "; ".join(f"{ds} τ = {_f(res[ds]['tau']['stability']['tau'], 2)} (p {_p(res[ds]['tau']['stability']['p'])}), "
+                     f"pretrained-only τ = {_f(res[ds]['tau_real']['stability']['tau'], 2)}" for ds in res)
+    if supported(res, "stability"):
+        return ("**Label-free verdict: neighbourhood stability is supported** by the rule above, so bbselect "
+                f"ranks by it when there are no labels and no boxes ({taus}).")
+    return ("**Label-free verdict: neighbourhood stability is NOT supported** by the rule above on these "
+            f"runs ({taus}); `bbselect.scoring.stability.STUDY['supported']` must then be False.")
+
+
 def finer(rows: list[dict], res: dict) -> list[str]:
     """Data-driven caveats: what the 'all configurations' tau is made of."""
     out = []
@@ -517,6 +538,7 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
                      + ", ".join(f"`{HEADING[k]}`" for k in LABEL_FREE if k not in lf_pred) + ".")
     else:
         parts.append("**No label-free score is supported** as a predictor of probe accuracy on both data sets.")
+    parts += ["", stability_verdict(res)]
     if "separation" not in lf_pred:
         parts += ["", "**In short: bbselect's primary label-free ranking score, `separation`, is not supported "
                   "as a predictor of transfer by this study; neither are the individual map scores. What holds "

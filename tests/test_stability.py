@@ -11,6 +11,7 @@ from PIL import Image
 
 from bbselect.inputs import augment as aug
 from bbselect.scoring import stability as st
+from bbselect.scoring.stats import paired_bootstrap
 
 
 def _feats(n=120, d=24, seed=0):
@@ -128,7 +129,7 @@ def test_paired_bootstrap_clearly_different_is_not_tied():
     rng = np.random.default_rng(0)
     b = rng.uniform(0, 1, 200)
     a = b + 0.2 + rng.normal(scale=0.05, size=200)  # per-image spread large, the paired gap small
-    r = st.paired_bootstrap(a, b, n_boot=1000, seed=0)
+    r = paired_bootstrap(a, b, n_boot=1000, seed=0)
     assert r["tied"] is False and r["lo"] > 0.15 and r["hi"] < 0.25
     assert r["diff"] == pytest.approx(np.mean(a - b))
     # unpaired intervals of these two would overlap heavily: pairing is what separates them
@@ -140,20 +141,20 @@ def test_paired_bootstrap_same_is_tied_and_symmetric():
     a = rng.uniform(0, 1, 150)
     e = rng.normal(scale=0.1, size=150)
     b = a + (e - e.mean())  # same mean, noisy pairs
-    r = st.paired_bootstrap(a, b, n_boot=1000, seed=0)
+    r = paired_bootstrap(a, b, n_boot=1000, seed=0)
     assert r["tied"] is True and r["lo"] < 0 < r["hi"]
-    r2 = st.paired_bootstrap(b, a, n_boot=1000, seed=0)
+    r2 = paired_bootstrap(b, a, n_boot=1000, seed=0)
     assert r2["diff"] == pytest.approx(-r["diff"])
 
 
 def test_paired_bootstrap_drops_missing_pairs_and_ignores_order():
     a = np.array([1.0, 2.0, np.nan, 4.0, 5.0, 7.0])
     b = np.array([0.5, 1.0, 3.0, np.nan, 4.0, 6.5])
-    r = st.paired_bootstrap(a, b, n_boot=500, seed=3)
+    r = paired_bootstrap(a, b, n_boot=500, seed=3)
     assert r["n"] == 4 and r["n_missing"] == 2 and r["diff"] == pytest.approx(np.mean([0.5, 1.0, 1.0, 0.5]))
     perm = [5, 2, 0, 4, 1, 3]
-    assert st.paired_bootstrap(a[perm], b[perm], n_boot=500, seed=3) == r
-    assert st.paired_bootstrap([np.nan], [1.0])["tied"] is None
+    assert paired_bootstrap(a[perm], b[perm], n_boot=500, seed=3) == r
+    assert paired_bootstrap([np.nan], [1.0])["tied"] is None
 
 
 # ------------------------------------------------------------------ the augmented view

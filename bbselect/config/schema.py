@@ -14,6 +14,7 @@ from bbselect.inputs import images as imgs
 from bbselect.models import registry
 from bbselect.store.cache import DEFAULT_MAX_MB
 
+STABILITY_CHOICES = ("auto", "on", "off")
 FIGURE_CHOICES = "all | N (first N images) | none (no figures at all, fastest)"
 
 
@@ -89,6 +90,15 @@ class CompareConfig:
         "auto", metavar="auto|none|PATH",
         help="Box annotations for box-aware scores: auto = YOLO .txt / VOC .xml / COCO .json found next to "
              "the images; PATH = a COCO file or a folder of per-image files.")
+    stability: str = setting(
+        "auto", choices=STABILITY_CHOICES,
+        help="Neighbourhood stability under augmentation, the label-free score the verdict rests on without "
+             "labels or boxes: auto = on when there are neither; on; off (skips the augmented views' "
+             "forward passes, about as many as the images').")
+    stability_views: int = setting(
+        1, metavar="M", help="Augmented views per image for stability; each view is one more forward pass.")
+    stability_k: int = setting(10, metavar="K", help="Neighbours per image for stability (needs at least 3 K images).")
+    stability_seed: int = setting(0, help="Seed of the augmented views (crop, flip, brightness, contrast).")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bbselect.config.schema import CompareConfig, parse_figures
+from bbselect.config.schema import STABILITY_CHOICES, CompareConfig, parse_figures
 from bbselect.errors import InputError, UsageError
 from bbselect.inputs import images as imgs
 from bbselect.models import registry
@@ -36,6 +36,12 @@ def resolve(cfg: CompareConfig) -> Resolved:
         raise UsageError(f"--input-size {cfg.input_size}: expected a multiple of 32, at least 32")
     if cfg.batch_size < 1:
         raise UsageError(f"--batch-size {cfg.batch_size}: expected at least 1")
+    if cfg.stability not in STABILITY_CHOICES:
+        raise UsageError(f"--stability {cfg.stability!r}: expected one of {', '.join(STABILITY_CHOICES)}")
+    if not 1 <= cfg.stability_views <= 16:
+        raise UsageError(f"--stability-views {cfg.stability_views}: expected 1 to 16")
+    if cfg.stability_k < 1:
+        raise UsageError(f"--stability-k {cfg.stability_k}: expected at least 1")
     if cfg.cache_max_mb < 0:
         raise UsageError(f"--cache-max-mb {cfg.cache_max_mb}: expected at least 0")
     if cfg.max_pixels < 1:

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from bbselect.errors import OutputError
+from bbselect.inputs import augment
 from bbselect.inputs import images as imgs
 from bbselect.models.cost import speed
 from bbselect.models.extractor import MAP_KEYS, Extractor
@@ -41,6 +42,7 @@ class BackboneRun:
     cached: int = 0  # copied from the cache
     resumed: int = 0  # already in the run folder (``--resume``)
     infer_seconds: float = 0.0
+    view_seconds: float = 0.0  # the augmented views' forward passes (neighbourhood stability)
     warmup_seconds: float = 0.0  # the first call, which traces the graph: a one-off per run
 
     def cost(self) -> dict:
@@ -60,14 +62,29 @@ class Job:
     extractor: Extractor | None = None
 
 
+@dataclass(frozen=True)
+class Views:
+    """Augmented views for neighbourhood stability: ``m`` per image, made in the decode threads from the
+    already decoded image (no second decode) and run through each backbone after its originals; only
+    their pooled features are kept, as ``view_gap`` [m, C] in the image's maps file."""
+
+    m: int = 1
+    seed: int = 0
+
+    def key(self) -> str:
+        """Part of the map cache key: a maps file with views is not the same file as one without."""
+        return f"views={self.m}:seed={self.seed}:augment-v{augment.VERSION}"
+
+
 def decoded(
     refs: list[imgs.ImageRef],
     work: Callable[[imgs.ImageRef], tuple],
     on_skip: Callable[[imgs.ImageRef, str], None],
     ahead: int = 16,
     workers: int | None = None,
-) -> Iterator[tuple[imgs.ImageRef, np.ndarray, tuple[int, int]]]:
-    """Yield ``(ref, array, valid_hw)`` in folder order, decoding up to ``ahead`` images in advance."""
+) -> Iterator[tuple]:
+    """Yield ``(ref, *work(ref))`` — ``(ref, array, valid_hw[, views])`` — in folder order, decoding up
+    to ``ahead`` images in advance."""
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         pending: deque = deque()
@@ -85,11 +102,11 @@ def decoded(
             ref, fut = pending.popleft()
             fill()
             try:
-                arr, valid = fut.result()
+                result = fut.result()
             except imgs.ImageDecodeError as err:
                 on_skip(ref, err.reason)
                 continue
-            yield ref, arr, valid
+            yield (ref, *result)
 
 
 def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress) -> None:
@@ -116,7 +133,7 @@ def _flush(job: Job, batch_size: int, input_size: int, cache, progress) -> None:
     """Run the job's pending images through its model (always a full batch) and save their maps."""
     batch, job.pending = job.pending, []
     ex = job.extractor
-    x = np.stack([arr for _, arr, _ in batch])
+    x = np.stack([item[1] for item in batch])
     if len(x) < batch_size:
         # Always run full batches: TensorFlow's CPU kernels may pick another algorithm for another
         # batch size, and an image's maps must not depend on which batch it is in (a sharded or
@@ -125,11 +142,14 @@ def _flush(job: Job, batch_size: int, input_size: int, cache, progress) -> None:
     t0 = time.perf_counter()
     out = ex(x)
     job.run.infer_seconds += time.perf_counter() - t0
-    for i, (ref, _arr, valid) in enumerate(batch):
+    view_gap = _view_features(job, batch, batch_size)
+    for i, (ref, _arr, valid, *_views) in enumerate(batch):
         rows, cols = imgs.valid_map_region(valid, input_size, ex.map_shape)
         arrays = {k: np.asarray(out[k][i, :rows, :cols], np.float32) for k in MAP_KEYS}
         arrays.update(gap=out["gap"][i].astype(np.float32), gmp=out["gmp"][i].astype(np.float32),
                       valid_hw=np.asarray(valid, np.int32))
+        if view_gap is not None:
+            arrays["view_gap"] = view_gap[i]
         dest = job.maps_dir / f"{ref.id}.npz"
         mapfiles.save_maps(dest, arrays)
         if cache is not None and job.cache_keys:
@@ -138,6 +158,24 @@ def _flush(job: Job, batch_size: int, input_size: int, cache, progress) -> None:
         job.run.computed += 1
     if progress is not None:
         progress.advance(len(batch))
+
+
+def _view_features(job: Job, batch: list, batch_size: int) -> np.ndarray | None:
+    """Pooled features [B, m, C] of the batch's augmented views (None without views), run in full
+    batches like the originals so a view's features do not depend on its batch either."""
+    if len(batch[0]) < 4:
+        return None
+    vx = np.concatenate([item[3] for item in batch])  # [B * m, S, S, 3], image-major
+    t0 = time.perf_counter()
+    gaps = []
+    for start in range(0, len(vx), batch_size):
+        chunk = vx[start:start + batch_size]
+        n = len(chunk)
+        if n < batch_size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, axis=0)])
+        gaps.append(np.asarray(job.extractor(chunk)["gap"][:n], np.float32))
+    job.run.view_seconds += time.perf_counter() - t0
+    return np.concatenate(gaps).reshape(len(batch), -1, gaps[0].shape[-1])
 
 
 def run_backbones(
@@ -151,12 +189,15 @@ def run_backbones(
     on_skip: Callable[[imgs.ImageRef, str], None],
     cache=None,
     progress=None,
+    views: Views | None = None,
 ) -> float:
     """Make sure every readable image in ``refs`` has a maps file in every job's ``maps_dir``.
 
     Maps already there (an interrupted run being resumed) are kept; cache hits are copied; every
     image some backbone still needs is decoded once and given to each backbone that needs it.
     Returns the wall-clock seconds of the pass; per-backbone counts are in each ``job.run``.
+    With ``views``, each decode thread also makes the image's augmented views, and their pooled
+    features are saved with its maps (``view_gap``).
     """
     t_wall = time.perf_counter()
     for job in jobs:
@@ -171,6 +212,8 @@ def run_backbones(
             job.run.warmup_seconds = time.perf_counter() - t0
 
     def work(ref):
+        if views is not None:
+            return augment.decode_with_views(ref, input_size, resize, max_pixels, views.m, views.seed)
         return imgs.decode_input(ref, input_size, resize, max_pixels)
 
     for item in decoded(needed, work, on_skip, ahead=2 * batch_size):

@@ -35,8 +35,8 @@ from bbselect.models.extractor import build_extractor
 from bbselect.models.weights import build_backbone, md5sum
 from bbselect.progress import Progress, log
 from bbselect.report import render
-from bbselect.run.engine import Job, run_backbones
-from bbselect.scoring import gates, summarize
+from bbselect.run.engine import Job, Views, run_backbones
+from bbselect.scoring import evidence, gates, summarize
 from bbselect.store import rundir
 from bbselect.store.cache import Cache, backbone_key, entry_key, file_hash
 from bbselect.store.cache import default_dir as default_cache_dir
@@ -131,11 +131,14 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         except OSError as err:
             skips(r, f"cannot read ({err.strerror or err})")
 
+    want_views, views_why = evidence.stability_wanted(cfg.stability, res.images_dir, [r.rel for r in refs],
+                                                      cfg.labels, cfg.boxes)
+    views = Views(cfg.stability_views, cfg.stability_seed) if want_views else None
     plans = []
     for sel in res.selections:
         layer = sel.layer_or(cfg.layer)
         bkey = backbone_key(sel.spec.name, dict(sel.options), layer, _weights_id(res.weights, cfg.seed),
-                            cfg.input_size, cfg.resize)
+                            cfg.input_size, cfg.resize, views.key() if views else None)
         keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
         meta = cache.meta(bkey)
         plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
@@ -160,7 +163,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         prog = Progress(_backbones_label(plans), len(todo) * len(jobs), quiet=quiet, unit="maps")
         timing["maps_seconds"] = run_backbones(
             jobs, todo, input_size=cfg.input_size, resize=cfg.resize, batch_size=cfg.batch_size,
-            max_pixels=cfg.max_pixels, on_skip=skips, cache=cache, progress=prog,
+            max_pixels=cfg.max_pixels, on_skip=skips, cache=cache, progress=prog, views=views,
         )
         prog.close()
         for plan, job in zip(plans, jobs):
@@ -177,7 +180,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
             timing["backbones"][label] = {
                 **meta.get("speed", {}), "computed": run.computed, "cached": run.cached, "resumed": run.resumed,
                 "inference_seconds": run.infer_seconds, "build_seconds": plan.get("build_seconds", 0.0),
-                "warmup_seconds": run.warmup_seconds,
+                "warmup_seconds": run.warmup_seconds, "view_seconds": run.view_seconds,
             }
         jobs.clear()
         cache.evict()
@@ -187,7 +190,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         good = [r for r in refs if r.rel not in skips.items]
         manifest = {
             "bbselect": __version__,
-            "run": _settings(run_dir, cfg, res),
+            "run": {**_settings(run_dir, cfg, res), "stability": {"on": views is not None, "why": views_why}},
             "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve())} for r in good],
             "skipped": skips.as_list(),
             "backbones": metas,
@@ -234,7 +237,8 @@ def _settings(run_dir: Path, cfg: CompareConfig, res) -> dict:
         "name": run_dir.name, "images_dir": str(res.images_dir), "input_size": cfg.input_size,
         "resize": cfg.resize, "layer": cfg.layer, "weights": cfg.weights, "seed": cfg.seed,
         "random_weights": res.weights == "none", "max_pixels": cfg.max_pixels, "shard": cfg.shard,
-        "labels": cfg.labels, "boxes": cfg.boxes,
+        "labels": cfg.labels, "boxes": cfg.boxes, "stability_views": cfg.stability_views,
+        "stability_k": cfg.stability_k, "stability_seed": cfg.stability_seed,
     }
 
 

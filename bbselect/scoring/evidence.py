@@ -24,7 +24,7 @@ import numpy as np
 from bbselect.errors import UsageError
 from bbselect.inputs import annotations, labelfiles
 from bbselect.probes import labels
-from bbselect.scoring import boxscores, registry, stats
+from bbselect.scoring import boxscores, registry, stability, stats
 from bbselect.scoring.registry import SCORED_MAPS as BOX_MAPS
 from bbselect.scoring.registry import ScoreSpec
 
@@ -81,6 +81,24 @@ def find_boxes(images_dir: Path, images: list[dict], setting: str | None):
     return annotations.load_boxes(images_dir, rels, sizes, source=coco_file or source, fmt=fmt)
 
 
+def stability_wanted(setting: str, images_dir: Path, rels: list[str], labels_setting: str | None,
+                     boxes_setting: str | None) -> tuple[bool, str]:
+    """Whether to make augmented views for neighbourhood stability, and why (``--stability``).
+
+    ``auto``: on when there are no labels and no boxes (then stability is what the verdict rests on)."""
+    if setting == "off":
+        return False, "turned off (--stability off)"
+    if setting == "on":
+        return True, "turned on (--stability on)"
+    classes, _ = find_labels(images_dir, rels, labels_setting)
+    if classes:
+        return False, "class labels were found, so the verdict rests on them (--stability on computes it too)"
+    b = (boxes_setting or "auto").strip()
+    if b.lower() != "none" and (b.lower() != "auto" or annotations.detect_format(images_dir, rels, None)):
+        return False, "box annotations were found, so the verdict rests on them (--stability on computes it too)"
+    return True, "no labels and no boxes: the label-free verdict rests on it"
+
+
 # ---------------------------------------------------------------- scores
 
 def label_scores(features: np.ndarray, classes: list[str], seed: int = 0) -> dict:
@@ -130,6 +148,8 @@ def choose_primary(entries: list[dict]) -> dict:
         if name == RANKED_BY[-1][0] or any(np.isfinite(registry.value(e, name)) for e in entries):
             break
     used = {"evidence": spec.tier, "metric": spec.title, "why": why}
+    if name == "stability":
+        used["how_sure"] = stability.how_sure()
     for e in entries:
         e["primary"] = {"metric": spec.title, **_summary_at(e, spec.path)}
     return used
@@ -173,5 +193,7 @@ RANKED_BY = (
                   "is the most direct evidence for a detector"),
     ("linear_probe", "class labels were found (no boxes): how well a linear classifier on the pooled "
                      "features separates your classes is the best available evidence"),
+    *((("stability", "no labels or boxes were given; neighbourhood stability is the label-free score the "
+                     "validation study supports"),) if stability.STUDY["supported"] else ()),
     ("separation", "no labels or boxes were given, so only the label-free map scores are available"),
 )

@@ -34,21 +34,46 @@ def _score(b: dict) -> dict:
 
 
 
-def rank(backbones: list[dict]) -> list[dict]:
-    """Set ``rank`` and ``tied_with`` on each backbone dict (by its primary score's mean, NaN last)."""
+HEALTH_DEAD = 0.5  # share of channels that never fire
+HEALTH_RANK = 2.0  # effective rank of the pooled features: below this they are (nearly) one direction
+
+
+def health_problem(b: dict) -> str | None:
+    """Why a backbone fails the health gate (dead channels, collapsed features), or None."""
+    cs = b.get("channels_stats") or {}
+    dead, erank = cs.get("dead_fraction"), cs.get("effective_rank")
+    if finite(dead) and dead >= HEALTH_DEAD:
+        return f"{100 * dead:.0f}% of its channels never fire"
+    if finite(erank) and erank < HEALTH_RANK:
+        return f"effective rank {erank:.1f}: its pooled features use fewer than {HEALTH_RANK:.0f} directions"
+    return None
+
+
+def _tied(b: dict, o: dict) -> bool:
+    """A paired comparison on the same images when the score has one, else overlapping intervals."""
+    paired = _score(b).get("paired") or {}
+    if o["label"] in paired and paired[o["label"]].get("tied") is not None:
+        return bool(paired[o["label"]]["tied"])
+    return stats.intervals_overlap(_score(b), _score(o))
+
+
+def rank(backbones: list[dict], health_gate: bool = False) -> list[dict]:
+    """Set ``rank`` and ``tied_with`` on each backbone dict (by its primary score's mean, NaN last).
+
+    ``health_gate``: backbones with mostly dead channels or collapsed features (``health_problem``) go
+    below every healthy one, in their own order; the gate can demote, never promote. Their reason is
+    kept in ``b["demoted"]``."""
 
     def key(b):
         m = _score(b)["mean"]
-        return (0, -m) if finite(m) else (1, 0)
+        return (0 if finite(m) else 1, bool(b.get("demoted")), -m if finite(m) else 0)
 
+    for b in backbones:
+        b["demoted"] = health_problem(b) if health_gate else None
     ordered = sorted(backbones, key=key)
     for i, b in enumerate(ordered, start=1):
         b["rank"] = i
-        b["tied_with"] = [
-            o["label"]
-            for o in ordered
-            if o is not b and stats.intervals_overlap(_score(b), _score(o))
-        ]
+        b["tied_with"] = [o["label"] for o in ordered if o is not b and _tied(b, o)]
     return ordered
 
 
@@ -115,7 +140,12 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
             f"On these {n_images} images, {best['label']} ({where}) ranks first: "
             f"{metric} {_fmt_ci(_score(best))} (mean with 95% interval)."
         )
-        if best["tied_with"]:
+        if best["tied_with"] and _score(best).get("paired"):
+            parts.append(
+                f"A paired comparison on the same images does not separate it from "
+                f"{', '.join(best['tied_with'])} (95% interval of the difference contains 0); treat them as tied."
+            )
+        elif best["tied_with"]:
             parts.append(
                 f"Its interval overlaps {', '.join(best['tied_with'])}, so that lead is not "
                 f"established on this many images; treat them as tied."
@@ -138,6 +168,10 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
                 for b in dead)
             + " on these images — a sign of a broken or unsuited network at this layer, whatever its rank."
         )
+    demoted = [b for b in scored if b.get("demoted")]
+    if demoted:
+        parts.append("Health gate: " + "; ".join(f"{b['label']} fails it ({b['demoted']})" for b in demoted)
+                     + " — so it ranks below every healthy backbone, whatever its score.")
     unscored = [b["label"] for b in ordered if b not in scored]
     partly = [b["label"] for b in scored if any(b["degenerate"].values())]
     if unscored and scored:
@@ -150,7 +184,7 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
             f"Some maps of {', '.join(partly)} were degenerate and were left out of the scores, "
             f"not counted as zero."
         )
-    parts.append(_LIMITS[evidence["evidence"]])
+    parts.append(evidence.get("how_sure") or _LIMITS[evidence["evidence"]])
     if random_weights:
         parts.insert(
             0,

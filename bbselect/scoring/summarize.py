@@ -16,18 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from bbselect.models.extractor import MAP_KEYS
-from bbselect.scoring import evidence, mapscores, ranking, registry, stats
+from bbselect.scoring import evidence, mapscores, ranking, registry, stability, stats
 from bbselect.scoring.registry import SCORED_MAPS
 from bbselect.store.mapfiles import load_maps
 
 SCHEMA_VERSION = 1
 
 
-def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | None, boxes):
+def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | None, boxes, stab_k: int):
     maps_dir = run_dir / meta["maps_dir"]
     per_image: dict[str, dict[str, mapscores.MapScores]] = {}
     samples = {k: [] for k in MAP_KEYS}
-    gap, gmp, labelled, box_maps = [], [], [], {}
+    gap, gmp, labelled, box_maps, views = [], [], [], {}, []
     for im in images:
         path = maps_dir / f"{im['id']}.npz"
         if not path.exists():
@@ -42,8 +42,9 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
             samples[k].append(stats.value_sample(m[k]))
         gap.append(m["gap"])
         gmp.append(m["gmp"])
+        views.append(m.get("view_gap"))
     if not per_image:
-        return None, per_image
+        return None, per_image, None
     values = list(per_image.values())
     entry = {
         key: meta[key] for key in ("label", "name", "options", "layer", "stage", "map_shape", "channels", "weights")
@@ -65,7 +66,11 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
     if boxes is not None:
         rel_of = {im["id"]: im["rel"] for im in images}
         entry["boxes"] = evidence.box_scores(box_maps, boxes.boxes, rel_of)
-    return entry, per_image
+    stab = None
+    if views and all(v is not None for v in views):  # the run made augmented views (--stability)
+        entry["stability"], values = stability.backbone_summary(np.stack(gap), np.stack(views), stab_k)
+        stab = dict(zip(per_image, values.tolist()))
+    return entry, per_image, stab
 
 
 def _limits(parts: list[np.ndarray]) -> tuple[float, float]:
@@ -81,14 +86,16 @@ def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
     images_dir = Path(settings["images_dir"])
     classes, labels_how = evidence.find_labels(images_dir, [im["rel"] for im in images], settings.get("labels"))
     boxes = evidence.find_boxes(images_dir, images, settings.get("boxes"))
-    entries, per_image = [], {}
+    entries, per_image, stab = [], {}, {}
+    k = int(settings.get("stability_k") or stability.DEFAULT_K)
     for meta in manifest["backbones"]:
-        entry, scored = _backbone(run_dir, meta, images, classes, boxes)
+        entry, scored, stab[meta["label"]] = _backbone(run_dir, meta, images, classes, boxes, k)
         if entry is not None:
             entries.append(entry)
             per_image[meta["label"]] = scored
+    stability.add_paired(entries, {lb: v for lb, v in stab.items() if v is not None})
     used = evidence.choose_primary(entries)
-    ordered = ranking.rank(entries)
+    ordered = ranking.rank(entries, health_gate=used["evidence"] == "label-free")
     timing = dict(manifest.get("timing", {}))
     speed = timing.get("backbones", {})
     # measured speeds vary between runs, so the Pareto set lives with them under "timing"

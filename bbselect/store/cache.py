@@ -49,12 +49,17 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
-def backbone_key(name: str, options: dict, layer: str, weights_id: str, input_size: int, resize: str) -> str:
-    """Key of everything but the image: one backbone configuration."""
-    return _digest({
+def backbone_key(name: str, options: dict, layer: str, weights_id: str, input_size: int, resize: str,
+                 views: str | None = None) -> str:
+    """Key of everything but the image: one backbone configuration (``views``: the augmented views saved
+    with the maps, if any — a maps file with views is another file)."""
+    fields = {
         "backbone": name, "options": {k: options[k] for k in sorted(options)}, "layer": layer,
         "weights": weights_id, "input_size": input_size, "resize": resize, "pipeline": PIPELINE_VERSION,
-    })
+    }
+    if views is not None:
+        fields["views"] = views
+    return _digest(fields)
 
 
 def entry_key(backbone: str, image_sha256: str) -> str:
