@@ -184,6 +184,10 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
             f"Some maps of {', '.join(partly)} were degenerate and were left out of the scores, "
             f"not counted as zero."
         )
+    why_not = next(((b.get("stability") or {}).get("reason") for b in ordered
+                    if (b.get("stability") or {}).get("reason")), None)
+    if why_not and not evidence.get("how_sure"):
+        parts.append(f"Neighbourhood stability is not defined here: {why_not}.")
     parts.append(evidence.get("how_sure") or _LIMITS[evidence["evidence"]])
     if random_weights:
         parts.insert(
