@@ -52,8 +52,9 @@ def health_problem(b: dict) -> str | None:
 def _tied(b: dict, o: dict) -> bool:
     """A paired comparison on the same images when the score has one, else overlapping intervals."""
     paired = _score(b).get("paired") or {}
-    if o["label"] in paired and paired[o["label"]].get("tied") is not None:
-        return bool(paired[o["label"]]["tied"])
+    mine = paired.get(o.get("label"))
+    if mine and mine.get("tied") is not None:
+        return bool(mine["tied"])
     return stats.intervals_overlap(_score(b), _score(o))
 
 
