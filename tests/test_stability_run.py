@@ -16,7 +16,8 @@ BB = "mobilenet:alpha=0.25,layer=c3"
 
 
 def _run(tmp_path, images, name, **kw):
-    cfg = CompareConfig(images=str(images), backbones=[BB], weights="none", input_size=32, figures="none",
+    kw.setdefault("figures", "none")
+    cfg = CompareConfig(images=str(images), backbones=[BB], weights="none", input_size=32,
                         output=str(tmp_path / "out"), name=name, stability_k=3, **kw)
     out = compare(cfg, quiet=True)
     summary = json.loads((out.run_dir / "scores.json").read_text())
@@ -27,13 +28,15 @@ def _run(tmp_path, images, name, **kw):
 def test_views_in_the_pass_saved_cached_and_batch_independent(tmp_path):
     images = tmp_path / "imgs"
     make_images(images, n=10, size=(48, 40))
-    run_dir, s, maps = _run(tmp_path, images, "a", batch_size=4, stability_views=2)
+    run_dir, s, maps = _run(tmp_path, images, "a", batch_size=4, stability_views=2, figures="1")
     b = s["backbones"][0]
     assert all(m["view_gap"].shape == (2, m["gap"].shape[0]) for m in maps.values())
     st = b["stability"]
     assert st["n"] == 10 and st["k"] == 3 and st["m"] == 2 and st["reason"] is None
     assert s["evidence"]["metric"] == "neighbourhood stability"  # no labels, no boxes: auto = on
     assert "How sure" in s["verdict"]
+    assert s["figures"]["stability"] == "figures/stability.png" and (run_dir / "figures/stability.png").stat().st_size
+    assert "figures/stability.png" in (run_dir / "report.html").read_text()
     cfg = (run_dir / "config.yaml").read_text()
     assert "stability: auto" in cfg and "stability_views: 2" in cfg
     # other batch size, cache on (second run reads the cache): the same views, the same score

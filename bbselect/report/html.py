@@ -116,6 +116,11 @@ def render_html(summary: dict) -> str:
             out.append(f'<figure><img src="{_e(content.url_of(path))}" alt="classes, {_e(label)}">'
                        f"<figcaption>{_e(label)}: pooled features of each image, PCA, coloured by class."
                        "</figcaption></figure>")
+        if figs.get("stability"):
+            out.append(f'<figure><img src="{_e(content.url_of(figs["stability"]))}" alt="neighbourhood stability">'
+                       "<figcaption>Neighbourhood stability: for a few images, the image, its augmented view, the "
+                       "image's nearest neighbours among the originals and the view's among the views; neighbours "
+                       "found by both are framed green.</figcaption></figure>")
         for agg, path in (figs.get("contact_sheets") or {}).items():
             if path:
                 out.append(f'<figure><img src="{_e(content.url_of(path))}" alt="contact sheet, channel {_e(agg)}">'

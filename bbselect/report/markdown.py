@@ -89,6 +89,8 @@ def render_markdown(summary: dict) -> str:
             out += [f"![quality vs cost]({content.url_of(figs['quality_cost_chart'])})", ""]
         for label, path in (figs.get("class_scatter") or {}).items():
             out += [f"![classes, {md_escape(label)}]({content.url_of(path)})", ""]
+        if figs.get("stability"):
+            out += [f"![neighbourhood stability]({content.url_of(figs['stability'])})", ""]
         for agg, path in (figs.get("contact_sheets") or {}).items():
             if path:
                 out += [f"![contact sheet, channel {md_escape(agg)}]({content.url_of(path)})", ""]

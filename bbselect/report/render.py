@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bbselect.common import finite
 from bbselect.inputs import images as imgs
 from bbselect.models.extractor import MAP_KEYS
 from bbselect.progress import Progress, log
@@ -90,6 +91,7 @@ def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, q
     drawer.submit(run_dir / "figures" / "quality_vs_cost.png", charts.quality_cost_chart, view)
     out["quality_cost_chart"] = "figures/quality_vs_cost.png"
     out["class_scatter"] = _class_scatters(drawer, run_dir, summary, metas)
+    out["stability"] = _stability_figure(drawer, run_dir, summary, metas, manifest)
     n_sheet = min(len(shown_images), figures.CONTACT_MAX)
 
     def rows_of(im):
@@ -217,6 +219,65 @@ class _Drawer:
         finally:
             if self.pool is not None:
                 self.pool.shutdown(cancel_futures=True)
+
+
+STABILITY_QUERIES = 3  # images shown in the stability figure (evenly spaced through the run's images)
+THUMB = 96
+
+
+def _thumb(img) -> np.ndarray:
+    return imgs.fit_to_input(img, THUMB, "stretch")[0]
+
+
+def _stability_figure(drawer, run_dir: Path, summary: dict, metas: dict, manifest: dict) -> str | None:
+    """The image, its augmented view and both neighbour sets, per backbone, for a few images (when the run
+    has neighbourhood stability). Views are re-made from the image: they depend only on seed, id, index."""
+    from bbselect.inputs import augment
+    from bbselect.report.neighbours import NeighbourRow, neighbours_figure
+    from bbselect.scoring import stability
+
+    entries = [b for b in summary["backbones"] if finite((b.get("stability") or {}).get("mean"))]
+    if not entries:
+        return None
+    settings = manifest["run"]
+    k = int(settings.get("stability_k") or stability.DEFAULT_K)
+    rows, wanted = [], set()
+    for b in entries:
+        ids, gap, views = [], [], []
+        for im in summary["images"]:
+            path = run_dir / metas[b["label"]]["maps_dir"] / f"{im['id']}.npz"
+            if path.exists():
+                m = load_maps(path)
+                if "view_gap" in m:
+                    ids.append(im["id"])
+                    gap.append(m["gap"])
+                    views.append(m["view_gap"][0])
+        if len(ids) < stability.min_images(k):
+            continue
+        queries = sorted({round(i * (len(ids) - 1) / max(1, STABILITY_QUERIES - 1)) for i in range(STABILITY_QUERIES)})
+        for q in stability.neighbours_of(np.stack(gap), np.stack(views), queries, k):
+            row = NeighbourRow(b["label"], ids[q["image"]], [ids[i] for i in q["orig"]], [ids[i] for i in q["view"]],
+                               q["jaccard"])
+            rows.append(row)
+            wanted |= {row.image, *row.orig[:5], *row.view[:5]}
+    rows.sort(key=lambda r: [im["id"] for im in summary["images"]].index(r.image))
+    paths = {im["id"]: im["path"] for im in manifest["images"]}
+    thumbs, view_thumbs = {}, {}
+    seed = int(settings.get("stability_seed") or 0)
+    for image_id in wanted:
+        try:
+            img = imgs.load_image(Path(paths[image_id]), draft_size=THUMB)
+        except (imgs.ImageDecodeError, KeyError):
+            continue
+        thumbs[image_id] = _thumb(img)
+        if any(r.image == image_id for r in rows):
+            view_thumbs[image_id] = _thumb(augment.augmented_view(img, seed, image_id, 0))
+    if not rows:
+        return None
+    rel = "figures/stability.png"
+    drawer.submit(run_dir / rel, neighbours_figure, rows, thumbs, view_thumbs, 5,
+                  "Neighbourhood stability: which neighbours survive the augmentation")
+    return rel
 
 
 def _class_scatters(drawer, run_dir: Path, summary: dict, metas: dict) -> dict:
