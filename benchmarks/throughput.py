@@ -21,6 +21,10 @@ The two sizes separate the run's fixed cost (figures, charts, reports) from its 
 Part 2 runs each backbone alone at 224 (--n images) and at a detector-style 416, letterboxed
 (--n-detector images). Part 3 (--memory) measures peak RSS of `bbselect compare --figures none` on
 100 and 2,000 images in subprocesses. Default images: ../shared/data/photos beside the repo.
+Part 4 (--stability; alone with --stability-only) is the cost of neighbourhood stability: a label-free
+run of the real MobileNet v1 (c5, c4, c3) on --stability-images (default ../shared trashnet, class
+folders ignored) with --stability off, and on with m = 1, 2, 4 views per image, three view seeds each:
+the extra forward seconds, the pass's wall time, and how steady the score is across seeds for its cost.
 """
 
 from __future__ import annotations
@@ -146,6 +150,44 @@ def bbselect_run(names, folder: Path, n: int, size: int, resize: str, work: Path
     return n / (wall - prep), prep, phases.seconds
 
 
+def stability_cost(folder: Path, weights: str, work: Path, seeds=(0, 1, 2), views=(1, 2, 4)) -> None:
+    """Part 4: extra forward work of the augmented views, and the score's spread across view seeds."""
+    mob = "mobilenet:alpha=0.25"
+    names = [mob, f"{mob},layer=c4", f"{mob},layer=c3"]
+
+    def run(**kw):
+        cfg = CompareConfig(images=str(folder), backbones=names, weights=weights, labels="none", boxes="none",
+                            figures="none", output=str(work / "results"), cache=False, **kw)
+        out = compare(cfg, quiet=True)
+        t = out.summary["timing"]
+        warm = sum(b["warmup_seconds"] for b in t["backbones"].values())
+        return out.summary, {"pass": t["maps_seconds"] - warm,
+                             "inference": sum(b["inference_seconds"] for b in t["backbones"].values()),
+                             "views": sum(b.get("view_seconds", 0.0) for b in t["backbones"].values())}
+
+    _, off = run(stability="off")
+    n = len(images.discover_images(folder)[0])
+    print(f"\nPart 4: neighbourhood stability, {n} images, real MobileNet v1 c5/c4/c3 ({weights})")
+    print(f"--stability off: maps pass {off['pass']:.1f} s (inference {off['inference']:.1f} s)")
+    print(f"{'m':>2s} {'pass s':>7s} {'x off':>6s} {'view fwd s':>10s} {'/ orig fwd':>10s}  "
+          + "  ".join(f"{st}: mean sd(seeds) CI width" for st in ("c5", "c4", "c3"))
+          + "  c5-c4 paired tied")
+    for m in views:
+        got = [run(stability="on", stability_views=m, stability_seed=sd) for sd in seeds]
+        ps = np.mean([c["pass"] for _, c in got])
+        vs = np.mean([c["views"] for _, c in got])
+        inf = np.mean([c["inference"] for _, c in got])
+        cols = []
+        for lb in names:
+            st = [next(b for b in s["backbones"] if b["label"] == lb)["stability"] for s, _ in got]
+            means = [x["mean"] for x in st]
+            cols.append(f"{np.mean(means):.3f} {np.std(means, ddof=1):.4f} {np.mean([x['hi'] - x['lo'] for x in st]):.3f}")
+        tied = sum(bool(next(b for b in s["backbones"] if b["label"] == names[0])["stability"]["paired"][names[1]]["tied"])
+                   for s, _ in got)
+        print(f"{m:2d} {ps:7.1f} {ps / off['pass']:6.2f} {vs:10.1f} {vs / inf:10.2f}  " + "  ".join(
+            f"{c:>26s}" for c in cols) + f"  {tied} of {len(got)}", flush=True)
+
+
 def chain(rates: list[float]) -> float:
     """The rate of running several models one after another on the same images."""
     return 1.0 / sum(1.0 / r for r in rates)
@@ -192,6 +234,11 @@ def main() -> None:
     ap.add_argument("--detector-size", type=int, default=416)
     ap.add_argument("--memory", action="store_true", help="also measure peak RSS at 100 vs 2,000 images")
     ap.add_argument("--skip-single", action="store_true", help="only part 1 (the default three-backbone run)")
+    ap.add_argument("--stability", action="store_true", help="also part 4: the cost of neighbourhood stability")
+    ap.add_argument("--stability-only", action="store_true", help="only part 4")
+    ap.add_argument("--stability-images", default=str(ROOT.parent / "shared" / "data" / "labeled" / "trashnet"))
+    ap.add_argument("--stability-weights",
+                    default=str(ROOT.parent / "shared" / "weights" / "keras" / "mobilenet_2_5_224_tf_no_top.h5"))
     ap.add_argument("--seed-loop", nargs=3, metavar=("NAME", "FOLDER", "SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.seed_loop:
@@ -203,6 +250,9 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
           f"tensorflow {metadata.version('tensorflow')}, keras {metadata.version('keras')}; rates in images/s")
 
+    if args.stability_only:
+        stability_cost(Path(args.stability_images), args.stability_weights, work)
+        return
     folder = subset(Path(args.images), args.n, work / "imgs224")
     refs, _ = images.discover_images(folder)
     raw = {b: raw_rate(b, refs, 224, "stretch") for b in BACKBONES}
@@ -250,6 +300,8 @@ def main() -> None:
                 e2e, prep, _ = bbselect_run([name], f, n, size, resize, work)
                 nofig, _, _ = bbselect_run([name], f, n, size, resize, work, figures="none")
                 print(row(name, size, resize, n, r, e2e, nofig, s, prep), flush=True)
+    if args.stability:
+        stability_cost(Path(args.stability_images), args.stability_weights, work)
     if args.memory:
         print()
         for n in (100, 2000):
