@@ -4,8 +4,9 @@ Each image is decoded once and fed to every backbone that still needs it, so wit
 backbones (the default is three) decoding costs one JPEG/PNG decode per image, not one per
 backbone. Decoding runs in a small thread pool ahead of the models (Pillow and TensorFlow both
 release the GIL), so the CPU decodes the next images while the networks compute. Each backbone
-collects its own full batch before it runs, so an image's maps never depend on which other
-backbones, batches, shards or resumed runs it shared a pass with.
+collects its own batch of decoded images; the extractor runs them through the network one at a
+time (see models/extractor.py), so an image's maps never depend on which other backbones, batches,
+shards or resumed runs it shared a pass with.
 
 Only the small maps leave a model; each image's maps are written to ``maps/<backbone>/<id>.npz``
 (and to the cache) as soon as its batch is done, so memory does not grow with the folder. Scoring
@@ -129,20 +130,15 @@ def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress) -> None:
             progress.advance()
 
 
-def _flush(job: Job, batch_size: int, input_size: int, cache, progress) -> None:
-    """Run the job's pending images through its model (always a full batch) and save their maps."""
+def _flush(job: Job, input_size: int, cache, progress) -> None:
+    """Run the job's pending images through its model and save their maps."""
     batch, job.pending = job.pending, []
     ex = job.extractor
     x = np.stack([item[1] for item in batch])
-    if len(x) < batch_size:
-        # Always run full batches: TensorFlow's CPU kernels may pick another algorithm for another
-        # batch size, and an image's maps must not depend on which batch it is in (a sharded or
-        # resumed run must give the same numbers, bit for bit).
-        x = np.concatenate([x, np.repeat(x[-1:], batch_size - len(x), axis=0)])
     t0 = time.perf_counter()
     out = ex(x)
     job.run.infer_seconds += time.perf_counter() - t0
-    view_gap = _view_features(job, batch, batch_size)
+    view_gap = _view_features(job, batch)
     for i, (ref, _arr, valid, *_views) in enumerate(batch):
         rows, cols = imgs.valid_map_region(valid, input_size, ex.map_shape)
         arrays = {k: np.asarray(out[k][i, :rows, :cols], np.float32) for k in MAP_KEYS}
@@ -160,22 +156,16 @@ def _flush(job: Job, batch_size: int, input_size: int, cache, progress) -> None:
         progress.advance(len(batch))
 
 
-def _view_features(job: Job, batch: list, batch_size: int) -> np.ndarray | None:
-    """Pooled features [B, m, C] of the batch's augmented views (None without views), run in full
-    batches like the originals so a view's features do not depend on its batch either."""
+def _view_features(job: Job, batch: list) -> np.ndarray | None:
+    """Pooled features [B, m, C] of the batch's augmented views (None without views); the extractor
+    runs each view on its own, like the originals, so a view's features do not depend on its batch."""
     if len(batch[0]) < 4:
         return None
     vx = np.concatenate([item[3] for item in batch])  # [B * m, S, S, 3], image-major
     t0 = time.perf_counter()
-    gaps = []
-    for start in range(0, len(vx), batch_size):
-        chunk = vx[start:start + batch_size]
-        n = len(chunk)
-        if n < batch_size:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, axis=0)])
-        gaps.append(np.asarray(job.extractor(chunk)["gap"][:n], np.float32))
+    gaps = np.asarray(job.extractor(vx)["gap"], np.float32)
     job.run.view_seconds += time.perf_counter() - t0
-    return np.concatenate(gaps).reshape(len(batch), -1, gaps[0].shape[-1])
+    return gaps.reshape(len(batch), -1, gaps.shape[-1])
 
 
 def run_backbones(
@@ -208,7 +198,7 @@ def run_backbones(
             job.extractor = job.get_extractor()
             # One warm-up call so graph tracing is not counted as inference time.
             t0 = time.perf_counter()
-            job.extractor(np.zeros((batch_size, input_size, input_size, 3), np.uint8))
+            job.extractor(np.zeros((1, input_size, input_size, 3), np.uint8))
             job.run.warmup_seconds = time.perf_counter() - t0
 
     def work(ref):
@@ -221,10 +211,10 @@ def run_backbones(
             if item[0].id in job.todo:
                 job.pending.append(item)
                 if len(job.pending) == batch_size:
-                    _flush(job, batch_size, input_size, cache, progress)
+                    _flush(job, input_size, cache, progress)
     for job in jobs:
         if job.pending:
-            _flush(job, batch_size, input_size, cache, progress)
+            _flush(job, input_size, cache, progress)
     return time.perf_counter() - t_wall
 
 
