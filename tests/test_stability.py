@@ -224,3 +224,35 @@ def test_neighbours_figure_frames_the_neighbours_both_sets_share():
     framed = [ax for ax in fig.axes if ax.spines["left"].get_linewidth() == 3]
     assert len(fig.axes) == 2 + 4 + 4 and len(framed) == 4  # i3, i4 on each side
     assert "2 of 4 neighbours survive" in " ".join(t.get_text() for t in fig.texts)
+
+
+# ------------------------------------------------------------------ ranking: paired ties, the health gate
+
+def _entry(label, mean, dead=0.0, erank=20.0, paired=None):
+    s = {"mean": mean, "lo": mean - 0.05, "hi": mean + 0.05, **({"paired": paired} if paired else {})}
+    return {"label": label, "primary": s, "channels_stats": {"dead_fraction": dead, "effective_rank": erank}}
+
+
+def test_rank_ties_follow_the_paired_comparison_not_interval_overlap():
+    from bbselect.scoring import ranking
+
+    a = _entry("a", 0.40, paired={"b": {"tied": False}})
+    b = _entry("b", 0.38, paired={"a": {"tied": False}})
+    c = _entry("c", 0.30)  # no paired result: interval overlap decides (0.25-0.35 vs 0.33-0.43)
+    out = ranking.rank([c, b, a])
+    assert [e["label"] for e in out] == ["a", "b", "c"]
+    assert out[0]["tied_with"] == [] and out[1]["tied_with"] == ["c"]
+
+
+def test_health_gate_demotes_but_never_promotes():
+    from bbselect.scoring import ranking
+
+    dead = _entry("dead", 0.9, dead=0.7)
+    flat = _entry("flat", 0.8, erank=1.3)
+    good = _entry("good", 0.3)
+    worse = _entry("worse", 0.2)
+    out = ranking.rank([worse, flat, dead, good], health_gate=True)
+    assert [e["label"] for e in out] == ["good", "worse", "dead", "flat"]
+    assert "never fire" in out[2]["demoted"] and "effective rank 1.3" in out[3]["demoted"]
+    # without the gate (labelled or boxed evidence) the order is the score's
+    assert [e["label"] for e in ranking.rank([worse, flat, dead, good])] == ["dead", "flat", "good", "worse"]
