@@ -33,11 +33,12 @@ def neighbours_figure(rows: list[NeighbourRow], thumbs: dict[str, np.ndarray], v
     """``thumbs``: image id -> small RGB array; ``views``: image id -> its augmented view (RGB)."""
     cols = 2 + 2 * show + 1  # image, view, neighbours of the image, a gap, neighbours of the view
     cell = 0.95
-    fig = Figure(figsize=((cols - 0.7) * cell + 0.4, max(1, len(rows)) * (cell + 0.35) + 0.7))
+    head = 0.95 if title else 0.55  # inches above the first row: suptitle, then the first row's title
+    fig = Figure(figsize=((cols - 0.7) * cell + 0.4, max(1, len(rows)) * (cell + 0.35) + head + 0.15))
     if not rows:
         fig.text(0.5, 0.5, "no neighbourhoods to show", ha="center", va="center")
         return fig
-    top = 1 - 0.55 / fig.get_figheight()
+    top = 1 - head / fig.get_figheight()
     gs = fig.add_gridspec(len(rows), cols, left=0.01, right=0.99, top=top, bottom=0.02, wspace=0.06, hspace=0.55,
                           width_ratios=[1] * (show + 2) + [0.3] + [1] * show)
     headers = {0: "image", 1: "its view", 2: f"nearest {show} of the image", show + 3: f"nearest {show} of the view"}
@@ -64,5 +65,5 @@ def neighbours_figure(rows: list[NeighbourRow], thumbs: dict[str, np.ndarray], v
                  f"{row.backbone} — {row.image}: {len(both)} of {len(row.orig)} neighbours survive "
                  f"(Jaccard {row.jaccard:.2f})", fontsize=8, va="bottom")
     if title:
-        fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+        fig.suptitle(title, fontsize=10, x=0.01, y=1 - 0.12 / fig.get_figheight(), ha="left", va="top")
     return fig
