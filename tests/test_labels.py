@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 from scipy.stats import multivariate_normal
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -155,8 +155,9 @@ def test_probe_matches_cross_val_predict():
     X, y = blobs(n_per=20, k=3, d=6, sep=2.0, seed=4)
     res = L.probe_scores(X, y, folds=5, seed=7)
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=7)
-    pred = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(max_iter=10000)),
-                             X, y, cv=cv)
+    inner = StratifiedKFold(n_splits=3, shuffle=True, random_state=7)
+    pred = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegressionCV(
+        Cs=list(L.PROBE_CS), cv=inner, max_iter=10000)), X, y, cv=cv)
     assert res["linear_probe"]["mean"] == pytest.approx(np.mean(pred == y), abs=1e-12)
     assert len(res["linear_probe"]["folds"]) == 5
 

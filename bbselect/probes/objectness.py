@@ -3,7 +3,7 @@
 For every image with boxes, every cell of the feature map that covers image content (the valid
 region of a letterboxed input, ``bbselect.inputs.images.valid_map_region``) is one sample: its C
 channels are the features, and the target is "this cell is inside a box".  The caller passes that
-target as a boolean mask per image; bbselect uses ``bbselect.scoring.boxes.box_mask`` (the cell's
+target as a boolean mask per image; bbselect uses ``bbselect.scoring.boxscores.box_mask`` (the cell's
 centre lies in a box, or it is the cell holding a box's centre — the same mask the map-vs-box
 scores use).  Taking the mask, not the boxes, keeps this module below ``scoring`` in the layers.
 

@@ -26,7 +26,7 @@ the features).  Every LogME value is the existing ``bbselect.probes.labels`` Log
 ``roi_logme_reg``
     Regression: LogME of the object ROIs predicting their own box (cx, cy, w, h, normalised to the
     image, each standardised over the boxes), mean over the four targets
-    (``labels.logme_class_evidence`` on each column).  TLogME's localisation term.
+    (``labels.logme_targets``: one SVD, evidence per column).  TLogME's localisation term.
 ``tlogme``
     Mean of the classification term (``roi_logme_cls`` when defined, else ``roi_logme``) and
     ``roi_logme_reg``: the TLogME-style combination.
@@ -116,14 +116,11 @@ def roi_logme_reg(objects: np.ndarray, coords: np.ndarray) -> float:
     n = f.shape[0]
     if n < 2 or not np.isfinite(f).all() or not (f.max(axis=0) > f.min(axis=0)).any():
         return math.nan
-    vals = []
-    for col in t.T:
-        sd = col.std()
-        if not sd > 0:
-            continue
-        ev = lab.logme_class_evidence(f, (col - col.mean()) / sd)[0]
-        vals.append(ev / n)
-    return float(np.mean(vals)) if vals else math.nan
+    sd = t.std(axis=0)
+    keep = sd > 0
+    if not keep.any():
+        return math.nan
+    return lab.logme_targets(f, (t[:, keep] - t[:, keep].mean(axis=0)) / sd[keep])
 
 
 def roi_scores(rois: dict) -> dict:

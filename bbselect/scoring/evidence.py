@@ -111,7 +111,8 @@ def label_scores(features: np.ndarray, classes: list[str], seed: int = 0) -> dic
     return {
         "n": probe["n"], "n_classes": probe["n_classes"], "chance": probe["chance"],
         "logme": lm,
-        "linear_probe": {**{k: probe["linear_probe"].get(k) for k in keep}, "n": probe["n"]},
+        "linear_probe": {**{k: probe["linear_probe"].get(k) for k in (*keep, "C", "correct")},
+                         "n": probe["n"]},
         "knn": {**{k: probe["knn"].get(k) for k in keep}, "n": probe["n"]},
         "reason": probe.get("reason"),
     }

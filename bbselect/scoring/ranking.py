@@ -2,8 +2,10 @@
 
 Backbones are ordered by their ``primary`` score — the strongest evidence available, chosen in
 evidence.py: box AUROC > linear-probe accuracy > label-free ``separation`` (per image, the mean of
-the three map scores over the max and mean maps, degenerate maps skipped). Two backbones whose 95%
-intervals overlap are marked as tied. Pareto-optimal backbones (no other is both better and faster)
+the three map scores over the max and mean maps, degenerate maps skipped). Ties come from a paired comparison on
+the same images where the primary score has one (its ``paired`` results, e.g. stability's paired
+bootstrap; or per-image hits ``correct``, as linear-probe accuracy has: McNemar, ``stats.paired_tie``),
+else from overlapping 95% intervals. Pareto-optimal backbones (no other is both better and faster)
 are marked for the quality-vs-cost chart. Pure functions on plain dicts.
 """
 
@@ -55,7 +57,7 @@ def _tied(b: dict, o: dict) -> bool:
     mine = paired.get(o.get("label"))
     if mine and mine.get("tied") is not None:
         return bool(mine["tied"])
-    return stats.intervals_overlap(_score(b), _score(o))
+    return stats.paired_tie(_score(b), _score(o))
 
 
 def rank(backbones: list[dict], health_gate: bool = False) -> list[dict]:
