@@ -1,7 +1,12 @@
-"""Do bbselect's label-free scores predict transfer?  A validation study on labelled data.
+"""Do bbselect's cheap scores predict transfer?  A validation study on labelled data and on real boxes.
 
-    python benchmarks/validation_study.py            # full study (~5-15 min on 2 CPU cores)
+    python benchmarks/validation_study.py            # full study (both parts; must stay under 30 min)
     python benchmarks/validation_study.py --quick    # smoke test: few configurations
+    python benchmarks/validation_study.py --part labels|boxes   # one part only
+
+The box part (ground truth: detection-probe mAP@0.5 on ``../shared/data/boxes``) lives in
+``benchmarks/validation_boxes.py``; cascading randomisation of the real network (both parts) in
+``benchmarks/cascade.py``.  The rest of this docstring describes the labels part.
 
 Ground truth is the measured linear-probe accuracy (logistic regression, 5-fold stratified CV,
 ``bbselect.labels.probe_scores``) on the pooled features (``gap``, global average pool) of the
@@ -23,7 +28,9 @@ Configurations (full study), on both ``trashnet`` and ``magnetic-tile-defects``:
   c5, input 128 and 224  (6);
 * the same MobileNet with random weights (``--weights none``), seeds 0, 1, 2, same stages and
   sizes (18);
-* random-init ResNet50 and MobileNetV2 at c4 and c5, input 128, seed 0 (4).
+* random-init ResNet50 and MobileNetV2 at c4 and c5, input 128, seed 0 (4);
+* cascading randomisation of the real MobileNet (``benchmarks/cascade.py``; Adebayo et al. 2018):
+  its last k blocks up to the tapped layer re-initialised, k = 1, 2, 4, 8, at c5, input 224 (4).
 
 Data and weights come from ``../shared`` beside the repo (``--shared`` to point elsewhere).  Maps go
 to a temporary folder (deleted at the end unless ``--keep``); the bbselect cache is turned off and
@@ -45,9 +52,16 @@ import tempfile
 import time
 from pathlib import Path
 
+# One BLAS thread.  With several processes on 2 cores a multi-threaded BLAS spins: a 434 x 128 SVD
+# took 3.3 s instead of 0.017 s (measured).  Set before numpy is first imported.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_FILE = "weights/keras/mobilenet_2_5_224_tf_no_top.h5"
 DATASETS = ("trashnet", "magnetic-tile-defects")
+BOX_DATASETS = ("raccoon", "coco128")
+CASCADE_KS = (1, 2, 4, 8)
 
 # (key, heading, direction the tool claims is better: +1 higher, -1 lower)
 SCORES = [
@@ -92,7 +106,30 @@ def plan(quick: bool, weights_file: str) -> list[dict]:
         groups.append({"kind": "random", "weights": "none", "seed": 0, "size": 128,
                        "backbones": [f"{n}:layer={s}" for n in ("resnet50", "mobilenetv2")
                                      for s in ("c4", "c5")]})
+    groups += cascade_groups(quick, weights_file)
     return groups
+
+
+def cascade_groups(quick: bool, weights_file: str) -> list[dict]:
+    """Cascading randomisation of the real MobileNet: k blocks up to the tapped layer re-initialised."""
+    mob = "mobilenet:alpha=0.25"
+    return [{"kind": "cascade", "weights": None, "base": weights_file, "cascade": (s, k), "seed": 0,
+             "size": 224, "backbones": [f"{mob},layer={s}"]}
+            for s in ("c5",) for k in ((8,) if quick else CASCADE_KS)]
+
+
+def cascade_file(data_dir: Path, stage: str, k: int, base: str, work: Path, size: int = 224) -> str:
+    """The cascaded weights for one data set (batch-norm statistics from its own images), made once."""
+    from cascade import STAGE_BLOCK, calibration_batch, cascade_weights
+
+    from bbselect.inputs.images import discover_images
+
+    out = work / "cascade" / f"{data_dir.name}-{stage}-k{k}.weights.h5"
+    if not out.exists():
+        refs, _ = discover_images(data_dir)
+        cal = calibration_batch([r.path for r in refs], size)
+        cascade_weights(base, 0.25, STAGE_BLOCK[stage], k, cal, seed=0, out=out, input_size=size)
+    return str(out)
 
 
 # --------------------------------------------------------------------------
@@ -115,8 +152,11 @@ def measure_group(data_dir: Path, group: dict, work: Path, tag: str) -> list[dic
     from bbselect.probes import labels as lab
     from bbselect.run.pipeline import compare
 
+    weights = group["weights"]
+    if group["kind"] == "cascade":
+        weights = cascade_file(data_dir, *group["cascade"], group["base"], work)
     cfg = CompareConfig(
-        images=str(data_dir), backbones=list(group["backbones"]), weights=group["weights"],
+        images=str(data_dir), backbones=list(group["backbones"]), weights=weights,
         input_size=group["size"], seed=group["seed"], figures="none", output=str(work / "runs"),
         name=tag, cache=False, cache_dir=str(work / "cache"), labels="none", boxes="none",
     )
@@ -148,6 +188,7 @@ def measure_group(data_dir: Path, group: dict, work: Path, tag: str) -> list[dic
             "dataset": data_dir.name, "kind": group["kind"], "backbone": name,
             "label": b["label"], "stage": b.get("stage"), "layer": b.get("layer"),
             "size": group["size"], "seed": group["seed"] if group["kind"] == "random" else None,
+            "k": group["cascade"][1] if group["kind"] == "cascade" else None,
             "n_images": int(f.shape[0]), "channels": int(f.shape[1]),
             "separation": _get(b, "separation", "mean"),
             "effective_rank": _get(b, "channels_stats", "effective_rank"),
@@ -181,16 +222,19 @@ def _finite(v) -> bool:
     return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def kendall(rows: list[dict], key: str, nan_last: bool = False) -> dict:
-    """tau-b between the score (oriented so that higher = claimed better) and probe accuracy.
+def kendall(rows: list[dict], key: str, nan_last: bool = False, truth: str = "probe",
+            direction: int | None = None) -> dict:
+    """tau-b between the score (oriented so that higher = claimed better) and the ground truth
+    (``truth``: probe accuracy, or the box part's detection mAP).
 
     Default: over the configurations where the score is finite.  ``nan_last``: over all of them,
     a NaN score ranked below every finite one (tied with other NaNs), as bbselect's ranking does."""
     from scipy.stats import kendalltau
 
     low = -1e300
-    pairs = [(DIRECTION.get(key, 1) * r[key] if _finite(r[key]) else low, r["probe"]) for r in rows
-             if (nan_last or _finite(r[key])) and _finite(r["probe"])]
+    d = DIRECTION.get(key, 1) if direction is None else direction
+    pairs = [(d * r[key] if _finite(r.get(key)) else low, r[truth]) for r in rows
+             if (nan_last or _finite(r.get(key))) and _finite(r.get(truth))]
     n = len(pairs)
     if n < 3 or len({a for a, _ in pairs}) < 2:
         return {"tau": math.nan, "p": math.nan, "n": n}
@@ -199,7 +243,7 @@ def kendall(rows: list[dict], key: str, nan_last: bool = False) -> dict:
             "p": float(res.pvalue if hasattr(res, "pvalue") else res[1]), "n": n}
 
 
-def _above(real: float, rand: float, direction: int) -> float:
+def above(real: float, rand: float, direction: int) -> float:
     """1 if the score ranks the real config above the random one, 0.5 on a tie, else 0.
 
     NaN is ranked last (as bbselect's own ranking does): a NaN real score never counts as above;
@@ -216,11 +260,19 @@ def real_vs_random(rows: list[dict], key: str) -> dict:
     d = DIRECTION.get(key, 1)
     real = [r for r in rows if r["kind"] == "real"]
     rand = [r for r in rows if r["kind"] == "random"]
-    allp = [_above(a[key], b[key], d) for a in real for b in rand]
-    matched = [_above(a[key], b[key], d) for a in real for b in rand
+    allp = [above(a[key], b[key], d) for a in real for b in rand]
+    matched = [above(a[key], b[key], d) for a in real for b in rand
                if b["backbone"] == a["backbone"] and b["stage"] == a["stage"] and b["size"] == a["size"]]
     return {"all": sum(allp) / len(allp) if allp else math.nan, "n_all": len(allp),
             "matched": sum(matched) / len(matched) if matched else math.nan, "n_matched": len(matched)}
+
+
+def real_vs_cascade(rows: list[dict], key: str) -> dict:
+    """Share of (pretrained, cascade-randomised) pairs of the same stage and size ordered pretrained first."""
+    d = DIRECTION.get(key, 1)
+    pairs = [above(a[key], b[key], d) for a in rows if a["kind"] == "real" for b in rows
+             if b["kind"] == "cascade" and b["stage"] == a["stage"] and b["size"] == a["size"]]
+    return {"share": sum(pairs) / len(pairs) if pairs else math.nan, "n": len(pairs)}
 
 
 def analyse(rows: list[dict]) -> dict:
@@ -234,7 +286,9 @@ def analyse(rows: list[dict]) -> dict:
             "tau": {k: kendall(sub, k) for k, _, _ in SCORES},
             "tau_nan_last": {k: kendall(sub, k, nan_last=True) for k, _, _ in SCORES},
             "tau_real": {k: kendall(real, k) for k, _, _ in SCORES},
+            "tau_nonrandom": {k: kendall([r for r in sub if r["kind"] != "random"], k) for k, _, _ in SCORES},
             "rvr": {k: real_vs_random(sub, k) for k in keys},
+            "rvc": {k: real_vs_cascade(sub, k) for k in keys},
         }
     return out
 
@@ -255,16 +309,21 @@ def _p(v) -> str:
 
 def tau_table(res: dict, ds: str) -> str:
     t, tn, tr, rvr = res[ds]["tau"], res[ds]["tau_nan_last"], res[ds]["tau_real"], res[ds]["rvr"]
+    tnr, rvc = res[ds]["tau_nonrandom"], res[ds]["rvc"]
     lines = ["| score | τ vs probe | p | n | τ, NaN ranked last | p | n | τ (pretrained only) | n "
-             "| real > random (all pairs) | real > random (same backbone, stage, size) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| τ (non-random: pretrained + cascade) | p | n "
+             "| real > random (all pairs) | real > random (same backbone, stage, size) "
+             "| real > cascade (same stage, size) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for k, h, _ in SCORES:
         lines.append(f"| {h} | **{_f(t[k]['tau'], 2)}** | {_p(t[k]['p'])} | {t[k]['n']} | "
                      f"{_f(tn[k]['tau'], 2)} | {_p(tn[k]['p'])} | {tn[k]['n']} | "
-                     f"{_f(tr[k]['tau'], 2)} | {tr[k]['n']} | {_f(rvr[k]['all'], 2)} | {_f(rvr[k]['matched'], 2)} |")
+                     f"{_f(tr[k]['tau'], 2)} | {tr[k]['n']} | "
+                     f"{_f(tnr[k]['tau'], 2)} | {_p(tnr[k]['p'])} | {tnr[k]['n']} | "
+                     f"{_f(rvr[k]['all'], 2)} | {_f(rvr[k]['matched'], 2)} | {_f(rvc[k]['share'], 2)} |")
     k = "probe"
-    lines.append(f"| *probe acc. (reference)* | 1 | – | – | 1 | – | – | 1 | – | {_f(rvr[k]['all'], 2)} "
-                 f"| {_f(rvr[k]['matched'], 2)} |")
+    lines.append(f"| *probe acc. (reference)* | 1 | – | – | 1 | – | – | 1 | – | 1 | – | – | {_f(rvr[k]['all'], 2)} "
+                 f"| {_f(rvr[k]['matched'], 2)} | {_f(rvc[k]['share'], 2)} |")
     return "\n".join(lines)
 
 
@@ -278,7 +337,8 @@ def rows_table(rows: list[dict], ds: str) -> str:
     for r in sub:
         arch = {"mobilenet": "MobileNet α0.25", "resnet50": "ResNet50", "mobilenetv2": "MobileNetV2"}.get(
             r["backbone"], r["backbone"])
-        name = ("**pretrained** " if r["kind"] == "real" else "random ") + f"{arch} {r['stage']}"
+        name = {"real": "**pretrained** ", "cascade": f"cascade k={r.get('k')} "}.get(r["kind"], "random ") \
+            + f"{arch} {r['stage']}"
         cover = " / ".join(
             "?" if r.get(f"{m}.otsu.n_missing") is None else str(r["n_images"] - r[f"{m}.otsu.n_missing"])
             for m in ("max", "mean"))
@@ -293,15 +353,16 @@ def print_tables(res: dict) -> None:
     for ds in res:
         print(f"\n== {ds}: {res[ds]['n_configs']} configurations ==")
         print(f"{'score':22s} {'tau':>6s} {'p':>8s} {'n':>3s} {'tauNaN':>6s} {'p':>8s} {'n':>3s} "
-              f"{'tau_real':>8s} {'real>rand':>9s} {'matched':>8s}")
+              f"{'tau_real':>8s} {'tau_nr':>6s} {'p':>8s} {'real>rand':>9s} {'matched':>8s} {'>casc':>6s}")
         for k, h, _ in SCORES:
-            t, tn, tr, rv = (res[ds][x][k] for x in ("tau", "tau_nan_last", "tau_real", "rvr"))
+            t, tn, tr, tnr, rv, rc = (res[ds][x][k] for x in
+                                      ("tau", "tau_nan_last", "tau_real", "tau_nonrandom", "rvr", "rvc"))
             print(f"{h:22s} {_f(t['tau'], 2):>6s} {_p(t['p']):>8s} {t['n']:>3d} {_f(tn['tau'], 2):>6s} "
-                  f"{_p(tn['p']):>8s} {tn['n']:>3d} {_f(tr['tau'], 2):>8s} "
-                  f"{_f(rv['all'], 2):>9s} {_f(rv['matched'], 2):>8s}")
-        rv = res[ds]["rvr"]["probe"]
-        print(f"{'(probe acc.)':22s} {'':>6s} {'':>8s} {'':>3s} {'':>6s} {'':>8s} {'':>3s} {'':>8s} "
-              f"{_f(rv['all'], 2):>9s} {_f(rv['matched'], 2):>8s}")
+                  f"{_p(tn['p']):>8s} {tn['n']:>3d} {_f(tr['tau'], 2):>8s} {_f(tnr['tau'], 2):>6s} "
+                  f"{_p(tnr['p']):>8s} {_f(rv['all'], 2):>9s} {_f(rv['matched'], 2):>8s} {_f(rc['share'], 2):>6s}")
+        rv, rc = res[ds]["rvr"]["probe"], res[ds]["rvc"]["probe"]
+        print(f"{'(probe acc.)':22s} {'':>6s} {'':>8s} {'':>3s} {'':>6s} {'':>8s} {'':>3s} {'':>8s} {'':>6s} "
+              f"{'':>8s} {_f(rv['all'], 2):>9s} {_f(rv['matched'], 2):>8s} {_f(rc['share'], 2):>6s}")
 
 
 def figure(res: dict, path: Path) -> None:
@@ -453,7 +514,8 @@ def finer(rows: list[dict], res: dict) -> list[str]:
     return out
 
 
-def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dict) -> None:
+def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dict,
+              box_parts: list[str] | None = None) -> None:
     rel_fig = os.path.relpath(fig_path, path.parent)
     lf_pred = [k for k in LABEL_FREE if supported(res, k)]
     lf_neg = [k for k in LABEL_FREE if any(_sig_neg(res, ds, k) for ds in res)]
@@ -463,7 +525,7 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
     la_pred = [k for k in ("logme", "knn") if supported(res, k)]
     nan_max = {ds: sum(1 for r in rows if r["dataset"] == ds and not _finite(r["max.otsu"])) for ds in res}
     parts = [
-        "# Validation: do the label-free scores predict transfer?",
+        "# Validation: do bbselect's cheap scores predict transfer?",
         "",
         "*Generated by `benchmarks/validation_study.py`; re-running it overwrites this page.*",
         "",
@@ -493,7 +555,13 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
         + ("128" if meta["quick"] else "128 and 224") + ";",
         "  - **random-init controls**: the same MobileNet with `--weights none`, seeds "
         + ("0" if meta["quick"] else "0, 1, 2") + ", same stages and sizes"
-        + ("" if meta["quick"] else "; plus random-init ResNet50 and MobileNetV2 at c4 and c5, input 128, seed 0") + ".",
+        + ("" if meta["quick"] else "; plus random-init ResNet50 and MobileNetV2 at c4 and c5, input 128, seed 0") + ";",
+        "  - **cascading randomisation** (Adebayo et al. 2018, \"Sanity checks for saliency maps\"): the "
+        "pretrained MobileNet with its last k blocks up to the tapped layer re-initialised, k = "
+        + ("8" if meta["quick"] else "1, 2, 4, 8") + ", at c5, input 224 (`benchmarks/cascade.py`: "
+        "fresh Glorot kernels; batch-norm statistics re-estimated on 32 of the data set's images, so the "
+        "family is graded between pretrained and random instead of dead). Its weights are saved to a file "
+        "and passed like `--weights PATH`.",
         "- Scores: everything label-free in `scores.json` (`separation`; `max`/`mean` map × `otsu`, "
         "`top10_mass`, `concentration`, mean over images; `effective_rank`, `dead_fraction` of the pooled "
         "channels), and label-aware LogME and kNN accuracy (`bbselect.labels`) on the same pooled features.",
@@ -506,6 +574,9 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
         "refusing to score a dead network.",
         "  The p-values assume independent configurations; stages of one network and seeds of one "
         "architecture are not independent, so read them as optimistic.",
+        "- **τ (non-random)**: over the pretrained and cascade configurations (the random-init controls left "
+        "out), so τ measures more than \"is this network alive?\"; **real > cascade**: share of (pretrained, "
+        "cascade) pairs of the same stage and size ordered pretrained first.",
         "- **τ (pretrained only)**: the same over the pretrained configurations alone "
         f"(n = {sum(1 for r in rows if r['kind'] == 'real') // max(1, len(res))}): the question a user "
         "with only pretrained candidates faces. With so few points it is descriptive only.",
@@ -592,6 +663,8 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
     ]
     for ds in res:
         parts += [f"### {ds}", "", rows_table(rows, ds), ""]
+    if box_parts:
+        parts += ["", *box_parts]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts))
 
@@ -618,7 +691,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="the shared data folder [default: ../shared beside the repo]")
     ap.add_argument("--doc", default=str(ROOT / "docs" / "validation.md"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "img" / "validation_tau.png"))
-    ap.add_argument("--no-doc", action="store_true", help="print only; write neither the page nor the figure")
+    ap.add_argument("--no-doc", action="store_true",
+                    help="print only; write neither the page, the figure nor the validated-scores file")
+    ap.add_argument("--part", choices=("all", "labels", "boxes"), default="all",
+                    help="labels: classification data, ground truth probe accuracy; boxes: box data, ground "
+                         "truth detection-probe mAP@0.5 [default: all]")
+    ap.add_argument("--validated", default=str(ROOT / "bbselect" / "scoring" / "validated.json"),
+                    help="where to write which scores the study supports (read by the verdict)")
     ap.add_argument("--json", default=None, help="also save every measured row and statistic to this JSON file")
     ap.add_argument("--keep", action="store_true", help="keep the temporary work folder (run folders)")
     ap.add_argument("--from-json", default=None, metavar="FILE",
@@ -627,13 +706,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.from_json:
         saved = json.loads(Path(args.from_json).read_text())
-        render(saved["rows"], saved["meta"], args)
+        render(saved["rows"], saved["meta"], args, saved.get("box_rows"))
         return 0
 
     shared = Path(args.shared).expanduser()
     weights = shared / WEIGHTS_FILE
-    data = [shared / "data" / "labeled" / d for d in DATASETS]
-    missing = [p for p in [weights, *data] if not p.exists()]
+    data = [shared / "data" / "labeled" / d for d in DATASETS] if args.part != "boxes" else []
+    box_data = [shared / "data" / "boxes" / d for d in BOX_DATASETS] if args.part != "labels" else []
+    missing = [p for p in [weights, *data, *box_data] if not p.exists()]
     if missing:
         sys.exit("validation_study: the shared data is missing — expected "
                  + ", ".join(str(p) for p in missing)
@@ -661,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
                       + ", ".join(f"{r['label']} probe={_f(r['probe'])}" for r in got)
                       + f"  ({time.perf_counter() - t1:.0f}s, total {time.perf_counter() - t0:.0f}s)",
                       flush=True)
+        box_rows = measure_boxes(box_data, args.quick, str(weights), work, t0)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -681,21 +762,75 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(), "seconds": seconds, "quick": args.quick,
             "versions": {p: version(p) for p in ("tensorflow", "keras", "numpy", "scikit-learn", "scipy")}}
     if args.json:
-        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows, "results": analyse(rows)},
-                                              indent=1, default=str))
-    render(rows, meta, args)
+        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows, "box_rows": box_rows,
+                                               "results": analyse(rows)}, indent=1, default=str))
+    render(rows, meta, args, box_rows)
     return 0
 
 
-def render(rows: list[dict], meta: dict, args) -> None:
-    res = analyse(rows)
-    print_tables(res)
+def measure_boxes(box_data: list[Path], quick: bool, weights: str, work: Path, t0: float) -> list[dict]:
+    """The box part: every configuration of ``validation_boxes.plan_boxes`` on each box data set."""
+    import validation_boxes as vb
+
+    rows = []
+    for root in box_data:
+        data = vb.load_box_data(root)
+        configs = vb.plan_boxes(quick, weights)
+        for i, cfg in enumerate(configs, start=1):
+            t1 = time.perf_counter()
+            w = cfg["weights"]
+            if cfg["kind"] == "cascade":
+                w = cascade_file(data["images_dir"], cfg["stage"], cfg["k"], weights, work, cfg["size"])
+            row = vb.measure(data, cfg, w)
+            rows.append(row)
+            print(f"[boxes {root.name} {i}/{len(configs)}] {vb.config_name(row)} {cfg['size']}: "
+                  f"mAP@0.5={_f(row[vb.TRUTH])} (prior {_f(row['map50_prior'])}) roi_logme={_f(row['roi_logme'])} "
+                  f"objectness={_f(row['objectness'])}  ({time.perf_counter() - t1:.0f}s, total "
+                  f"{time.perf_counter() - t0:.0f}s)", flush=True)
+    return rows
+
+
+def render(rows: list[dict], meta: dict, args, box_rows: list[dict] | None = None) -> None:
+    import validation_boxes as vb
+
+    res = analyse(rows) if rows else {}
+    box_res = vb.analyse_boxes(box_rows) if box_rows else {}
+    if res:
+        print_tables(res)
+    if box_res:
+        vb.print_boxes(box_res)
     seconds = meta["seconds"]
     print(f"\ntotal run time: {seconds:.0f} s ({seconds / 60:.1f} min)")
-    if not args.no_doc:
+    if args.no_doc or meta.get("quick"):
+        if not args.no_doc:
+            print("--quick: docs/validation.md and the validated-scores file are left as they are")
+        return
+    if res and box_res:
         figure(res, Path(args.figure))
-        write_doc(Path(args.doc), Path(args.figure), rows, res, meta)
-        print(f"wrote {args.doc} and {args.figure}")
+        write_doc(Path(args.doc), Path(args.figure), rows, res, meta, vb.box_doc(box_rows, box_res, meta))
+        write_validated(Path(args.validated), res, box_res, meta)
+        print(f"wrote {args.doc}, {args.figure} and {args.validated}")
+    else:
+        print("one part only: docs/validation.md and the validated-scores file need both parts; not written")
+
+
+def write_validated(path: Path, res: dict, box_res: dict, meta: dict) -> None:
+    """Which scores the study supports, per kind of data, for ``bbselect.scoring.evidence``."""
+    import validation_boxes as vb
+
+    doc = {
+        "generated_by": meta["command"], "seconds": round(meta["seconds"]),
+        "rule": "supported = on every data set of the kind, Kendall tau > 0 with p < 0.05 against the ground "
+                "truth AND pretrained ordered above the degraded (random-init / cascade) configurations in "
+                ">= 80 % of pairs",
+        "boxes": {"ground_truth": "detection-probe mAP@0.5", "datasets": list(box_res),
+                  "scores": vb.support_json(box_res)},
+        "labels": {"ground_truth": "linear-probe accuracy", "datasets": list(res),
+                   "scores": {k: {"supported": supported(res, k),
+                                  "tau": {ds: res[ds]["tau"][k]["tau"] for ds in res},
+                                  "p": {ds: res[ds]["tau"][k]["p"] for ds in res}} for k, _, _ in SCORES}},
+    }
+    path.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
 
 
 if __name__ == "__main__":
