@@ -757,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
         except metadata.PackageNotFoundError:
             return None
 
-    cmd = "python benchmarks/validation_study.py" + (" --quick" if args.quick else "")
+    cmd = "python benchmarks/validation_study.py" + (" --quick" if args.quick else "") + (f" --part {args.part}" if args.part != "all" else "")
     meta = {"command": cmd, "cores": os.cpu_count(), "cpu": _cpu(), "platform": platform.platform(),
             "python": platform.python_version(), "seconds": seconds, "quick": args.quick,
             "versions": {p: version(p) for p in ("tensorflow", "keras", "numpy", "scikit-learn", "scipy")}}
@@ -805,32 +805,35 @@ def render(rows: list[dict], meta: dict, args, box_rows: list[dict] | None = Non
         if not args.no_doc:
             print("--quick: docs/validation.md and the validated-scores file are left as they are")
         return
-    if res and box_res:
+    if res:
         figure(res, Path(args.figure))
-        write_doc(Path(args.doc), Path(args.figure), rows, res, meta, vb.box_doc(box_rows, box_res, meta))
-        write_validated(Path(args.validated), res, box_res, meta)
-        print(f"wrote {args.doc}, {args.figure} and {args.validated}")
-    else:
-        print("one part only: docs/validation.md and the validated-scores file need both parts; not written")
+        write_doc(Path(args.doc), Path(args.figure), rows, res, meta,
+                  vb.box_doc(box_rows, box_res, meta) if box_res else None)
+    elif box_res:  # the box part alone: replace only the box section of the page
+        vb.replace_box_section(Path(args.doc), vb.box_doc(box_rows, box_res, meta), meta)
+    write_validated(Path(args.validated), res, box_res, meta)
+    print(f"wrote {args.doc} and {args.validated}" + (f" and {args.figure}" if res else ""))
 
 
 def write_validated(path: Path, res: dict, box_res: dict, meta: dict) -> None:
     """Which scores the study supports, per kind of data, for ``bbselect.scoring.evidence``."""
     import validation_boxes as vb
 
+    old = json.loads(path.read_text()) if path.is_file() else {}
     doc = {
         "generated_by": meta["command"], "seconds": round(meta["seconds"]),
         "rule": "supported = on every data set of the kind, Kendall tau > 0 with p < 0.05 against the ground "
                 "truth AND pretrained ordered above the degraded (random-init / cascade) configurations in "
                 ">= 80 % of pairs",
         "boxes": {"ground_truth": "detection-probe mAP@0.5", "datasets": list(box_res),
-                  "scores": vb.support_json(box_res)},
+                  "scores": vb.support_json(box_res)} if box_res else old.get("boxes"),
         "labels": {"ground_truth": "linear-probe accuracy", "datasets": list(res),
                    "scores": {k: {"supported": supported(res, k),
                                   "tau": {ds: res[ds]["tau"][k]["tau"] for ds in res},
-                                  "p": {ds: res[ds]["tau"][k]["p"] for ds in res}} for k, _, _ in SCORES}},
+                                  "p": {ds: res[ds]["tau"][k]["p"] for ds in res}} for k, _, _ in SCORES}}
+        if res else old.get("labels"),
     }
-    path.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n")
+    path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":

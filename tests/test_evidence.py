@@ -54,7 +54,15 @@ def test_class_folders_give_label_scores_and_rank_by_probe(tmp_path):
     assert s["evidence"]["evidence"] == "label-free" and "labels" not in s["backbones"][0]
 
 
-def test_yolo_boxes_give_box_scores_and_take_precedence(tmp_path):
+SUPPORTS_BOX_AUROC = {"boxes": {"scores": {"map_auroc": {"supported": True,
+                                                        "tau": {"raccoon": 0.5, "coco128": 0.4}}}}}
+
+
+def test_yolo_boxes_give_box_scores_and_take_precedence(tmp_path, monkeypatch):
+    # boxes rank only through a score the validation study supports: pretend it supports box AUROC
+    from bbselect.scoring import validated
+
+    monkeypatch.setattr(validated, "load", lambda: SUPPORTS_BOX_AUROC)
     folder = tmp_path / "det"
     folder.mkdir()
     for i in range(4):
@@ -103,7 +111,9 @@ def test_choose_primary_prefers_boxes_then_labels():
     assert evidence.choose_primary(es)["evidence"] == "labels"
     assert [b["primary"]["mean"] for b in ranking.rank(es)] == [0.9, 0.6]  # ranked by probe, not separation
     es = [entry(0.3, probe=0.9, auroc=0.55), entry(0.5, probe=0.6, auroc=0.8)]
-    assert evidence.choose_primary(es)["evidence"] == "boxes"
+    assert evidence.choose_primary(es, SUPPORTS_BOX_AUROC)["evidence"] == "boxes"
+    used = evidence.choose_primary(es, {})  # the study supports no box score: labels rank, and it says so
+    assert used["evidence"] == "labels" and "no cheap box score is supported" in used["note"]
 
 
 def test_pareto_front():

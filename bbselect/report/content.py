@@ -150,6 +150,8 @@ def evidence_line(summary: dict) -> str:
     if not ev:
         return ""
     parts = [f"Evidence used for the ranking: {ev.get('evidence', 'label-free')} ({ev.get('metric', 'separation')})."]
+    if ev.get("note"):
+        parts.append(ev["note"][0].upper() + ev["note"][1:] + ".")
     if ev.get("labels"):
         parts.append(f"Labels: {ev['labels']}.")
     bx = ev.get("boxes")

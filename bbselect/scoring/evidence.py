@@ -10,8 +10,10 @@ images (``annotations.load_boxes``); ``PATH`` is a COCO file or a folder of per-
 backbone and map: activation mass inside boxes relative to their area, AUROC of map values against
 the box mask, and the pointing game, each with a bootstrap CI. Images without annotation are counted.
 
-Strongest evidence ranks: boxes (mean AUROC over the max and mean maps) > labels (linear-probe
-accuracy) > label-free maps (separation). The report says which one was used and why.
+Strongest evidence ranks: boxes > labels (linear-probe accuracy) > label-free. Boxes rank only by a
+cheap box score the validation study supports against detection-probe mAP@0.5 (``validated``); with
+none supported the box scores are shown but do not rank, and the verdict says so. The report says
+which evidence was used and why.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from bbselect.errors import UsageError
 from bbselect.inputs import annotations, labelfiles
 from bbselect.probes import labels
-from bbselect.scoring import boxscores, registry, stability, stats
+from bbselect.scoring import boxscores, registry, stability, stats, validated
 from bbselect.scoring.registry import SCORED_MAPS as BOX_MAPS
 from bbselect.scoring.registry import ScoreSpec
 
@@ -142,13 +144,37 @@ def box_scores(maps_by_image: dict[str, dict], boxes_by_rel: dict[str, list], re
 
 # ---------------------------------------------------------------- which evidence ranks
 
-def choose_primary(entries: list[dict]) -> dict:
-    """Set ``entry["primary"]`` (metric name and summary) on every backbone; return what was used."""
-    for name, why in RANKED_BY:
+def ranked_by(entries: list[dict], study: dict | None = None) -> tuple[list[tuple[str, str]], str | None]:
+    """The ranking order for these entries, and a note when boxes exist but may not rank.
+
+    Boxes rank only through a score the validation study supports (``validated.box_choice``)."""
+    order = [(n, w) for n, w in RANKED_BY if registry.get(n).tier != "boxes"]
+    has_boxes = any(np.isfinite(registry.value(e, n)) for e in entries for n in registry.names(tier="boxes"))
+    choice = validated.box_choice(entries, study) if has_boxes else None
+    if choice is not None:
+        title = registry.get(choice["name"]).title
+        order.insert(0, (choice["name"], f"box annotations were found and the detection probe did not run; "
+                         f"{title} is the cheap box score bbselect's validation study supports best against "
+                         f"detection-probe mAP@0.5 ({validated.tau_text(choice)}; docs/validation.md)"))
+        return order, None
+    note = ("box annotations were found, but no cheap box score is supported by bbselect's validation study "
+            "against a trained detector (docs/validation.md), so the box scores are shown and do not rank"
+            if has_boxes else None)
+    return order, note
+
+
+def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
+    """Set ``entry["primary"]`` (metric name and summary) on every backbone; return what was used.
+
+    ``study``: the validation study's verdict (default: ``validated.load()``)."""
+    order, note = ranked_by(entries, study)
+    for name, why in order:
         spec = registry.get(name)
-        if name == RANKED_BY[-1][0] or any(np.isfinite(registry.value(e, name)) for e in entries):
+        if name == order[-1][0] or any(np.isfinite(registry.value(e, name)) for e in entries):
             break
     used = {"evidence": spec.tier, "metric": spec.title, "why": why}
+    if note:
+        used["note"] = note
     if name == "stability":
         used["how_sure"] = stability.how_sure()
     for e in entries:

@@ -1,0 +1,57 @@
+"""What the validation study supports, read from ``validated.json`` (written by
+``benchmarks/validation_study.py``; never edited by hand).
+
+A score may drive the verdict only where the study shows it predicts a ground truth on real data
+(docs/validation.md).  For boxes the ground truth is the detection probe's mAP@0.5; when boxes exist
+but the probe did not run, ``box_choice`` picks the cheap box score the study supports best: among
+the supported ones that this run computed, the one whose τ on its worse data set is highest.  No
+file, or no supported score, means boxes do not rank (the verdict says so).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+
+from bbselect.scoring import registry
+
+# study row key -> registered score name (where they differ)
+STUDY_NAMES = {"map_auroc": "box_auroc"}
+
+
+def load() -> dict:
+    """The study's last verdict, or {} when it was never run here."""
+    try:
+        text = resources.files("bbselect.scoring").joinpath("validated.json").read_text()
+    except (FileNotFoundError, OSError):
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+
+
+def box_choice(entries: list[dict], study: dict | None = None) -> dict | None:
+    """``{"name", "tau", "worst_tau"}`` of the supported box score to rank by, or None.
+
+    ``tau``: data set -> Kendall τ with detection-probe mAP@0.5 as measured by the study."""
+    study = load() if study is None else study
+    scores = ((study.get("boxes") or {}).get("scores")) or {}
+    known = set(registry.names(tier="boxes"))
+    best = None
+    for key, info in scores.items():
+        name = STUDY_NAMES.get(key, key)
+        taus = [t for t in (info.get("tau") or {}).values() if isinstance(t, (int, float)) and math.isfinite(t)]
+        if not info.get("supported") or name not in known or not taus:
+            continue
+        if not any(math.isfinite(registry.value(e, name)) for e in entries):
+            continue
+        cand = {"name": name, "tau": info["tau"], "worst_tau": min(taus)}
+        if best is None or cand["worst_tau"] > best["worst_tau"]:
+            best = cand
+    return best
+
+
+def tau_text(choice: dict) -> str:
+    return ", ".join(f"τ = {t:.2f} on {ds}" for ds, t in choice["tau"].items())

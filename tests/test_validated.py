@@ -1,0 +1,51 @@
+"""Boxes rank only through a cheap box score the validation study supports (scoring/validated.py)."""
+
+import math
+
+from bbselect.scoring import evidence, validated
+
+
+def entry(label, box_auroc=0.7, probe=None, sep=0.3):
+    e = {"label": label, "separation": {"mean": sep, "lo": sep - 0.01, "hi": sep + 0.01},
+         "boxes": {"auroc": {"mean": box_auroc, "lo": box_auroc - 0.05, "hi": box_auroc + 0.05}}}
+    if probe is not None:
+        e["labels"] = {"linear_probe": {"mean": probe, "lo": probe - 0.05, "hi": probe + 0.05}}
+    return e
+
+
+def study(supported_auroc: bool, tau=(0.6, 0.4)):
+    return {"boxes": {"scores": {
+        "map_auroc": {"supported": supported_auroc, "tau": {"raccoon": tau[0], "coco128": tau[1]}},
+        "pointing": {"supported": True, "tau": {"raccoon": 0.9, "coco128": 0.9}},   # not a registered score
+        "roi_logme": {"supported": False, "tau": {"raccoon": 0.95, "coco128": 0.95}},
+    }}}
+
+
+def test_box_choice_takes_only_supported_registered_and_computed_scores():
+    es = [entry("a"), entry("b", 0.6)]
+    c = validated.box_choice(es, study(True))
+    assert c["name"] == "box_auroc" and c["worst_tau"] == 0.4
+    assert validated.box_choice(es, study(False)) is None
+    assert validated.box_choice(es, {}) is None
+    nan = [entry("a", math.nan), entry("b", math.nan)]
+    assert validated.box_choice(nan, study(True)) is None
+
+
+def test_supported_box_score_ranks_and_the_verdict_names_it_with_its_tau():
+    es = [entry("a", 0.6, probe=0.9), entry("b", 0.8, probe=0.5)]
+    used = evidence.choose_primary(es, study(True))
+    assert used["evidence"] == "boxes" and used["metric"] == "box AUROC"
+    assert "τ = 0.60 on raccoon" in used["why"] and "τ = 0.40 on coco128" in used["why"]
+    assert "note" not in used
+    assert es[0]["primary"]["mean"] == 0.6
+
+
+def test_unsupported_boxes_do_not_rank_and_the_verdict_says_so():
+    es = [entry("a", 0.6, probe=0.9), entry("b", 0.8, probe=0.5)]
+    used = evidence.choose_primary(es, study(False))
+    assert used["evidence"] == "labels"
+    assert "no cheap box score is supported" in used["note"]
+    assert es[0]["primary"]["mean"] == 0.9
+    no_labels = [entry("a", 0.6), entry("b", 0.8)]
+    used = evidence.choose_primary(no_labels, study(False))
+    assert used["evidence"] == "label-free" and "note" in used
