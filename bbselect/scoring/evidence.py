@@ -221,6 +221,6 @@ RANKED_BY = (
     ("linear_probe", "class labels were found (no boxes): how well a linear classifier on the pooled "
                      "features separates your classes is the best available evidence"),
     *((("stability", "no labels or boxes were given; neighbourhood stability is the label-free score the "
-                     "validation study supports"),) if stability.STUDY["supported"] else ()),
+                     "validation study supports (see the how-sure note)"),) if stability.STUDY["supported"] else ()),
     ("separation", "no labels or boxes were given, so only the label-free map scores are available"),
 )
