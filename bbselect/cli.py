@@ -235,9 +235,12 @@ def report(run_dir, figures, overlay, fmt, quiet):
 
 
 @main.command()
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_dirs", nargs=-1, required=True, metavar="SHARDS...")
 @click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(path_type=Path))
-@click.option("--name", default=None, help="Merged run folder name [default: <first run>-merged].")
+@click.option("--name", default=None, help="Merged run folder name [default: NAME-merged for the shards of "
+              "OUTPUT/NAME/, else <first run>-merged].")
+@click.option("--allow-partial", is_flag=True, help="Merge a set with missing shards (never one with duplicates, "
+              "another N or other settings); the merged run and its report are marked PARTIAL.")
 @click.option("--fail-under", "fail_under", multiple=True, metavar="METRIC=VALUE",
               help="Quality gate on the merged scores (as for compare).")
 @click.option("--expect-best", default=None, metavar="BACKBONE", help="Quality gate (as for compare).")
@@ -245,15 +248,18 @@ def report(run_dir, figures, overlay, fmt, quiet):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @_guard()
-def merge(run_dirs, output, name, fail_under, expect_best, figures, fmt, quiet):
-    """Combine shard runs (`compare --shard I/N`) into one run and report; its scores equal an
-    unsharded run's. Gates given here apply to the merged scores (the shards' own gates are kept
-    otherwise)."""
+def merge(run_dirs, output, name, allow_partial, fail_under, expect_best, figures, fmt, quiet):
+    """Combine shard runs (`compare --shard I/N` or `--shard auto`) into one run and report; its scores
+    equal an unsharded run's. SHARDS: the shard folders (results/NAME/shard-*), their parent folder
+    (results/NAME) or a quoted glob. The set is checked first: the same N, the same settings, no shard
+    twice, none missing (else exit 2). Gates given here apply to the merged scores (the shards' own
+    gates are kept otherwise)."""
     from bbselect.run.merge import merge as run_merge
 
     overrides = {k: v for k, v in (("fail_under", list(fail_under)), ("expect_best", expect_best),
                                    ("figures", figures)) if v}
-    _echo_outcome(run_merge(list(run_dirs), output, name, quiet=quiet, overrides=overrides), fmt)
+    _echo_outcome(run_merge(list(run_dirs), output, name, quiet=quiet, overrides=overrides,
+                            allow_partial=allow_partial), fmt)
 
 
 @main.command()

@@ -73,9 +73,18 @@ class CompareConfig:
     cache_max_mb: int = setting(DEFAULT_MAX_MB,
                                 help="Cache size cap; least recently used maps are deleted beyond it.")
     shard: str | None = setting(
-        None, metavar="I/N",
-        help="Process only shard I of N (stable hash of each image's relative path); combine shard runs "
-             "with `bbselect merge`.")
+        None, metavar="I/N|auto",
+        help="Process only shard I of N (stable hash of each image's relative path), written to "
+             "OUTPUT/NAME/shard-I-of-N; combine a set with `bbselect merge OUTPUT/NAME`. auto: I and N from "
+             "the scheduler's array job (Slurm SLURM_ARRAY_TASK_*, Kubernetes JOB_COMPLETION_INDEX, AWS "
+             "Batch AWS_BATCH_JOB_ARRAY_INDEX, or BBSELECT_SHARD=I/N).")
+    shards: int = setting(
+        0, metavar="N",
+        help="With --shard auto: the number of shards, for schedulers that give the task's index but not "
+             "the array size (Kubernetes, AWS Batch; or set BBSELECT_SHARDS). 0 = from the environment.")
+    mixed_precision: bool = setting(
+        False, help="Compute the networks and maps in float16 (Keras mixed_float16; weights stay float32). "
+                    "Faster on GPUs with float16 units, slower on a CPU; cached apart; stated in the report.")
     fail_under: list[str] = setting(
         factory=list, metavar="METRIC=VALUE",
         help="Quality gate (repeatable): exit 1 if the top-ranked backbone's METRIC is below VALUE. "
@@ -114,6 +123,18 @@ def default_images_dir() -> Path:
     if here.is_dir():
         return here
     return Path(__file__).resolve().parents[1] / "images"
+
+
+def parse_shard(text: str, what: str = "--shard") -> tuple[int, int]:
+    """``"I/N"`` -> (I, N) with 1 <= I <= N; UsageError naming ``what`` otherwise (``auto`` is the
+    pipeline's to resolve: see run/shards.py)."""
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise UsageError(f"{what} {text!r}: expected I/N, e.g. 1/4, or auto") from None
+    if not 1 <= i <= n:
+        raise UsageError(f"{what} {text!r}: I must be between 1 and N")
+    return i, n
 
 
 def parse_figures(text: str) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bbselect.config.schema import STABILITY_CHOICES, CompareConfig, parse_figures
+from bbselect.config.schema import STABILITY_CHOICES, CompareConfig, parse_figures, parse_shard
 from bbselect.errors import InputError, UsageError
 from bbselect.inputs import images as imgs
 from bbselect.models import registry
@@ -49,6 +49,10 @@ def resolve(cfg: CompareConfig) -> Resolved:
     if not cfg.layer:
         raise UsageError("--layer: expected a stage c2..c5 or a Keras layer name")
     parse_figures(cfg.figures)  # a check here; the figures step parses it for use
+    if cfg.shards < 0:
+        raise UsageError(f"--shards {cfg.shards}: expected a number of shards (0 = from the environment)")
+    if cfg.shard and str(cfg.shard).strip().lower() != "auto":
+        parse_shard(cfg.shard)  # auto is read from the environment when the run starts
     weights = parse_weights(cfg.weights)
     images_dir = Path(cfg.images).expanduser()
     if not images_dir.exists():

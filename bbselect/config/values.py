@@ -23,7 +23,7 @@ import typing
 import yaml
 
 from bbselect.common import did_you_mean
-from bbselect.config.schema import FIGURE_CHOICES, CompareConfig, parse_figures
+from bbselect.config.schema import FIGURE_CHOICES, CompareConfig, parse_figures, parse_shard
 from bbselect.errors import UsageError
 from bbselect.inputs.images import RESIZE_MODES
 from bbselect.models import registry
@@ -93,7 +93,16 @@ def _check_resize(text: str) -> None:
         raise BadValue(f"expected one of {', '.join(RESIZE_MODES)}, got {text!r}")
 
 
-_CHOICES = {"backbones": _check_backbones, "figures": _check_figures, "resize": _check_resize}
+def _check_shard(text: str) -> None:
+    if text.strip().lower() != "auto":
+        try:
+            parse_shard(text)
+        except UsageError:
+            raise BadValue(f"expected I/N with 1 <= I <= N (e.g. 1/4) or auto, got {text!r}") from None
+
+
+_CHOICES = {"backbones": _check_backbones, "figures": _check_figures, "resize": _check_resize,
+            "shard": _check_shard}
 
 
 def check_value(key: str, v):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from bbselect.common import finite, fmt_num
+from bbselect.models import device
 from bbselect.scoring import registry
 from bbselect.scoring.ranking import separation
 
@@ -126,8 +127,16 @@ def run_facts(summary: dict) -> list[tuple[str, str]]:
     facts = [("run", run.get("name")), ("created", run.get("created")), ("images folder", run.get("images_dir")),
              ("images scored", run.get("n_images")), ("files skipped", run.get("n_skipped")),
              ("input size", run.get("input_size")), ("resize", run.get("resize")),
-             ("layer", layers_text(summary)), ("weights", ", ".join(kinds) or None)]
+             ("layer", layers_text(summary)), ("weights", ", ".join(kinds) or None),
+             ("device", device.summary_line(run["device"]) if isinstance(run.get("device"), dict) else None),
+             ("precision", PRECISION_TEXT.get(run.get("precision"), run.get("precision"))),
+             ("shards", (run.get("partial") or {}).get("note") or (
+                 f"merged from {len(run['merged_from'])} shard runs" if run.get("merged_from") else None))]
     return [(k, str(v)) for k, v in facts if v is not None]
+
+
+PRECISION_TEXT = {"float32": "float32",
+                  "mixed_float16": "float16 maps (--mixed-precision: Keras mixed_float16, weights in float32)"}
 
 
 def is_random_backbone(b: dict) -> bool:

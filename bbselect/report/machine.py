@@ -93,6 +93,7 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
         "n_images": summary["run"]["n_images"],
         "n_skipped": summary["run"]["n_skipped"],
         "random_weights": summary["run"].get("random_weights", False),
+        "partial": (summary["run"].get("partial") or {}).get("note"),  # merge --allow-partial: what is missing
         "best": ranking[0]["label"] if ranking else None,
         "evidence": (summary.get("evidence") or {}).get("evidence", "label-free"),
         "ranking": ranking,

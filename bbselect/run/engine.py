@@ -16,7 +16,6 @@ re-rendered run.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ import numpy as np
 from bbselect.errors import OutputError
 from bbselect.inputs import augment
 from bbselect.inputs import images as imgs
+from bbselect.models import device
 from bbselect.models.cost import speed
 from bbselect.models.extractor import MAP_KEYS, Extractor
 from bbselect.store import mapfiles
@@ -86,7 +86,7 @@ def decoded(
 ) -> Iterator[tuple]:
     """Yield ``(ref, *work(ref))`` — ``(ref, array, valid_hw[, views])`` — in folder order, decoding up
     to ``ahead`` images in advance."""
-    workers = workers or min(4, os.cpu_count() or 1)
+    workers = workers or device.decode_threads()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         pending: deque = deque()
         it = iter(refs)
@@ -206,7 +206,9 @@ def run_backbones(
             return augment.decode_with_views(ref, input_size, resize, max_pixels, views.m, views.seed)
         return imgs.decode_input(ref, input_size, resize, max_pixels)
 
-    for item in decoded(needed, work, on_skip, ahead=2 * batch_size):
+    # one decode thread per core, two batches decoded ahead, so a fast device is not starved
+    for item in decoded(needed, work, on_skip, ahead=device.prefetch_images(batch_size),
+                        workers=device.decode_threads()):
         for job in jobs:
             if item[0].id in job.todo:
                 job.pending.append(item)

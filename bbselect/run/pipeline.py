@@ -12,9 +12,10 @@ timings — everything ``report`` and ``merge`` need besides the maps.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import hashlib
 import json
+import os
 import platform
 import sys
 import time
@@ -29,12 +30,13 @@ from bbselect.config.schema import CompareConfig, parse_figures
 from bbselect.config.validate import resolve
 from bbselect.errors import InputError, Interrupted, UsageError
 from bbselect.inputs import images as imgs
-from bbselect.models import runtime
+from bbselect.models import device, runtime
 from bbselect.models.cost import count_params, gflops
 from bbselect.models.extractor import build_extractor
 from bbselect.models.weights import build_backbone, md5sum
 from bbselect.progress import Progress, log
 from bbselect.report import render
+from bbselect.run import shards
 from bbselect.run.engine import Job, Views, run_backbones
 from bbselect.scoring import evidence, gates, summarize
 from bbselect.store import rundir
@@ -80,23 +82,6 @@ class _Skips:
         return [{"rel": r, "reason": why} for r, why in sorted(self.items.items())]
 
 
-def shard_of(rel: str, n: int) -> int:
-    """Stable shard number (1..n) of an image from its relative path."""
-    return int(hashlib.sha1(rel.encode("utf-8")).hexdigest(), 16) % n + 1
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    try:
-        i, n = (int(x) for x in str(text).split("/"))
-    except ValueError:
-        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 1/4") from None
-    if not 1 <= i <= n:
-        raise UsageError(f"--shard {text!r}: I must be between 1 and N")
-    return i, n
-
-
 def _weights_id(weights: str, seed: int) -> str:
     if weights == "none":
         return f"none:seed={seed}"
@@ -110,15 +95,28 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
     started = now()
     res = resolve(cfg)
     fail_under = gates.parse_fail_under(cfg.fail_under)
-    shard = parse_shard(cfg.shard)
-    refs, skipped = imgs.discover_images(res.images_dir)
+    shard = shards.resolve_shard(cfg.shard, cfg.shards, os.environ)
+    shard_dir = None
     if shard:
-        refs = [r for r in refs if shard_of(r.rel, shard[1]) == shard[0]]
-        skipped = [s for s in skipped if shard_of(s.rel, shard[1]) == shard[0]]
+        log(f"{shard.describe()}", quiet=quiet)
+        cfg = dataclasses.replace(cfg, shard=shard.text)  # config.yaml keeps the resolved I/N
+        shard_dir = Path(cfg.output) / rundir.safe_name(cfg.name or res.images_dir.resolve().name) / shard.folder
+        if not resume and (shard_dir / "run.json").exists():
+            raise UsageError(f"{shard_dir} already holds a finished run of shard {shard.text}; merge it, or "
+                             f"delete it to run the shard again (cached maps are reused)")
+        if not resume and shard_dir.exists():  # a re-submitted task continues its own folder
+            log(f"continuing the unfinished shard folder {shard_dir}", quiet=quiet)
+            resume = shard_dir
+    refs, skipped = imgs.discover_images(res.images_dir)
+    folder = shards.folder_fingerprint([r.rel for r in refs] + [s.rel for s in skipped])
+    if shard:
+        refs = [r for r in refs if shards.shard_of(r.rel, shard.count) == shard.index]
+        skipped = [s for s in skipped if shards.shard_of(s.rel, shard.count) == shard.index]
+        if not refs and folder["files"]:  # still a member of the set: merge needs every shard's folder
+            return _empty_shard(shard_dir, cfg, res, shard, folder, skipped, started, argv, quiet)
     if not refs:
         raise InputError(f"no image files found in {res.images_dir}"
-                         + (f" for shard {cfg.shard}" if shard else "")
-                         + f" (looked for {', '.join(imgs.IMAGE_EXTENSIONS)}, recursively)")
+                         f" (looked for {', '.join(imgs.IMAGE_EXTENSIONS)}, recursively)")
     skips = _Skips(skipped, cfg.strict, quiet)
     cache = Cache(Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(),
                   cfg.cache_max_mb) if cfg.cache else Cache(None)
@@ -138,7 +136,8 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
     for sel in res.selections:
         layer = sel.layer_or(cfg.layer)
         bkey = backbone_key(sel.spec.name, dict(sel.options), layer, _weights_id(res.weights, cfg.seed),
-                            cfg.input_size, cfg.resize, views.key() if views else None)
+                            cfg.input_size, cfg.resize, views.key() if views else None,
+                            device.policy_name(cfg.mixed_precision))
         keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
         meta = cache.meta(bkey)
         plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
@@ -148,6 +147,8 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
 
     if resume:
         run_dir = resume
+    elif shard_dir is not None:
+        run_dir = rundir.claim_exact_dir(shard_dir)
     else:
         run_dir = rundir.claim_run_dir(Path(cfg.output), cfg.name or res.images_dir.resolve().name)
     rundir.write_yaml(run_dir / "config.yaml", cfg.to_dict())
@@ -185,12 +186,15 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         jobs.clear()
         cache.evict()
         plans.clear()
+        used = device.describe(cfg.batch_size, device.policy_name(cfg.mixed_precision))
+        log(f"device: {device.summary_line(used)}", quiet=quiet)
         runtime.release()
 
         good = [r for r in refs if r.rel not in skips.items]
         manifest = {
             "bbselect": __version__,
-            "run": {**_settings(run_dir, cfg, res), "stability": {"on": views is not None, "why": views_why}},
+            "run": {**_settings(run_dir, cfg, res), "stability": {"on": views is not None, "why": views_why},
+                    "folder": folder, "device": used, "shard_source": shard.as_dict() if shard else None},
             "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve())} for r in good],
             "skipped": skips.as_list(),
             "backbones": metas,
@@ -217,8 +221,9 @@ def _build(plan: dict, weights: str, cfg: CompareConfig, quiet: bool):
     sel = plan["sel"]
     log(f"building {sel.label} ({cfg.weights} weights, input {cfg.input_size})", quiet=quiet)
     t0 = time.perf_counter()
-    model, winfo = build_backbone(sel, weights, cfg.input_size, cfg.seed)
-    ex = build_extractor(sel, model, cfg.layer)
+    with device.precision(device.policy_name(cfg.mixed_precision)):
+        model, winfo = build_backbone(sel, weights, cfg.input_size, cfg.seed)
+        ex = build_extractor(sel, model, cfg.layer)
     plan["extractor"] = ex
     plan["build_seconds"] = time.perf_counter() - t0
     old_speed = (plan["meta"] or {}).get("speed")
@@ -239,7 +244,24 @@ def _settings(run_dir: Path, cfg: CompareConfig, res) -> dict:
         "random_weights": res.weights == "none", "max_pixels": cfg.max_pixels, "shard": cfg.shard,
         "labels": cfg.labels, "boxes": cfg.boxes, "stability_views": cfg.stability_views,
         "stability_k": cfg.stability_k, "stability_seed": cfg.stability_seed,
+        "precision": device.policy_name(cfg.mixed_precision),
     }
+
+
+def _empty_shard(shard_dir, cfg, res, shard, folder, skipped, started, argv, quiet) -> Outcome:
+    """A shard with no image of the folder: a run folder with a manifest and no maps or report, so the
+    set stays complete for ``merge``."""
+    run_dir = shard_dir if shard_dir.exists() else rundir.claim_exact_dir(shard_dir)
+    rundir.write_yaml(run_dir / "config.yaml", cfg.to_dict())
+    settings = {**_settings(run_dir, cfg, res), "folder": folder, "device": None, "shard_source": shard.as_dict()}
+    manifest = {"bbselect": __version__, "run": settings, "images": [],
+                "skipped": [{"rel": s.rel, "reason": s.reason} for s in skipped], "backbones": [],
+                "timing": {"created": started, "backbones": {}}, **_environment(argv)}
+    rundir.write_json(run_dir / "run.json", manifest)
+    log(f"shard {shard.text} holds none of the {folder['files']} files: wrote {run_dir} for the merge", quiet=quiet)
+    summary = {"run": {**settings, "n_images": 0, "n_skipped": len(skipped)}, "backbones": [],
+               "skipped": manifest["skipped"], "timing": manifest["timing"]}
+    return Outcome(run_dir, summary, [])
 
 
 def _environment(argv) -> dict:

@@ -26,7 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ..errors import UsageError
+from bbselect.config.schema import parse_shard
+from bbselect.errors import UsageError
 
 SLURM_ID = "SLURM_ARRAY_TASK_ID"
 SLURM_MIN, SLURM_MAX = "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX"
@@ -74,15 +75,11 @@ def shard_of(rel: str, n: int) -> int:
     return int(hashlib.sha1(rel.encode("utf-8")).hexdigest(), 16) % n + 1
 
 
-def parse_shard(text: str, what: str = "--shard") -> tuple[int, int]:
-    """``"I/N"`` -> (I, N) with 1 <= I <= N; UsageError naming ``what`` otherwise."""
-    try:
-        i, n = (int(x) for x in str(text).split("/"))
-    except ValueError:
-        raise UsageError(f"{what} {text!r}: expected I/N, e.g. 1/4, or auto") from None
-    if not 1 <= i <= n:
-        raise UsageError(f"{what} {text!r}: I must be between 1 and N")
-    return i, n
+def folder_fingerprint(rels: list[str]) -> dict:
+    """What a shard saw of the whole folder before sharding: the number of files and a digest of their
+    relative paths. Shards of one set must agree on it (``shardset.check_set``)."""
+    digest = hashlib.sha256("\n".join(sorted(rels)).encode("utf-8")).hexdigest()
+    return {"files": len(rels), "digest": digest}
 
 
 def _int(env: Mapping[str, str], name: str) -> int:

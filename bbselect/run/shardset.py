@@ -24,8 +24,9 @@ import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
-from .shards import FOLDER, parse_shard, shard_of
+from bbselect.config.schema import parse_shard
+from bbselect.errors import InputError
+from bbselect.run.shards import FOLDER, shard_of
 
 # Config keys that may differ between shards of one set: where the output went and how it is drawn.
 OUTPUT_ONLY = frozenset({"shard", "shards", "name", "output", "figures", "overlay", "quiet"})
@@ -83,6 +84,9 @@ class SetCheck:
     @property
     def complete(self) -> bool:
         return not self.problems and not self.missing
+
+    def missing_text(self) -> str:
+        return f"{len(self.present)} of {self.count}; missing {', '.join(f'{i}/{self.count}' for i in self.missing)}"
 
     def partial_note(self) -> str:
         return (f"PARTIAL: merged {len(self.present)} of {self.count} shards "

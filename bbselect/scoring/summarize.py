@@ -150,6 +150,8 @@ def _warnings(settings: dict, ordered: list[dict]) -> list[str]:
     if settings.get("shard"):
         out.append(f"This is shard {settings['shard']} of a sharded run: scores cover only its images; "
                    f"combine shards with `bbselect merge`.")
+    if settings.get("partial"):
+        out.append(settings["partial"]["note"] + " (merged with --allow-partial).")
     for b in ordered:
         for k, n in b["degenerate"].items():
             if n:

@@ -50,15 +50,18 @@ def _digest(obj) -> str:
 
 
 def backbone_key(name: str, options: dict, layer: str, weights_id: str, input_size: int, resize: str,
-                 views: str | None = None) -> str:
+                 views: str | None = None, precision: str = "float32") -> str:
     """Key of everything but the image: one backbone configuration (``views``: the augmented views saved
-    with the maps, if any — a maps file with views is another file)."""
+    with the maps, if any — a maps file with views is another file; ``precision``: the Keras dtype
+    policy, in the key only when it is not float32, so float32 keys stay as they were)."""
     fields = {
         "backbone": name, "options": {k: options[k] for k in sorted(options)}, "layer": layer,
         "weights": weights_id, "input_size": input_size, "resize": resize, "pipeline": PIPELINE_VERSION,
     }
     if views is not None:
         fields["views"] = views
+    if precision != "float32":
+        fields["precision"] = precision
     return _digest(fields)
 
 

@@ -27,6 +27,17 @@ def safe_name(name: str) -> str:
     return cleaned[:80] or "run"
 
 
+def claim_exact_dir(path: Path) -> Path:
+    """Atomically create exactly ``path`` (a shard's predictable folder); OutputError if it exists."""
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        raise OutputError(f"{path} exists already (another task running the same shard?)") from None
+    except OSError as err:
+        raise OutputError(f"cannot create run folder {path}: {err.strerror or err}") from None
+    return path
+
+
 def claim_run_dir(root: Path, name: str, max_tries: int = 10_000) -> Path:
     """Atomically create and return a new run folder under ``root``."""
     base = safe_name(name)
