@@ -32,7 +32,7 @@ def _scores(run_dir):
 
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory):
-    """Three shard processes started at once with a Slurm array task's environment (--array=0-2),
+    """Two shard processes started at once with a Slurm array task's environment (--array=0-1),
     plus the unsharded run of the same folder."""
     root = tmp_path_factory.mktemp("scaleout")
     folder = root / "imgs"
@@ -45,9 +45,9 @@ def sharded(tmp_path_factory):
     procs = [subprocess.Popen(
         [sys.executable, "-m", "bbselect", "compare", str(folder), "-o", str(out), "--name", "big",
          "--shard", "auto", *FAST],
-        env={**env, "SLURM_ARRAY_TASK_ID": str(i), "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "2",
+        env={**env, "SLURM_ARRAY_TASK_ID": str(i), "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "1",
              "SLURM_ARRAY_JOB_ID": "77"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(3)]
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     logs = []
     for p in procs:
         _, err = p.communicate(timeout=300)
@@ -61,12 +61,12 @@ def sharded(tmp_path_factory):
 def test_parallel_shard_processes_merge_to_the_unsharded_run(sharded):
     out = sharded["out"]
     parts = sorted((out / "big").iterdir())
-    assert [p.name for p in parts] == ["shard-1-of-3", "shard-2-of-3", "shard-3-of-3"]
+    assert [p.name for p in parts] == ["shard-1-of-2", "shard-2-of-2"]
     for i, (p, log) in enumerate(zip(parts, sharded["logs"])):
         shard = json.loads((p / "run.json").read_text())["run"]
-        assert shard["shard"] == f"{i + 1}/3"
+        assert shard["shard"] == f"{i + 1}/2"
         assert shard["shard_source"]["variables"] == {"SLURM_ARRAY_TASK_ID": str(i), "SLURM_ARRAY_TASK_MIN": "0",
-                                                      "SLURM_ARRAY_TASK_MAX": "2"}
+                                                      "SLURM_ARRAY_TASK_MAX": "1"}
         assert f"SLURM_ARRAY_TASK_ID={i}" in log  # the variables read are named in the log too
     res = run(["merge", str(out / "big"), "-o", str(out), "--name", "merged", "-q"])
     assert res.exit_code == 0, res.output
@@ -76,39 +76,39 @@ def test_parallel_shard_processes_merge_to_the_unsharded_run(sharded):
 
 def test_partial_set_is_refused_unless_allowed_and_then_marked(sharded):
     out, big = sharded["out"], sharded["out"] / "big"
-    args = [str(big / "shard-1-of-3"), str(big / "shard-3-of-3"), "-o", str(out), "--format", "json"]
+    args = [str(big / "shard-1-of-2"), "-o", str(out), "--format", "json"]
     res = run(["merge", *args, "--name", "refused"])
-    assert res.exit_code == 2 and "missing 2/3" in json.loads(res.stdout)["error"]
+    assert res.exit_code == 2 and "missing 2/2" in json.loads(res.stdout)["error"]
     assert not (out / "refused").exists()  # refused before any folder is made
     res = run(["merge", *args, "--name", "partial", "--allow-partial"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
-    assert doc["partial"] and "missing 2/3" in doc["partial"]
+    assert doc["partial"] and "missing 2/2" in doc["partial"]
     manifest = json.loads((out / "partial" / "run.json").read_text())
     assert manifest["run"]["partial"]["missing"] == [2]
     n_whole = len(json.loads((out / "whole" / "run.json").read_text())["images"])
-    n_2 = len(json.loads((big / "shard-2-of-3" / "run.json").read_text())["images"])
+    n_2 = len(json.loads((big / "shard-2-of-2" / "run.json").read_text())["images"])
     assert len(manifest["images"]) == n_whole - n_2
     for report in ("report.md", "report.html"):
-        assert "PARTIAL: merged 2 of 3 shards" in (out / "partial" / report).read_text()
+        assert "PARTIAL: merged 1 of 2 shards" in (out / "partial" / report).read_text()
 
 
 def test_duplicate_and_foreign_shards_are_refused(sharded, tmp_path):
     out, big = sharded["out"], sharded["out"] / "big"
-    copy = tmp_path / "copy" / "shard-2-of-3"
-    shutil.copytree(big / "shard-2-of-3", copy)
+    copy = tmp_path / "copy" / "shard-2-of-2"
+    shutil.copytree(big / "shard-2-of-2", copy)
     res = run(["merge", str(big), str(copy), "-o", str(tmp_path)])
     assert res.exit_code == 2 and "shard 2 appears 2 times" in res.output
-    # the issue's case: a shard of another set (1/2) with shards of a 3-way set
-    res = run(["compare", str(sharded["folder"]), "-o", str(tmp_path), "--name", "other", "--shard", "1/2", "-q", *FAST])
+    # the issue's case: shards 1/2 + 2/3 merged with exit 0
+    res = run(["compare", str(sharded["folder"]), "-o", str(tmp_path), "--name", "other", "--shard", "2/3", "-q", *FAST])
     assert res.exit_code == 0, res.output
-    res = run(["merge", str(tmp_path / "other" / "shard-1-of-2"), str(big / "shard-2-of-3"), str(big / "shard-3-of-3"),
-               "-o", str(tmp_path), "--allow-partial"])
+    res = run(["merge", str(big / "shard-1-of-2"), str(tmp_path / "other" / "shard-2-of-3"), "-o", str(tmp_path),
+               "--allow-partial"])
     assert res.exit_code == 2 and "different sets" in res.output  # --allow-partial does not cover this
 
 
 def test_a_finished_shard_folder_is_never_overwritten(sharded):
-    res = run(["compare", str(sharded["folder"]), "-o", str(sharded["out"]), "--name", "big", "--shard", "2/3", "-q",
+    res = run(["compare", str(sharded["folder"]), "-o", str(sharded["out"]), "--name", "big", "--shard", "2/2", "-q",
                *FAST])
     assert res.exit_code == 2 and "already holds a finished run" in res.output
 
@@ -170,9 +170,45 @@ def test_mixed_precision_is_float16_maps_a_separate_cache_entry_and_stated(tmp_p
     assert "float16" in res.output  # the log says so too
 
 
-def test_device_is_named_in_log_run_json_and_report(tmp_path, image_folder):
+def test_decoding_uses_one_thread_per_core_and_prefetches_two_batches(monkeypatch):
+    import threading
+    import time
+
+    from bbselect.models import device
+    from bbselect.run import engine
+
+    monkeypatch.setattr(device, "cores", lambda: 3)
+    assert device.decode_threads() == 3 and device.prefetch_images(4) == 8 and device.prefetch_images(1) == 3
+    lock, state, submitted = threading.Lock(), {"now": 0, "peak": 0}, []
+
+    def work(ref):
+        with lock:
+            submitted.append(ref)
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return np.zeros(1), (1, 1)
+
+    gen = engine.decoded(list(range(40)), work, lambda ref, why: None, ahead=device.prefetch_images(4),
+                         workers=device.decode_threads())
+    assert next(gen)[0] == 0
+    time.sleep(0.5)  # the consumer is busy: decoding runs ahead, but only so far
+    assert state["peak"] == 3  # every thread decodes at once
+    assert 8 <= len(submitted) <= 9  # two batches of 4 ahead (+ the one refilled after the first yield)
+    assert [item[0] for item in gen] == list(range(1, 40))  # folder order kept
+
+
+def test_device_is_named_in_log_run_json_and_report(tmp_path, image_folder, monkeypatch):
+    from bbselect.run import engine
+
+    seen, real = {}, engine.decoded
+    monkeypatch.setattr(engine, "decoded", lambda *a, **k: (seen.update(k), real(*a, **k))[1])
     res = run(["compare", str(image_folder), "-o", str(tmp_path), "--name", "d", *FAST])
     assert res.exit_code == 0, res.output
+    cores = len(os.sched_getaffinity(0))
+    assert seen == {"ahead": max(2 * 2, cores), "workers": cores}  # 2 batches of 2 ahead, a thread per core
     device = json.loads((tmp_path / "d" / "run.json").read_text())["run"]["device"]
     assert device["kind"] in ("CPU", "GPU") and device["name"]
     assert device["decode_threads"] == len(os.sched_getaffinity(0))

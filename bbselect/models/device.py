@@ -52,7 +52,7 @@ def precision(policy: str):
     if policy == FLOAT32:
         yield
         return
-    from . import runtime
+    from bbselect.models import runtime
 
     keras = runtime.keras()
     before = keras.config.dtype_policy().name
