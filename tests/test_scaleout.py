@@ -11,23 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from bbselect.cli import main
 from conftest import make_images
+from test_batch import _scores, run  # the CLI runner and the scores compared for equality
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["-b", "mobilenetv2:layer=c3", "--weights", "none", "--input-size", "64", "--batch-size", "2",
         "--figures", "none", "--no-cache"]
-
-
-def run(args):
-    return CliRunner().invoke(main, args)
-
-
-def _scores(run_dir):
-    s = json.loads((run_dir / "scores.json").read_text())
-    return s["backbones"], s["images"]
 
 
 @pytest.fixture(scope="module")

@@ -224,3 +224,12 @@ def test_k8s_example_is_an_indexed_job_with_a_merge_job_on_a_shared_volume():
               for v in j["spec"]["template"]["spec"]["volumes"]}
     pvc = next(d for d in docs if d["kind"] == "PersistentVolumeClaim")
     assert claims == {pvc["metadata"]["name"]} and "ReadWriteMany" in pvc["spec"]["accessModes"]
+
+
+def test_github_example_parses_and_names_each_matrix_shard():
+    wf = yaml.safe_load((ROOT / "examples" / "github-actions-shards.yml").read_text())
+    n = len(wf["jobs"]["shard"]["strategy"]["matrix"]["shard"])
+    step = next(s for s in wf["jobs"]["shard"]["steps"] if "bbselect compare" in s.get("run", ""))
+    assert "--shard auto" in step["run"] and step["env"]["BBSELECT_SHARD"] == "${{ matrix.shard }}/" + str(n)
+    assert from_environment({"BBSELECT_SHARD": f"2/{n}"}).folder == f"shard-2-of-{n}"
+    assert any("bbselect merge" in s.get("run", "") for s in wf["jobs"]["merge"]["steps"])

@@ -28,7 +28,7 @@ import yaml
 from bbselect import __version__
 from bbselect.config.schema import CompareConfig, parse_figures
 from bbselect.config.validate import resolve
-from bbselect.errors import InputError, Interrupted, UsageError
+from bbselect.errors import InputError, Interrupted
 from bbselect.inputs import images as imgs
 from bbselect.models import device, runtime
 from bbselect.models.cost import count_params, gflops
@@ -36,7 +36,7 @@ from bbselect.models.extractor import build_extractor
 from bbselect.models.weights import build_backbone, md5sum
 from bbselect.progress import Progress, log
 from bbselect.report import render
-from bbselect.run import shards
+from bbselect.run import shardrun, shards
 from bbselect.run.engine import Job, Views, run_backbones
 from bbselect.scoring import evidence, gates, summarize
 from bbselect.store import rundir
@@ -100,20 +100,21 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
     if shard:
         log(f"{shard.describe()}", quiet=quiet)
         cfg = dataclasses.replace(cfg, shard=shard.text)  # config.yaml keeps the resolved I/N
-        shard_dir = Path(cfg.output) / rundir.safe_name(cfg.name or res.images_dir.resolve().name) / shard.folder
-        if not resume and (shard_dir / "run.json").exists():
-            raise UsageError(f"{shard_dir} already holds a finished run of shard {shard.text}; merge it, or "
-                             f"delete it to run the shard again (cached maps are reused)")
-        if not resume and shard_dir.exists():  # a re-submitted task continues its own folder
-            log(f"continuing the unfinished shard folder {shard_dir}", quiet=quiet)
-            resume = shard_dir
+        shard_dir, resume = shardrun.shard_folder(cfg.output, cfg.name or res.images_dir.resolve().name, shard,
+                                                  resume, quiet)
     refs, skipped = imgs.discover_images(res.images_dir)
-    folder = shards.folder_fingerprint([r.rel for r in refs] + [s.rel for s in skipped])
+    folder_rels = [r.rel for r in refs]  # the whole folder: decisions that depend on it agree across shards
+    folder = shards.folder_fingerprint(folder_rels + [s.rel for s in skipped])
     if shard:
         refs = [r for r in refs if shards.shard_of(r.rel, shard.count) == shard.index]
         skipped = [s for s in skipped if shards.shard_of(s.rel, shard.count) == shard.index]
         if not refs and folder["files"]:  # still a member of the set: merge needs every shard's folder
-            return _empty_shard(shard_dir, cfg, res, shard, folder, skipped, started, argv, quiet)
+            run_dir, summary = shardrun.write_empty_shard(shard_dir, cfg.to_dict(), {
+                "bbselect": __version__, "run": {**_settings(shard_dir, cfg, res), "folder": folder,
+                                                 "shard_source": shard.as_dict()},
+                "images": [], "skipped": [{"rel": s.rel, "reason": s.reason} for s in skipped], "backbones": [],
+                "timing": {"created": started, "backbones": {}}, **_environment(argv)}, quiet)
+            return Outcome(run_dir, summary, [])
     if not refs:
         raise InputError(f"no image files found in {res.images_dir}"
                          f" (looked for {', '.join(imgs.IMAGE_EXTENSIONS)}, recursively)")
@@ -129,7 +130,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         except OSError as err:
             skips(r, f"cannot read ({err.strerror or err})")
 
-    want_views, views_why = evidence.stability_wanted(cfg.stability, res.images_dir, [r.rel for r in refs],
+    want_views, views_why = evidence.stability_wanted(cfg.stability, res.images_dir, folder_rels,
                                                       cfg.labels, cfg.boxes)
     views = Views(cfg.stability_views, cfg.stability_seed) if want_views else None
     plans = []
@@ -246,22 +247,6 @@ def _settings(run_dir: Path, cfg: CompareConfig, res) -> dict:
         "stability_k": cfg.stability_k, "stability_seed": cfg.stability_seed,
         "precision": device.policy_name(cfg.mixed_precision),
     }
-
-
-def _empty_shard(shard_dir, cfg, res, shard, folder, skipped, started, argv, quiet) -> Outcome:
-    """A shard with no image of the folder: a run folder with a manifest and no maps or report, so the
-    set stays complete for ``merge``."""
-    run_dir = shard_dir if shard_dir.exists() else rundir.claim_exact_dir(shard_dir)
-    rundir.write_yaml(run_dir / "config.yaml", cfg.to_dict())
-    settings = {**_settings(run_dir, cfg, res), "folder": folder, "device": None, "shard_source": shard.as_dict()}
-    manifest = {"bbselect": __version__, "run": settings, "images": [],
-                "skipped": [{"rel": s.rel, "reason": s.reason} for s in skipped], "backbones": [],
-                "timing": {"created": started, "backbones": {}}, **_environment(argv)}
-    rundir.write_json(run_dir / "run.json", manifest)
-    log(f"shard {shard.text} holds none of the {folder['files']} files: wrote {run_dir} for the merge", quiet=quiet)
-    summary = {"run": {**settings, "n_images": 0, "n_skipped": len(skipped)}, "backbones": [],
-               "skipped": manifest["skipped"], "timing": manifest["timing"]}
-    return Outcome(run_dir, summary, [])
 
 
 def _environment(argv) -> dict:
