@@ -116,9 +116,11 @@ def load_boxes(images_root: Path, image_rels: list[str],
             coco_file = cands[0]
     notes: list[str] = []
     boxes: dict[str, list[Box]] = {}
+    layout = ""
     if fmt == "coco":
         boxes = parse_coco(coco_file, image_rels, image_sizes, notes)
         used = coco_file
+        layout = layout_of("coco", coco_file, images_root, "", source)
     else:
         used = source
         roots = [p for p in (source, images_root) if p is not None]
@@ -131,10 +133,35 @@ def load_boxes(images_root: Path, image_rels: list[str],
                 f = _first_existing(voc_candidates(images_root, rel, source))
                 if f is not None:
                     boxes[rel] = parse_voc(f, image_sizes.get(rel), notes)
+            if f is not None and not layout:
+                layout = layout_of(fmt, f, images_root, rel, source)
     missing = [r for r in image_rels if r not in boxes]
     if missing:
-        notes.append(f"{len(missing)} of {len(image_rels)} images have no annotation")
-    return BoxSet(boxes=boxes, format=fmt, missing=missing, source=used, notes=notes)
+        notes.append(f"{len(missing)} of {len(image_rels)} images have no annotation"
+                     + (" (YOLO: no label file = no objects)" if fmt == "yolo" else ""))
+    return BoxSet(boxes=boxes, format=fmt, missing=missing, source=used, notes=notes, layout=layout)
 
 
-__all__ = ["FORMATS", "detect_format", "load_boxes"]
+_FORMAT_NAMES = {"yolo": "YOLO", "voc": "Pascal VOC", "coco": "COCO"}
+
+
+def layout_of(fmt: str, found: Path, images_root: Path, rel: str, source: Path | None) -> str:
+    """A short description of where annotation ``found`` (of image ``rel``) sits."""
+    name = _FORMAT_NAMES[fmt]
+    if source is not None:
+        return f"{name} from {source}"
+    if fmt == "coco":
+        try:
+            return f"{name} json {found.relative_to(images_root).as_posix()} in the image folder"
+        except ValueError:
+            return f"{name} json {found.parent.name}/{found.name} beside the image folder"
+    img = images_root / rel
+    if found.parent == img.parent:
+        return f"{name}: annotation files beside the images"
+    changed = [(a, b) for a, b in zip(img.parts, found.parts) if a != b]
+    if len(img.parts) == len(found.parts) and len(changed) == 2:  # one folder swapped + the file name
+        return f"{name}: {changed[0][0]}/ <-> {changed[0][1]}/ (path substitution)"
+    return f"{name}: {found.parent.relative_to(images_root).as_posix()}/ under the image folder"
+
+
+__all__ = ["FORMATS", "detect_format", "load_boxes", "layout_of"]

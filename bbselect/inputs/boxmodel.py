@@ -45,6 +45,7 @@ class BoxSet:
     missing: list[str]
     source: Path | None = None
     notes: list[str] = field(default_factory=list)
+    layout: str = ""  # how the annotations sit relative to the images, for the log and report
 
     @property
     def n_boxes(self) -> int:
@@ -92,3 +93,13 @@ def check_size(declared: tuple[float, float], actual: tuple[int, int] | None,
 
 def rel_stem(rel: str) -> PurePosixPath:
     return PurePosixPath(rel).with_suffix("")
+
+
+def substituted(img: Path, suffix: str, folders: dict[str, tuple[str, ...]]) -> list[Path]:
+    """The image path with its LAST folder named like a key of ``folders`` replaced by each of its
+    values and the suffix changed (ultralytics' ``images/`` -> ``labels/`` rule, generalised)."""
+    parts = list(img.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] in folders:
+            return [Path(*parts[:i], sub, *parts[i + 1:]).with_suffix(suffix) for sub in folders[parts[i]]]
+    return []

@@ -26,8 +26,13 @@ def _is_coco(path: Path) -> bool:
 
 
 def coco_candidates(images_root: Path) -> list[Path]:
+    """COCO files in the image root or its ``annotations/``; when the root is itself an ``images``
+    folder, also beside it and in its sibling ``annotations/``."""
+    folders = [images_root, images_root / "annotations", images_root / "Annotations"]
+    if images_root.name in ("images", "Images", "JPEGImages"):
+        folders += [images_root.parent, images_root.parent / "annotations", images_root.parent / "Annotations"]
     out = []
-    for folder in (images_root, images_root / "annotations", images_root / "Annotations"):
+    for folder in folders:
         if folder.is_dir():
             out += sorted(p for p in folder.glob("*.json") if p.is_file() and _is_coco(p))
     return out

@@ -19,7 +19,7 @@ import math
 from pathlib import Path, PurePosixPath
 
 from bbselect.errors import UsageError
-from bbselect.inputs.boxmodel import Box, check_size, make_box, rel_stem
+from bbselect.inputs.boxmodel import Box, check_size, make_box, rel_stem, substituted
 
 try:  # pragma: no cover - depends on the environment
     from defusedxml import ElementTree as _ET  # type: ignore
@@ -34,9 +34,18 @@ def voc_candidates(images_root: Path, rel: str, source: Path | None) -> list[Pat
     stem = str(rel_stem(rel))
     if source is not None:
         return [source / (stem + ".xml"), source / (PurePosixPath(stem).name + ".xml")]
-    return [(images_root / rel).with_suffix(".xml"),
+    img = images_root / rel
+    return [img.with_suffix(".xml"),
             images_root / "Annotations" / (stem + ".xml"),
-            images_root / "annotations" / (stem + ".xml")]
+            images_root / "annotations" / (stem + ".xml"),
+            *substituted(img, ".xml", VOC_FOLDERS)]
+
+
+# image folder name -> annotation folder names tried in its place (Pascal VOC and the usual variant)
+VOC_FOLDERS = {"JPEGImages": ("Annotations",), "images": ("annotations", "Annotations"),
+               "Images": ("Annotations", "annotations")}
+
+
 
 
 def _voc_number(obj, tag: str, where: str) -> float:

@@ -6,8 +6,9 @@ component of the image's path replaced by ``labels``).  Each line:
 ``class cx cy w h``, all normalised to 0..1.  Segmentation lines
 (``class x1 y1 x2 y2 x3 y3 ...``, at least 3 points) become their bounding
 box.  Class ids are turned into names through a ``classes.txt`` (one name per
-line, labelImg style) in the label file's folder or the label root, else kept
-as the id string ("0", "1", ...).
+line, labelImg style) or an ultralytics ``classes.yaml`` / ``data.yaml`` (``names:``
+as a list or an id -> name mapping) in the label file's folder, its parent or the
+roots, else kept as the id string ("0", "1", ...).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import yaml
+
 from bbselect.errors import UsageError
-from bbselect.inputs.boxmodel import Box, make_box, rel_stem
+from bbselect.inputs.boxmodel import Box, make_box, rel_stem, substituted
 
 _YOLO_TOL = 0.01  # YOLO values may stray this far outside 0..1 (rounding); then clamped
 
@@ -26,25 +29,48 @@ def yolo_candidates(images_root: Path, rel: str, source: Path | None) -> list[Pa
     if source is not None:
         return [source / (str(stem) + ".txt")]
     img = images_root / rel
-    out = [img.with_suffix(".txt")]
-    parts = list(img.parts)
-    for i in range(len(parts) - 2, -1, -1):  # last "images" folder above the file
-        if parts[i] == "images":
-            parts[i] = "labels"
-            out.append(Path(*parts).with_suffix(".txt"))
-            break
-    return out
+    return [img.with_suffix(".txt"), *substituted(img, ".txt", {"images": ("labels",)})]
+
+
+NAME_FILES = ("classes.txt", "classes.yaml", "data.yaml", "dataset.yaml")
+
+
+def _names_from(f: Path) -> list[str] | None:
+    try:
+        text = f.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read class names {f}: {exc}") from exc
+    if f.suffix == ".txt":
+        return [ln.strip() for ln in text.splitlines() if ln.strip()]
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"cannot read class names {f}: {exc}") from exc
+    names = data.get("names") if isinstance(data, dict) else None
+    if isinstance(names, dict):  # ultralytics: {0: person, 1: bicycle, ...}
+        try:
+            ids = sorted(int(k) for k in names)
+        except (TypeError, ValueError):
+            raise UsageError(f"{f}: 'names' keys must be class ids 0, 1, ...") from None
+        lookup = {int(k): str(v) for k, v in names.items()}
+        return [lookup.get(i, str(i)) for i in range(ids[-1] + 1)] if ids else None
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    return None
 
 
 def yolo_names(label_file: Path, roots: list[Path]) -> list[str] | None:
-    for folder in [label_file.parent, *roots]:
-        f = folder / "classes.txt"
-        if f.is_file():
-            try:
-                return [ln.strip() for ln in f.read_text(encoding="utf-8").splitlines()
-                        if ln.strip()]
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UsageError(f"cannot read class names {f}: {exc}") from exc
+    """Class names from ``classes.txt`` (labelImg) or a ``names:`` list/dict in ``classes.yaml`` /
+    ``data.yaml`` / ``dataset.yaml`` (ultralytics), in the label file's folder, the label tree's
+    parent or the roots; None keeps the ids."""
+    folders = [label_file.parent, label_file.parent.parent, *roots]
+    for folder in dict.fromkeys(folders):
+        for name in NAME_FILES:
+            f = folder / name
+            if f.is_file():
+                names = _names_from(f)
+                if names:
+                    return names
     return None
 
 
