@@ -15,6 +15,7 @@ from bbselect.models import registry
 from bbselect.store.cache import DEFAULT_MAX_MB
 
 STABILITY_CHOICES = ("auto", "on", "off")
+PROBE_CHOICES = ("auto", "detection", "none")
 FIGURE_CHOICES = "all | N (first N images) | none (no figures at all, fastest)"
 
 
@@ -108,6 +109,15 @@ class CompareConfig:
         1, metavar="M", help="Augmented views per image for stability; each view is one more forward pass.")
     stability_k: int = setting(10, metavar="K", help="Neighbours per image for stability (needs at least 3 K images).")
     stability_seed: int = setting(0, help="Seed of the augmented views (crop, flip, brightness, contrast).")
+    probe: str = setting(
+        "auto", choices=PROBE_CHOICES,
+        help="Detection probe (needs boxes): train a small detection head on each backbone's frozen features "
+             "and the box prior, score held-out images with COCO mAP. auto = when boxes are found; detection = "
+             "required (error without boxes); none = off. Seconds to minutes per backbone.")
+    probe_max_images: int = setting(
+        500, metavar="N",
+        help="At most N annotated images for the detection probe (stratified deterministic sample beyond it); "
+             "bounds its memory and time.")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bbselect.config.schema import STABILITY_CHOICES, CompareConfig, parse_figures, parse_shard
+from bbselect.config.schema import PROBE_CHOICES, STABILITY_CHOICES, CompareConfig, parse_figures, parse_shard
 from bbselect.errors import InputError, UsageError
 from bbselect.inputs import images as imgs
 from bbselect.models import registry
@@ -48,6 +48,12 @@ def resolve(cfg: CompareConfig) -> Resolved:
         raise UsageError(f"--max-pixels {cfg.max_pixels}: expected at least 1")
     if not cfg.layer:
         raise UsageError("--layer: expected a stage c2..c5 or a Keras layer name")
+    if cfg.probe not in PROBE_CHOICES:
+        raise UsageError(f"--probe {cfg.probe!r}: expected one of {', '.join(PROBE_CHOICES)}")
+    if cfg.probe_max_images < 2:
+        raise UsageError(f"--probe-max-images {cfg.probe_max_images}: expected at least 2")
+    if cfg.probe == "detection" and str(cfg.boxes).strip().lower() == "none":
+        raise UsageError("--probe detection needs boxes, but --boxes is none")
     parse_figures(cfg.figures)  # a check here; the figures step parses it for use
     if cfg.shards < 0:
         raise UsageError(f"--shards {cfg.shards}: expected a number of shards (0 = from the environment)")
