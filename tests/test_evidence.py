@@ -73,11 +73,12 @@ def test_yolo_boxes_give_box_scores_and_take_precedence(tmp_path, monkeypatch):
         (folder / f"d{i}.txt").write_text(f"0 {cx} {cy} {24 / 64} {24 / 64}\n")
     Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(folder / "nobox.png")
     out = tmp_path / "r"
-    res = CliRunner().invoke(main, ["compare", str(folder), "-o", str(out), "--figures", "1", *FAST])
+    res = CliRunner().invoke(main, ["compare", str(folder), "-o", str(out), "--figures", "1", "--probe", "none",
+                                    *FAST])
     assert res.exit_code == 0, res.output
     s = json.loads((out / "det" / "scores.json").read_text())
     ev = s["evidence"]
-    assert ev["evidence"] == "boxes" and ev["boxes"]["format"] == "yolo"
+    assert ev["evidence"] == "boxes" and ev["boxes"]["format"] == "yolo"  # no probe: the box scores rank
     assert ev["boxes"]["images_with_boxes"] == 4 and ev["boxes"]["images_without"] == 1  # counted, not dropped
     for b in s["backbones"]:
         assert b["primary"]["metric"] == "box AUROC"

@@ -7,9 +7,10 @@ The extractor is a Keras model on the backbone's input whose outputs are, for th
     sum   [h, w]  per-pixel sum over channels (= C × mean)
     gap   [C]     global average pool (pooled features, for channel statistics)
     gmp   [C]     global max pool (to find channels that never fire)
+    features [h, w, C]  the tensor itself, for the detection probe (the engine keeps it only for
+                  the probe's sampled images, so memory and disk stay bounded by --probe-max-images)
 
-so only these leave the model, never the full [h, w, C] tensor. ``collapse`` is the same reduction
-in numpy, the reference the tests compare against.
+``collapse`` is the same reduction in numpy, the reference the tests compare against.
 
 One image per network call. TensorFlow's CPU kernels compute an image at batch position 1 with a
 different rounding than at position 0 on some processors (measured: ~6e-6 on ResNet50 features on
@@ -30,6 +31,7 @@ from bbselect.models.registry import Selection, resolve_layer
 
 OUTPUTS = ("max", "mean", "sum", "gap", "gmp")
 MAP_KEYS = ("max", "mean", "sum")
+FEATURES = "features"  # the [h, w, C] tensor itself, also returned by every call
 
 
 @dataclass
@@ -49,7 +51,7 @@ class Extractor:
         x = self.preprocess(batch_uint8)
         run = self._traced()
         parts = [[np.asarray(v) for v in run(x[i : i + 1])] for i in range(len(x))]
-        return {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(OUTPUTS)}
+        return {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate((*OUTPUTS, FEATURES))}
 
     def _traced(self):
         fn = self.__dict__.get("_fn")
@@ -73,6 +75,7 @@ def build_extractor(selection: Selection, backbone, layer: str | None) -> Extrac
         ops.sum(feat, axis=-1),
         ops.mean(feat, axis=(1, 2)),
         ops.max(feat, axis=(1, 2)),
+        feat,  # the full tensor: the engine keeps it only for the detection probe's images
     ]
     model = keras.Model(backbone.input, outputs, name=f"{backbone.name}_maps")
     shape = tuple(feat.shape)

@@ -89,21 +89,24 @@ def _scored(result: det.ProbeResult, images: ProbeImages, gt: dict, n_boot: int,
     return ev, cm.bootstrap(ev, n_boot, seed)
 
 
-def probe_study(features: dict[str, np.ndarray], images: ProbeImages,
+def probe_study(features: dict, images: ProbeImages,
                 config: det.ProbeConfig = det.ProbeConfig(), n_boot: int = 500) -> dict:
-    """Per backbone (and per prior) results as plain dicts; see the module docstring."""
+    """Per backbone (and per prior) results as plain dicts; see the module docstring.
+
+    ``features``: label -> ``[n, h, w, C]`` array, or a function returning it (loaded when needed)."""
     gt_px = [cm.to_image_pixels(b, g) for b, g in zip(images.boxes, images.geoms)]
     gt = cm.coco_ground_truth(gt_px, images.classes, images.geoms, images.class_names)
     run = lambda f: det.run_probe(f, images.boxes, images.classes, len(images.class_names),
                                   images.input_size, config, groups=images.groups)
     priors, evals, out = {}, {}, {"backbones": {}, "priors": {}}
     for name, f in features.items():
+        f = f() if callable(f) else f  # a loader: one backbone's tensor in memory at a time
         hw = tuple(f.shape[1:3])
         if hw not in priors:
             res = run(det.prior_features(f))
             ev, summary = _scored(res, images, gt, n_boot, config.seed)
             priors[hw] = ev
-            out["priors"][f"{hw[0]}x{hw[1]}"] = {**summary, "seconds": res.seconds}
+            out["priors"][f"{hw[0]}x{hw[1]}"] = {**summary, "seconds": res.seconds, "detections": res.detections}
         res = run(f)
         ev, summary = _scored(res, images, gt, n_boot, config.seed)
         evals[name] = ev

@@ -147,6 +147,8 @@ def ranking_note(summary: dict) -> str:
     metric = primary_metric(summary)
     spec = registry.by_title(metric)
     what = spec.method if spec and spec.method else metric
+    if (summary.get("evidence") or {}).get("evidence") == "detection":
+        return what
     return what + " Backbones whose intervals overlap are marked as tied."
 
 
@@ -166,7 +168,8 @@ def evidence_line(summary: dict) -> str:
     bx = ev.get("boxes")
     if bx:
         parts.append(f"Boxes: {bx.get('n_boxes')} {bx.get('format')} boxes on {bx.get('images_with_boxes')} images; "
-                     f"{bx.get('images_without')} images without annotation.")
+                     f"{bx.get('images_without')} images without annotation"
+                     + (f" (layout: {bx['layout']})." if bx.get("layout") else "."))
         parts.extend(bx.get("notes") or [])
     return " ".join(parts)
 
@@ -175,6 +178,9 @@ def evidence_sections(summary: dict) -> list[tuple[str, list[str], list[list[str
     """(title, header, rows of plain strings, note) for the label- and box-aware tables."""
     backbones = summary.get("backbones", [])
     out = []
+    det = detection_section(summary)
+    if det:
+        out.append(det)
     labelled = [b for b in backbones if b.get("labels")]
     if labelled:
         rows = [[b.get("label", "?"), fmt_ci(b["labels"].get("linear_probe")), fmt_ci(b["labels"].get("knn")),
@@ -198,3 +204,50 @@ def evidence_sections(summary: dict) -> list[tuple[str, list[str], list[list[str
                     rows, "AUROC: chance 0.5. Mass ratio: activation share inside the boxes over their area "
                           "share, chance 1. Pointing game: share of images whose map peak lies in a box."))
     return out
+
+
+def _pm(x) -> str:
+    return f"{x:+.3f}"
+
+
+def detection_section(summary: dict) -> tuple[str, list[str], list[list[str]], str] | None:
+    """The detection probe's table: each backbone, then each box prior; None when it did not run."""
+    probe = summary.get("detection")
+    if not probe:
+        return None
+    rows = []
+    for label, b in probe["backbones"].items():
+        vs = b["vs_best"]
+        versus = "best" if label == vs["best"] else (
+            f"{_pm(-vs['diff'])} [{-vs['ci'][1]:.3f}, {-vs['ci'][0]:.3f}]" + (" tied" if vs["tied"] else ""))
+        rows.append([label, "×".join(str(v) for v in b["map_hw"]),
+                     f"{b['map50']:.3f} [{b['map50_ci'][0]:.3f}, {b['map50_ci'][1]:.3f}]",
+                     f"{b['map']:.3f} [{b['map_ci'][0]:.3f}, {b['map_ci'][1]:.3f}]",
+                     f"{_pm(b['gain50'])} [{b['gain50_ci'][0]:.3f}, {b['gain50_ci'][1]:.3f}]", versus,
+                     f"{b['resolvable']} of {b['n_boxes']}", f"{b['seconds']:.0f}"])
+    for hw, p in probe["priors"].items():
+        rows.append([f"box prior ({hw})", hw.replace("x", "×"),
+                     f"{p['map50']:.3f} [{p['map50_ci'][0]:.3f}, {p['map50_ci'][1]:.3f}]",
+                     f"{p['map']:.3f} [{p['map_ci'][0]:.3f}, {p['map_ci'][1]:.3f}]", "", "", "", f"{p['seconds']:.0f}"])
+    sample = (f"a stratified sample of {probe['n_images']} of {probe['candidates']} annotated images "
+              f"(--probe-max-images {probe['max_images']})" if probe.get("sampled")
+              else f"all {probe['n_images']} annotated images")
+    note = (f"A small CenterNet-style head (centre heatmap, size, offset) trained on each backbone's frozen "
+            f"features, {probe['folds']}-fold by image (duplicate files kept in one fold), on {sample}; every "
+            f"image is scored by a head that never saw it; mAP by pycocotools COCOeval in original-image "
+            f"pixels. Intervals: {probe['interval']}, {probe['n_boot']} resamples. Gain and 'vs best': "
+            f"{probe['paired']} (tied = the interval holds 0). Box prior: the same head on constant features "
+            f"(it can learn only where boxes usually are and how big); beating it is necessary, not "
+            f"sufficient. Boxes resolvable: boxes at least one feature stride wide and high at the input size.")
+    return ("Detection probe (ground truth for a detector)",
+            ["backbone", "map", "mAP@0.5 [95% CI]", "mAP@[.5:.95] [95% CI]", "gain over prior [paired CI]",
+             "vs best [paired CI]", "boxes resolvable", "probe s"], rows, note)
+
+
+DETECTIONS_CAPTION = ("Detection probe on held-out images: ground truth (green) and each backbone's and the box "
+                      "prior's detections (red, with scores), each from a head that never saw the image.")
+
+
+def detections_figure(summary: dict) -> str | None:
+    """Path (relative to the run folder) of the detection probe's figure, if it was drawn."""
+    return (summary.get("detection") or {}).get("figure")

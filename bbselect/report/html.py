@@ -85,6 +85,10 @@ def render_html(summary: dict) -> str:
         out.append(f"<h2>{_e(title)}</h2>")
         out.append(_table(header, [[_e(c) for c in r] for r in erows]))
         out.append(f"<p><small>{_e(note)}</small></p>")
+    if content.detections_figure(summary):
+        out.append(f'<figure><img src="{_e(content.url_of(content.detections_figure(summary)))}" '
+                   f'alt="detection probe on held-out images"><figcaption>{_e(content.DETECTIONS_CAPTION)}'
+                   "</figcaption></figure>")
 
     out.append("<h2>Label-free map scores</h2>")
     for agg in content.aggregations(summary):

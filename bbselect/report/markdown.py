@@ -63,6 +63,9 @@ def render_markdown(summary: dict) -> str:
     for title, header, erows, note in content.evidence_sections(summary):
         out += [f"## {title}", ""] + _md_table(header, [[md_escape(c) for c in r] for r in erows])
         out += ["", md_escape(note), ""]
+    if content.detections_figure(summary):
+        out += [f"![detection probe on held-out images]({content.url_of(content.detections_figure(summary))})", "",
+                md_escape(content.DETECTIONS_CAPTION), ""]
 
     out += ["## Label-free map scores", ""]
     for agg in content.aggregations(summary):

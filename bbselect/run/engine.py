@@ -12,6 +12,10 @@ Only the small maps leave a model; each image's maps are written to ``maps/<back
 (and to the cache) as soon as its batch is done, so memory does not grow with the folder. Scoring
 reads the maps back from disk (scoring/summarize.py), the same way for a fresh, resumed, merged or
 re-rendered run.
+
+For the detection probe's sampled images (``Job.features``) the full ``[h, w, C]`` tensor is kept
+too, in ``features/<backbone>/<id>.npz`` (and the cache, under its own key), from the same call:
+no second decode or forward pass. An image whose maps exist but whose tensor does not is recomputed.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from bbselect.inputs import augment
 from bbselect.inputs import images as imgs
 from bbselect.models import device
 from bbselect.models.cost import speed
-from bbselect.models.extractor import MAP_KEYS, Extractor
+from bbselect.models.extractor import FEATURES, MAP_KEYS, Extractor
 from bbselect.store import mapfiles
 
 
@@ -61,6 +65,29 @@ class Job:
     todo: set[str] = field(default_factory=set)
     pending: list = field(default_factory=list)  # decoded images waiting for a full batch
     extractor: Extractor | None = None
+    features: FeatureJob | None = None  # the detection probe's images: keep their feature tensors
+
+
+@dataclass
+class FeatureJob:
+    """Which images' full feature tensors to keep (the probe's sample), where, and their cache keys."""
+
+    ids: set[str]
+    out_dir: Path
+    cache_keys: dict[str, str] | None = None
+
+    def have(self, image_id: str, cache) -> bool:
+        dest = self.out_dir / f"{image_id}.npz"
+        return dest.exists() or bool(cache is not None and self.cache_keys
+                                     and cache.fetch(self.cache_keys[image_id], dest))
+
+    def save(self, image_id: str, tensor: np.ndarray, valid, cache) -> None:
+        dest = self.out_dir / f"{image_id}.npz"
+        big = not np.all(np.abs(tensor) < 6e4)  # float16 halves the disk unless it would overflow
+        mapfiles.save_maps(dest, {"features": tensor.astype(np.float32 if big else np.float16),
+                                  "valid_hw": np.asarray(valid, np.int32)})
+        if cache is not None and self.cache_keys:
+            cache.store(self.cache_keys[image_id], dest)
 
 
 @dataclass(frozen=True)
@@ -116,8 +143,16 @@ def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress) -> None:
         job.maps_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OutputError(f"cannot create {job.maps_dir}: {err.strerror or err}") from None
+    if job.features is not None:
+        try:
+            job.features.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create {job.features.out_dir}: {err.strerror or err}") from None
     for ref in refs:
         dest = job.maps_dir / f"{ref.id}.npz"
+        if job.features is not None and ref.id in job.features.ids and not job.features.have(ref.id, cache):
+            job.todo.add(ref.id)  # the maps are recomputed with it (bit for bit the same)
+            continue
         if dest.exists():
             job.run.resumed += 1
         elif cache is not None and job.cache_keys and cache.fetch(job.cache_keys[ref.id], dest):
@@ -150,6 +185,8 @@ def _flush(job: Job, input_size: int, cache, progress) -> None:
         mapfiles.save_maps(dest, arrays)
         if cache is not None and job.cache_keys:
             cache.store(job.cache_keys[ref.id], dest)
+        if job.features is not None and ref.id in job.features.ids:
+            job.features.save(ref.id, out[FEATURES][i], valid, cache)
         job.run.done.append(ref.id)
         job.run.computed += 1
     if progress is not None:

@@ -14,7 +14,19 @@ from __future__ import annotations
 
 import math
 
+from bbselect.probes import study
+from bbselect.scoring import registry
+from bbselect.scoring.registry import ScoreSpec
+
 EVIDENCE = "detection probe"
+PROBE_FILE = "probe.json"  # in the run folder, written by run/probe.py
+LIMITS = (
+    "What this can tell: how well a small detection head, trained on each backbone's frozen features "
+    "at the chosen layer, finds your annotated objects in images it never saw, and how much of that "
+    "the features add over knowing only where boxes usually are and how big (the box prior). What it "
+    "cannot tell: accuracy after fine-tuning the backbone or with a full detector (FPN, more data, "
+    "augmentation); the probe is small on purpose and its ranking, not its absolute mAP, is the point."
+)
 
 
 def _ci(ci) -> str:
@@ -58,4 +70,78 @@ def probe_ranking(probe: dict, gflops: dict[str, float | None]) -> dict:
             "beats_prior": beats, "sentence": ". ".join(p[0].upper() + p[1:] for p in parts) + "."}
 
 
-__all__ = ["EVIDENCE", "probe_ranking"]
+def _interval(v: float, ci) -> dict:
+    return {"mean": float(v), "lo": float(ci[0]), "hi": float(ci[1])}
+
+
+def attach(entries: list[dict], probe: dict) -> None:
+    """Put each backbone's probe results into its summary entry under ``detection``."""
+    for e in entries:
+        b = probe["backbones"].get(e["label"])
+        if b is None:
+            continue
+        prior = probe["priors"][b["prior"]]
+        e["detection"] = {
+            "map50": _interval(b["map50"], b["map50_ci"]), "map": _interval(b["map"], b["map_ci"]),
+            "gain50": _interval(b["gain50"], b["gain50_ci"]),
+            "prior_map50": _interval(prior["map50"], prior["map50_ci"]), "beats_prior": b["beats_prior"],
+            "resolvable": b["resolvable"], "n_boxes": b["n_boxes"], "map_hw": b["map_hw"],
+            "vs_best": b["vs_best"], "seconds": b["seconds"],
+        }
+
+
+def paired_ties(ordered: list[dict], probe: dict) -> None:
+    """Replace interval-overlap ties by the probe's paired ones (with the best backbone)."""
+    bb = probe["backbones"]
+    best = probe.get("best")
+    tied = [b["label"] for b in ordered if b["label"] in bb and bb[b["label"]]["vs_best"]["tied"]]
+    for b in ordered:
+        if b["label"] == best:
+            b["tied_with"] = [t for t in tied if t != best]
+        else:
+            b["tied_with"] = [best] if b["label"] in tied else []
+
+
+def verdict(ordered: list[dict], probe: dict, random_weights: bool) -> str:
+    """The verdict paragraph when the probe ranked: its sentence, sampling, stride, random weights, limits."""
+    r = probe_ranking(probe, {b["label"]: (b.get("cost") or {}).get("gflops") for b in ordered})
+    parts = [r["sentence"]]
+    if probe.get("sampled"):
+        parts.append(f"The probe used a stratified sample of {probe['n_images']} of {probe['candidates']} "
+                     f"annotated images (--probe-max-images {probe['max_images']}).")
+    small = [f"{k} misses {b['n_boxes'] - b['resolvable']} of {b['n_boxes']} boxes smaller than its stride"
+             for k, b in probe["backbones"].items() if b["resolvable"] < b["n_boxes"]]
+    if small:
+        parts.append("Stride: " + "; ".join(small) + " (a box narrower than one feature cell cannot be "
+                     "resolved at that layer).")
+    if random_weights:
+        parts.insert(0, "RANDOM WEIGHTS: these backbones were not pretrained.")
+    parts.append(LIMITS)
+    return " ".join(parts)
+
+
+def _doc(what: str) -> str:
+    return (f"{what} of a small CenterNet-style head trained on the frozen features (5-fold by image, every "
+            f"image scored by a head that never saw it), by pycocotools COCOeval; 95% percentile bootstrap "
+            f"interval over images.")
+
+
+registry.register(ScoreSpec(
+    name="det_map50", title="detection-probe mAP@0.5", tier="detection", range=(0.0, 1.0),
+    path=("detection", "map50"), fn=study.probe_study, doc=_doc("mAP at IoU 0.5"),
+    method="Detection-probe mAP@0.5: " + _doc("mAP at IoU 0.5") + " Ties by a paired bootstrap over the "
+           "same images, not by overlapping intervals.",
+))
+registry.register(ScoreSpec(
+    name="det_map", title="detection-probe mAP@[.5:.95]", tier="detection", range=(0.0, 1.0),
+    path=("detection", "map"), fn=study.probe_study, doc=_doc("mAP averaged over IoU 0.50:0.95"),
+))
+registry.register(ScoreSpec(
+    name="det_gain50", title="detection-probe gain over the box prior", tier="detection", range=(-1.0, 1.0),
+    path=("detection", "gain50"), fn=study.probe_study,
+    doc="mAP@0.5 of the probe on this backbone's features minus the same head on constant features (the box "
+        "prior: where boxes usually are and how big), paired bootstrap interval over the same images.",
+))
+
+
+__all__ = ["EVIDENCE", "PROBE_FILE", "LIMITS", "probe_ranking", "attach", "paired_ties", "verdict"]

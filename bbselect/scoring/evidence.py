@@ -216,6 +216,8 @@ registry.register(ScoreSpec(
 # What ranks the backbones: the first score here that exists for some backbone (the last one always
 # does), with why it was chosen. The order is the strength of the evidence.
 RANKED_BY = (
+    ("det_map50", "box annotations were found and the detection probe ran: held-out mAP of a detection "
+                  "head trained on each backbone's frozen features is the most direct evidence for a detector"),
     ("box_auroc", "box annotations were found: how well each map picks out the annotated objects "
                   "is the most direct evidence for a detector"),
     ("linear_probe", "class labels were found (no boxes): how well a linear classifier on the pooled "

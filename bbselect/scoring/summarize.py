@@ -11,12 +11,13 @@ timestamps and measured speeds.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from bbselect.models.extractor import MAP_KEYS
-from bbselect.scoring import evidence, mapscores, ranking, registry, stability, stats
+from bbselect.scoring import detection, evidence, mapscores, ranking, registry, stability, stats
 from bbselect.scoring.registry import SCORED_MAPS
 from bbselect.store.mapfiles import load_maps
 
@@ -94,8 +95,13 @@ def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
             entries.append(entry)
             per_image[meta["label"]] = scored
     stability.add_paired(entries, {lb: v for lb, v in stab.items() if v is not None})
+    probe = _probe(run_dir)
+    if probe is not None:
+        detection.attach(entries, probe)
     used = evidence.choose_primary(entries)
     ordered = ranking.rank(entries, health_gate=used["evidence"] == "label-free")
+    if used["evidence"] == "detection":
+        detection.paired_ties(ordered, probe)
     timing = dict(manifest.get("timing", {}))
     speed = timing.get("backbones", {})
     # measured speeds vary between runs, so the Pareto set lives with them under "timing"
@@ -131,15 +137,26 @@ def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
             "boxes": None if boxes is None else {
                 "format": boxes.format, "source": str(boxes.source) if boxes.source else None,
                 "n_boxes": boxes.n_boxes, "images_with_boxes": len(boxes.boxes),
-                "images_without": len(boxes.missing), "notes": boxes.notes,
+                "images_without": len(boxes.missing), "notes": boxes.notes, "layout": boxes.layout,
             },
             "classes": sorted(set(classes.values())) if classes else None,
         },
-        "verdict": ranking.verdict(ordered, n_images, settings.get("random_weights", False), used),
+        "verdict": (detection.verdict(ordered, probe, settings.get("random_weights", False))
+                    if used["evidence"] == "detection"
+                    else ranking.verdict(ordered, n_images, settings.get("random_weights", False), used)),
+        "detection": probe,
         "warnings": _warnings(settings, ordered),
         "timing": timing,
     }
     return summary, per_image
+
+
+def _probe(run_dir: Path) -> dict | None:
+    """The detection probe's results (``probe.json``, written by the run), or None."""
+    path = run_dir / detection.PROBE_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
 
 
 def _warnings(settings: dict, ordered: list[dict]) -> list[str]:
