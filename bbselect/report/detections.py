@@ -9,6 +9,7 @@ each with its class (when there are several) and score. Pure rendering: plain da
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +52,7 @@ def detections_figure(rows: list[DetectionRow], class_names: list[str], min_scor
     if not rows:
         raise ValueError("no images to draw")
     columns = list(rows[0].panels)
-    fig = Figure(figsize=(panel_inches * len(columns), panel_inches * len(rows) + 0.5))
+    fig = Figure(figsize=(panel_inches * len(columns), panel_inches * len(rows) + 0.8))
     axes = fig.subplots(len(rows), len(columns), squeeze=False)
     multi = len(class_names) > 1
     for r, row in enumerate(rows):
@@ -64,7 +65,7 @@ def detections_figure(rows: list[DetectionRow], class_names: list[str], min_scor
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(col, fontsize=8)
+                ax.set_title("\n".join(textwrap.wrap(col, 34, break_on_hyphens=False)) or col, fontsize=7)
             if c == 0:
                 ax.set_ylabel(row.name if len(row.name) <= 24 else "…" + row.name[-23:], fontsize=7)
             panel = row.panels.get(col)
@@ -82,8 +83,9 @@ def detections_figure(rows: list[DetectionRow], class_names: list[str], min_scor
                     ax.text(x0, y0, label, fontsize=6, color="white", va="bottom",
                             bbox={"fc": colour, "ec": "none", "pad": 0.5, "alpha": 0.8})
     fig.suptitle(f"Detection probe on held-out images (green: ground truth; red: detections with "
-                 f"score ≥ {min_score:g}, at least the best {at_least})", fontsize=8)
-    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.01, top=1 - 0.45 / fig.get_figheight(),
+                 f"score ≥ {min_score:g}, at least the best {at_least})", fontsize=8,
+                 y=1 - 0.08 / fig.get_figheight(), va="top")
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.01, top=1 - 0.7 / fig.get_figheight(),
                         wspace=0.04, hspace=0.06)
     return fig
 
