@@ -38,7 +38,7 @@ from bbselect.progress import Progress, log
 from bbselect.report import render
 from bbselect.run import probe as probe_step
 from bbselect.run import shardrun, shards
-from bbselect.run.engine import FeatureJob, Job, Views, run_backbones
+from bbselect.run.engine import Job, Views, run_backbones
 from bbselect.scoring import evidence, gates, summarize
 from bbselect.store import rundir
 from bbselect.store.cache import Cache, backbone_key, entry_key, file_hash
@@ -134,9 +134,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
     want_views, views_why = evidence.stability_wanted(cfg.stability, res.images_dir, folder_rels,
                                                       cfg.labels, cfg.boxes)
     views = Views(cfg.stability_views, cfg.stability_seed) if want_views else None
-    listed = [{"rel": r.rel, "id": r.id, "path": str(r.path)} for r in refs if r.rel not in skips.items]
-    probe_plan = probe_step.plan(res.images_dir, listed, cfg.boxes, cfg.probe, cfg.probe_max_images, quiet)
-
+    probe_plan = probe_step.plan(res.images_dir, [r for r in refs if r.rel not in skips.items], cfg, quiet)
     plans = []
     for sel in res.selections:
         layer = sel.layer_or(cfg.layer)
@@ -166,7 +164,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         todo = [r for r in refs if r.rel not in skips.items]
         jobs = [Job(lambda p=plan: p["extractor"] or _build(p, res.weights, cfg, quiet),
                     run_dir / "maps" / rundir.safe_name(plan["sel"].label), plan["keys"],
-                    features=_feature_job(run_dir, plan, probe_plan, hashes)) for plan in plans]
+                    features=probe_step.feature_job(run_dir, plan, probe_plan, hashes)) for plan in plans]
         feature_dirs = {p["sel"].label: j.features.out_dir for p, j in zip(plans, jobs) if j.features}
         prog = Progress(_backbones_label(plans), len(todo) * len(jobs), quiet=quiet, unit="maps")
         timing["maps_seconds"] = run_backbones(
@@ -197,9 +195,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         log(f"device: {device.summary_line(used)}", quiet=quiet)
         runtime.release()
         if probe_plan is not None:
-            t0 = time.perf_counter()
-            probe_step.run(run_dir, probe_plan, feature_dirs, cfg.input_size, cfg.resize, hashes, cfg.seed, quiet)
-            timing["probe_seconds"] = time.perf_counter() - t0
+            timing["probe_seconds"] = probe_step.run(run_dir, probe_plan, feature_dirs, cfg, hashes, quiet)["seconds"]
 
         good = [r for r in refs if r.rel not in skips.items]
         manifest = {
@@ -220,14 +216,6 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
             f"interrupted: finished images are kept in {run_dir}; resume with "
             f"`bbselect compare --resume {run_dir}` (or re-run: cached maps are reused)"
         ) from None
-
-
-def _feature_job(run_dir: Path, plan: dict, probe_plan, hashes: dict[str, str]) -> FeatureJob | None:
-    """Keep the probe's images' feature tensors, cached under their own key beside the maps'."""
-    if probe_plan is None:
-        return None
-    keys = {i: entry_key(plan["bkey"] + "/features", h) for i, h in hashes.items()} if hashes else None
-    return FeatureJob(probe_plan.ids, run_dir / "features" / rundir.safe_name(plan["sel"].label), keys)
 
 
 def _backbones_label(plans: list[dict]) -> str:

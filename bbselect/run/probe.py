@@ -29,7 +29,9 @@ from bbselect.progress import log
 from bbselect.report.detections import DetectionPanel, DetectionRow, detections_figure
 from bbselect.scoring.detection import PROBE_FILE
 from bbselect.scoring.evidence import find_boxes, upright_size
+from bbselect.run.engine import FeatureJob
 from bbselect.store import mapfiles, rundir
+from bbselect.store.cache import entry_key
 
 FIGURE = "detections.png"
 FIGURE_ROWS = 6
@@ -51,9 +53,11 @@ class ProbePlan:
         return len(self.images) < self.candidates
 
 
-def plan(images_dir: Path, images: list[dict], boxes_setting: str, probe: str, max_images: int,
-         quiet: bool = False) -> ProbePlan | None:
-    """Find boxes, log the layout, pick the probe's images; None when the probe does not run."""
+def plan(images_dir: Path, refs: list, cfg, quiet: bool = False) -> ProbePlan | None:
+    """Find boxes (``cfg.boxes``), log the layout, pick the probe's images (``cfg.probe``,
+    ``cfg.probe_max_images``) among ``refs`` (``ImageRef``); None when the probe does not run."""
+    images = [{"rel": r.rel, "id": r.id, "path": str(r.path)} for r in refs]
+    boxes_setting, probe, max_images = cfg.boxes, cfg.probe, cfg.probe_max_images
     if probe == "none" or str(boxes_setting).strip().lower() == "none":
         return None
     boxes = find_boxes(images_dir, images, boxes_setting)
@@ -84,9 +88,20 @@ def _load(feature_dir: Path, ids: list[str]) -> np.ndarray:
     return np.stack([mapfiles.load_maps(feature_dir / f"{i}.npz")["features"].astype(np.float32) for i in ids])
 
 
-def run(run_dir: Path, p: ProbePlan, feature_dirs: dict[str, Path], input_size: int, resize: str,
-        hashes: dict[str, str] | None = None, seed: int = 0, quiet: bool = False) -> dict:
-    """Run the probe for every backbone (``label -> features folder``) and the prior; write the outputs."""
+def feature_job(run_dir: Path, plan: dict, probe_plan: ProbePlan | None, hashes: dict[str, str]) -> FeatureJob | None:
+    """Keep the probe's images' feature tensors (``plan``: the pipeline's backbone plan), cached under
+    their own key beside the maps'."""
+    if probe_plan is None:
+        return None
+    keys = {i: entry_key(plan["bkey"] + "/features", h) for i, h in hashes.items()} if hashes else None
+    return FeatureJob(probe_plan.ids, run_dir / "features" / rundir.safe_name(plan["sel"].label), keys)
+
+
+def run(run_dir: Path, p: ProbePlan, feature_dirs: dict[str, Path], cfg, hashes: dict[str, str] | None = None,
+        quiet: bool = False) -> dict:
+    """Run the probe for every backbone (``label -> features folder``) and the prior; write the outputs.
+    ``cfg``: the run's settings (input_size, resize, seed)."""
+    input_size, resize, seed = cfg.input_size, cfg.resize, cfg.seed
     t0 = time.perf_counter()
     first = next(iter(feature_dirs.values()))
     ready = [im for im in p.images if all((d / f"{im['id']}.npz").exists() for d in feature_dirs.values())]
@@ -142,4 +157,4 @@ def _figure(run_dir: Path, pimg: study.ProbeImages, ready: list[dict], result: d
     return f"figures/{FIGURE}"
 
 
-__all__ = ["PROBE_FILE", "ProbePlan", "plan", "run"]
+__all__ = ["ProbePlan", "plan", "feature_job", "run"]
