@@ -1,0 +1,195 @@
+"""The answer at a glance: the headline and the compact ranking, from a run summary.
+
+Pure functions of the summary (as built in memory, or read back from ``scores.json``). They read the
+*primary evidence* generically, so whatever evidence ranks the backbones (label-free scores, probe
+accuracy, box AUROC, a detection probe's mAP, ...) shows up without a change here. Per backbone:
+
+    b["primary"]   {"metric": name, "mean", "lo", "hi", optional "chance", "higher_is_better"}
+    b["tied_with"] labels whose evidence cannot be told apart from this backbone's
+    b["cost"]      {"gflops", "params", and after ``with_timing``: "ms_per_image", "ms_lo", "ms_hi"}
+
+The headline names the recommended backbone (rank 1), its evidence with the 95% interval, the
+backbones tied with it, and the cheapest among those by GFLOPs (a stable, analytic cost: measured
+ms/image changes from run to run). The HTML page, the terminal table, the notebook API and the
+sweep index all use these, so they say the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+ELLIPSIS = "…"
+
+
+def finite(x) -> bool:
+    """A real, finite number (numpy scalars included; bools and None are not)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def shorten_end(text, n: int) -> str:
+    """``text`` cut at the END to at most ``n`` characters (``…`` marks the cut); whitespace runs
+    become one space. Backbone labels share their start (``mobilenet:alpha=0.25,layer=c4``), so the
+    part that tells them apart must not be cut out of the middle; show the full text in a tooltip."""
+    text = " ".join(str(text).split())
+    if n < 1 or len(text) <= n:
+        return text
+    return text[: n - 1].rstrip() + ELLIPSIS
+
+
+def evidence_of(b: dict) -> dict:
+    """A backbone's primary evidence (``primary``, else its label-free ``separation``)."""
+    return b.get("primary") or {"metric": "separation", **(b.get("separation") or {})}
+
+
+def metric_of(summary: dict) -> str:
+    for b in summary.get("backbones") or []:
+        if evidence_of(b).get("metric"):
+            return str(evidence_of(b)["metric"])
+    return str((summary.get("evidence") or {}).get("metric") or "separation")
+
+
+def fmt_value(x, digits: int = 3) -> str:
+    """A score to three significant figures (``n/a`` when missing); 0.8125 -> 0.812, 12.34 -> 12.3."""
+    if not finite(x):
+        return "n/a"
+    x = float(x)
+    if x == 0:
+        return "0"
+    mag = int(math.floor(math.log10(abs(x))))
+    return f"{x:.{max(0, digits - 1 - mag)}f}"
+
+
+def fmt_interval(s: dict | None, digits: int = 3) -> str:
+    """``mean [lo, hi]``, the bare mean when the interval is unknown, ``n/a`` without a mean."""
+    s = s or {}
+    if not finite(s.get("mean")):
+        return "n/a"
+    m = fmt_value(s["mean"], digits)
+    if finite(s.get("lo")) and finite(s.get("hi")):
+        return f"{m} [{fmt_value(s['lo'], digits)}, {fmt_value(s['hi'], digits)}]"
+    return m
+
+
+def fmt_gflops(g) -> str:
+    if not finite(g):
+        return "n/a"
+    return f"{g:.3g}" if g < 100 else f"{g:.0f}"
+
+
+def fmt_params(p) -> str:
+    """Parameters in readable units: 10864 -> 10.9 k, 23587712 -> 23.6 M."""
+    if not finite(p):
+        return "n/a"
+    p = float(p)
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if p >= div:
+            return f"{p / div:.3g} {unit}"
+    return f"{p:.0f}"
+
+
+def fmt_ms(cost: dict) -> str:
+    """Measured ms/image: the median, with the spread over timed batches when known."""
+    ms = cost.get("ms_per_image")
+    if not finite(ms):
+        return "n/a"
+    lo, hi = cost.get("ms_lo"), cost.get("ms_hi")
+    if finite(lo) and finite(hi) and hi > lo:
+        return f"{ms:.1f} ({lo:.1f}–{hi:.1f})"
+    return f"{ms:.1f}"
+
+
+def chance_of(b: dict) -> float | None:
+    """What the primary evidence scores by chance, when the evidence says so (``primary.chance``),
+    or the known value of the metrics bbselect has ranked by so far; None when there is no such line."""
+    ev = evidence_of(b)
+    if finite(ev.get("chance")):
+        return float(ev["chance"])
+    metric = str(ev.get("metric") or "")
+    if "AUROC" in metric or "auroc" in metric:
+        return 0.5
+    if "probe accuracy" in metric and finite((b.get("labels") or {}).get("chance")):
+        return float(b["labels"]["chance"])
+    return None
+
+
+def scored(summary: dict) -> list[dict]:
+    """Backbones with a finite primary evidence, in rank order."""
+    bbs = [b for b in summary.get("backbones") or [] if finite(evidence_of(b).get("mean"))]
+    return sorted(bbs, key=lambda b: b.get("rank") if isinstance(b.get("rank"), int) else 10**9)
+
+
+def cheapest(backbones: list[dict]) -> dict | None:
+    """The backbone with the fewest GFLOPs (ties keep rank order); None when no cost is known."""
+    costed = [b for b in backbones if finite((b.get("cost") or {}).get("gflops"))]
+    return min(costed, key=lambda b: b["cost"]["gflops"]) if costed else None
+
+
+def headline(summary: dict) -> dict:
+    """What the first line of every output says: ``best``, ``metric``, ``evidence`` (mean, lo, hi),
+    ``tied`` (labels), ``cheapest`` (label, or None when the best is itself the cheapest of its tie
+    group), ``gflops`` (label -> GFLOPs of the tie group), ``random_weights``, ``n_images``; ``best``
+    is None when no backbone could be scored."""
+    run = summary.get("run") or {}
+    out = {"best": None, "metric": metric_of(summary), "evidence": None, "tied": [], "cheapest": None,
+           "gflops": {}, "random_weights": bool(run.get("random_weights")), "n_images": run.get("n_images"),
+           "kind": (summary.get("evidence") or {}).get("evidence")}
+    ranked = scored(summary)
+    if not ranked:
+        return out
+    best = ranked[0]
+    ev = evidence_of(best)
+    tied = [b for b in ranked[1:] if b.get("label") in set(best.get("tied_with") or [])]
+    group = [best, *tied]
+    cheap = cheapest(group)
+    out.update(best=best.get("label"), evidence={k: ev.get(k) for k in ("mean", "lo", "hi")},
+               tied=[b.get("label") for b in tied],
+               cheapest=cheap.get("label") if cheap is not None and cheap is not best else None,
+               gflops={b.get("label"): (b.get("cost") or {}).get("gflops") for b in group})
+    return out
+
+
+def headline_text(h: dict) -> str:
+    """The headline as one plain line (the HTML page marks up the same parts)."""
+    if h["best"] is None:
+        return ("No recommendation: no backbone could be scored on these images "
+                "(every map was degenerate); try another --layer.")
+    parts = [f"Recommended: {h['best']} — {h['metric']} {fmt_interval(h['evidence'])} (95% interval"
+             + (f", {h['n_images']} images)" if h.get("n_images") else ")")]
+    if h["tied"]:
+        parts.append(f"tied with {', '.join(h['tied'])}")
+        if h["cheapest"]:
+            parts.append(f"cheapest among them: {h['cheapest']} ({fmt_gflops(h['gflops'].get(h['cheapest']))} "
+                         f"vs {fmt_gflops(h['gflops'].get(h['best']))} GFLOPs)")
+        else:
+            parts.append("it is also the cheapest of them")
+    else:
+        parts.append("no other backbone is tied with it")
+    text = "; ".join(parts) + "."
+    return ("RANDOM WEIGHTS — " + text) if h.get("random_weights") else text
+
+
+def ranking_rows(summary: dict) -> list[dict]:
+    """One plain dict per backbone in rank order: what the terminal table, ``Result.ranking`` and
+    ``to_pandas()`` show. Costs include measured speed only when the summary has it (``with_timing``)."""
+    timing = (summary.get("timing") or {}).get("backbones") or {}
+    rows = []
+    bbs = sorted(summary.get("backbones") or [],
+                 key=lambda b: b.get("rank") if isinstance(b.get("rank"), int) else 10**9)
+    for b in bbs:
+        ev = evidence_of(b)
+        cost = {**(b.get("cost") or {}), **timing.get(b.get("label"), {})}
+        rows.append({
+            "rank": b.get("rank"), "backbone": b.get("label"), "layer": b.get("layer"), "stage": b.get("stage"),
+            "metric": ev.get("metric"), "value": _plain(ev.get("mean")), "lo": _plain(ev.get("lo")),
+            "hi": _plain(ev.get("hi")), "tied_with": list(b.get("tied_with") or []),
+            "gflops": _plain(cost.get("gflops")), "params": cost.get("params"),
+            "ms_per_image": _plain(cost.get("ms_per_image")), "ms_lo": _plain(cost.get("ms_lo")),
+            "ms_hi": _plain(cost.get("ms_hi")),
+            "random_weights": (b.get("weights") or {}).get("kind") == "none",
+        })
+    return rows
+
+
+def _plain(x):
+    return float(x) if finite(x) else None
