@@ -1,0 +1,195 @@
+"""The Python API for notebooks and scripts: ``bbselect.compare(...)`` returns a ``Result``.
+
+A thin layer over the same engine as ``bbselect compare``: every keyword is a config key (the CLI
+option with ``-`` → ``_``), checked by the same schema and validation, and user errors are the same
+``bbselect.errors`` exceptions the CLI turns into exit codes::
+
+    import bbselect
+    r = bbselect.compare("photos/", backbones=["resnet50", "mobilenetv2"], layer="c4")
+    r.best, r.ranking, r.to_pandas(), r.run_dir
+    r.figure("cat.jpg"); r.contact_sheet("mean")      # matplotlib Figures
+    r                                                # in a notebook: the headline and the chart
+
+Besides registry names, ``backbones`` takes your own Keras models (``preprocess=`` says how to
+prepare their input), and ``images`` a folder or a list of image arrays.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config.schema import CompareConfig, default_images_dir
+from .config.values import KINDS, BadValue, check_value, suggest
+from .errors import UsageError
+from .models import registry
+from .report import headline as hl
+from .report import page, render
+from .run import pipeline
+
+ARRAY_FOLDER = ".arrays"  # in-memory images are written here (under ``output``), named by content
+
+
+def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True, **options) -> "Result":
+    """Compare backbones on ``images`` and return a :class:`Result`.
+
+    images      a folder (searched recursively), a list of image arrays (H×W×3 or H×W; uint8, or
+                floats in [0, 1]), or None for the bundled sample photos
+    backbones   registry names with options (``"mobilenet:alpha=0.25,layer=c4"``) and/or Keras models
+                (your own backbone: any functional model taking H×W×3 images); default vgg16, resnet50,
+                mobilenetv2
+    preprocess  for your own models: a function from a float32 RGB batch in [0, 255] to the model's
+                input, or a registry name whose preprocessing the model was trained with
+                ("mobilenetv2"); default: the batch as it is
+    quiet       no progress output (default True; False shows the progress bars)
+    **options   any ``bbselect compare`` option as a keyword: layer, weights, input_size, resize,
+                figures, labels, boxes, output, name, ... (``bbselect config`` lists them)
+    """
+    values = {}
+    for key, value in options.items():
+        if key not in KINDS or key in ("images", "backbones"):
+            raise UsageError(f"compare() got an unknown option {key!r}{suggest(key, list(KINDS))}")
+        if KINDS[key] in ("str", "optstr") and isinstance(value, (int, float, Path)) and not isinstance(value, bool):
+            value = str(value)  # figures=12, output=Path(...): as YAML reads them
+        try:
+            values[key] = check_value(key, value)
+        except BadValue as bad:
+            raise UsageError(f"option {key}: {bad}") from None
+    labels = []
+    for b in backbones if backbones is not None else registry.DEFAULT_BACKBONES:
+        if isinstance(b, str):
+            labels.append(b)
+        else:
+            labels.append(registry.register_model(b, _preprocess_fn(preprocess)))
+            _match_input_size(b, values)
+    if isinstance(images, (list, tuple)):
+        folder = _write_arrays(images, Path(values.get("output", CompareConfig.output)))
+        values.setdefault("name", "arrays")
+    else:
+        folder = Path(images) if images is not None else default_images_dir()
+    cfg = CompareConfig(images=str(folder), backbones=labels, **values)
+    outcome = pipeline.compare(cfg, quiet=quiet)
+    return Result(outcome.run_dir, outcome.summary, outcome.exit_code)
+
+
+def _preprocess_fn(preprocess):
+    if preprocess is None or callable(preprocess):
+        return preprocess
+    if isinstance(preprocess, str):
+        return registry.get_spec(preprocess).preprocess
+    raise UsageError(f"preprocess: expected a function or a backbone name, got {type(preprocess).__name__}")
+
+
+def _match_input_size(model, values: dict) -> None:
+    """A model built for a fixed input size fixes ``input_size`` (an explicit other value is an error)."""
+    shape = tuple(getattr(model, "input_shape", None) or ())
+    side = shape[1] if len(shape) == 4 and shape[1] == shape[2] else None
+    if side is None:
+        return
+    if "input_size" in values and values["input_size"] != side:
+        raise UsageError(f"model {model.name} takes {side}×{side} inputs, but input_size={values['input_size']}")
+    values["input_size"] = side
+
+
+def _as_uint8(a, i: int) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4))) or min(arr.shape[:2]) < 1:
+        raise UsageError(f"images[{i}]: expected an H×W×3 or H×W array, got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise UsageError(f"images[{i}]: contains NaN or infinite values")
+    scale = 255.0 if arr.max() <= 1.0 else 1.0
+    return np.clip(arr * scale, 0, 255).round().astype(np.uint8)
+
+
+def _write_arrays(images, output: Path) -> Path:
+    """Save in-memory images as PNG files (lossless) in a folder named by their content, so the run,
+    its cache and its figures treat them like any folder, and re-running the same arrays reuses it."""
+    from PIL import Image
+
+    if not images:
+        raise UsageError("images: the list is empty")
+    arrays = [_as_uint8(a, i) for i, a in enumerate(images)]
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    folder = output / ARRAY_FOLDER / h.hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, a in enumerate(arrays):
+        path = folder / f"image_{i:04d}.png"
+        if not path.exists():
+            Image.fromarray(a).save(path)
+    return folder
+
+
+@dataclass
+class Result:
+    """A finished run: its folder and summary, with the views a notebook wants."""
+
+    run_dir: Path
+    summary: dict
+    exit_code: int = 0
+
+    @property
+    def best(self) -> str | None:
+        """The recommended backbone (rank 1), or None when no backbone could be scored."""
+        return hl.headline(self.summary)["best"]
+
+    @property
+    def headline(self) -> str:
+        return hl.headline_text(hl.headline(self.summary))
+
+    @property
+    def ranking(self) -> list[dict]:
+        """One dict per backbone in rank order: rank, backbone, metric, value, lo, hi, tied_with,
+        gflops, params, ms_per_image (with ms_lo / ms_hi), random_weights."""
+        return hl.ranking_rows(self.summary)
+
+    def to_pandas(self):
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Result.to_pandas() needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.ranking).set_index("rank")
+
+    def _image(self, image) -> dict:
+        images = self.summary.get("images") or []
+        if isinstance(image, int) and not isinstance(image, bool):
+            if not -len(images) <= image < len(images):
+                raise UsageError(f"image {image}: the run has {len(images)} images")
+            return images[image]
+        for im in images:
+            if str(image) in (im["rel"], im["id"], Path(im["rel"]).name):
+                return im
+        raise UsageError(f"image {image!r} is not in this run (its images: "
+                         f"{', '.join(im['rel'] for im in images[:5])}{' ...' if len(images) > 5 else ''})")
+
+    def figure(self, image=0, overlay: bool = False):
+        """The per-image figure (rows = backbones; input | max | mean | sum) of ``image``: its index,
+        relative path, file name or id. A matplotlib Figure."""
+        return render.image_figure_of(self.run_dir, self.summary, self._image(image)["id"], overlay=overlay)
+
+    def contact_sheet(self, agg: str = "mean"):
+        """The contact sheet of one map kind (``max`` or ``mean``) over the figure sample."""
+        return render.contact_sheet_of(self.run_dir, self.summary, agg)
+
+    def _repr_html_(self) -> str:
+        parts = [page.headline_html(self.summary)]
+        chart = (self.summary.get("figures") or {}).get("overview_chart")
+        if chart and (self.run_dir / chart).is_file():
+            data = base64.b64encode((self.run_dir / chart).read_bytes()).decode("ascii")
+            parts.append(f'<img src="data:image/png;base64,{data}" style="max-width:100%" alt="overview chart">')
+        parts.append(f'<p><small>report: {page.e(self.run_dir / "report.html")}</small></p>')
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return f"Result({self.headline!r}, run_dir={str(self.run_dir)!r})"
