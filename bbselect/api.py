@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .config.schema import CompareConfig, default_images_dir
-from .config.values import KINDS, BadValue, check_value, suggest
-from .errors import UsageError
-from .models import registry
-from .report import headline as hl
-from .report import page, render
-from .run import pipeline
+from bbselect.config.schema import CompareConfig, default_images_dir
+from bbselect.config.values import KINDS, BadValue, check_value, suggest
+from bbselect.errors import UsageError
+from bbselect.models import registry
+from bbselect.report import headline as hl
+from bbselect.report import page, render
+from bbselect.run import pipeline
 
 ARRAY_FOLDER = ".arrays"  # in-memory images are written here (under ``output``), named by content
 

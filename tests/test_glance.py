@@ -120,3 +120,6 @@ def test_top_up_times_extra_batches_only_when_the_run_had_fewer_than_k():
     assert got == [0.5, 1, 1, 1] and len(calls) == 3
     assert timing.top_up(lambda: calls.append(1), [0.1] * 6, k=4) == [0.1] * 6 and len(calls) == 3
     assert statistics.median(got) == 1
+    # a slow backbone stops at k_min timings once the budget is spent
+    slow = iter(range(0, 100, 3))
+    assert timing.top_up(lambda: None, [], k=5, k_min=3, budget_s=5, clock=lambda: next(slow)) == [3, 3, 3]

@@ -31,15 +31,19 @@ def summarize(batch_seconds: list[float], batch_size: int) -> dict:
             "images_per_s": 1000.0 / med, "timed_batches": len(per_image)}
 
 
-def top_up(run: Callable[[], object], batch_seconds: list[float], k: int = DEFAULT_K,
-           clock: Callable[[], float] = time.perf_counter) -> list[float]:
+def top_up(run: Callable[[], object], batch_seconds: list[float], k: int = DEFAULT_K, k_min: int = 3,
+           budget_s: float = 2.0, clock: Callable[[], float] = time.perf_counter) -> list[float]:
     """Time ``run()`` (one full batch) until ``batch_seconds`` holds ``k`` timings; return the list.
 
-    Call it after the warm-up call, so graph tracing is never timed.
+    A large backbone on a small folder would spend seconds on extra batches, so topping up stops
+    at ``k_min`` timings once ``budget_s`` seconds have gone into it. Call it after the warm-up
+    call, so graph tracing is never timed.
     """
     out = list(batch_seconds)
-    while len(out) < k:
+    spent = 0.0
+    while len(out) < k and not (len(out) >= k_min and spent >= budget_s):
         t0 = clock()
         run()
         out.append(clock() - t0)
+        spent += out[-1]
     return out

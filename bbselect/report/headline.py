@@ -17,14 +17,10 @@ sweep index all use these, so they say the same thing.
 from __future__ import annotations
 
 import math
-import numbers
+
+from bbselect.common import finite
 
 ELLIPSIS = "…"
-
-
-def finite(x) -> bool:
-    """A real, finite number (numpy scalars included; bools and None are not)."""
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def shorten_end(text, n: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from urllib.parse import quote
 
-from .headline import fmt_gflops, fmt_interval, headline, shorten_end
+from bbselect.report.headline import fmt_gflops, fmt_interval, headline, shorten_end
 
 RANDOM_BANNER = "RANDOM WEIGHTS — scores say nothing about pretrained features"
 LABEL_CHARS = 30  # backbone labels in tables and headers (the full label is in the tooltip)
