@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from bbselect.config.schema import CompareConfig, default_images_dir
-from bbselect.config.values import KINDS, BadValue, check_value, suggest
+from bbselect.common import did_you_mean
+from bbselect.config.values import KINDS, BadValue, check_value
 from bbselect.errors import UsageError
 from bbselect.models import registry
 from bbselect.report import headline as hl
@@ -52,7 +53,7 @@ def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True,
     values = {}
     for key, value in options.items():
         if key not in KINDS or key in ("images", "backbones"):
-            raise UsageError(f"compare() got an unknown option {key!r}{suggest(key, list(KINDS))}")
+            raise UsageError(f"compare() got an unknown option {key!r}{did_you_mean(key, list(KINDS))}")
         if KINDS[key] in ("str", "optstr") and isinstance(value, (int, float, Path)) and not isinstance(value, bool):
             value = str(value)  # figures=12, output=Path(...): as YAML reads them
         try:
@@ -73,7 +74,7 @@ def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True,
         folder = Path(images) if images is not None else default_images_dir()
     cfg = CompareConfig(images=str(folder), backbones=labels, **values)
     outcome = pipeline.compare(cfg, quiet=quiet)
-    return Result(outcome.run_dir, outcome.summary, outcome.exit_code)
+    return Result(Path(outcome.run_dir).resolve(), outcome.summary, outcome.exit_code)
 
 
 def _preprocess_fn(preprocess):
@@ -131,6 +132,20 @@ def _write_arrays(images, output: Path) -> Path:
     return folder
 
 
+def _shown(fig):
+    """A Figure a notebook displays as a PNG without pyplot or ``%matplotlib inline`` (IPython looks
+    for ``_repr_png_`` on the object)."""
+    import io
+
+    def png() -> bytes:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        return buf.getvalue()
+
+    fig._repr_png_ = png
+    return fig
+
+
 @dataclass
 class Result:
     """A finished run: its folder and summary, with the views a notebook wants."""
@@ -176,11 +191,11 @@ class Result:
     def figure(self, image=0, overlay: bool = False):
         """The per-image figure (rows = backbones; input | max | mean | sum) of ``image``: its index,
         relative path, file name or id. A matplotlib Figure."""
-        return render.image_figure_of(self.run_dir, self.summary, self._image(image)["id"], overlay=overlay)
+        return _shown(render.image_figure_of(self.run_dir, self.summary, self._image(image)["id"], overlay=overlay))
 
     def contact_sheet(self, agg: str = "mean"):
         """The contact sheet of one map kind (``max`` or ``mean``) over the figure sample."""
-        return render.contact_sheet_of(self.run_dir, self.summary, agg)
+        return _shown(render.contact_sheet_of(self.run_dir, self.summary, agg))
 
     def _repr_html_(self) -> str:
         parts = [page.headline_html(self.summary)]

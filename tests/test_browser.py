@@ -19,7 +19,7 @@ from conftest import make_images
 ARTIFACTS = Path(os.environ.get("BBSELECT_ARTIFACTS") or Path(__file__).resolve().parents[1] / "tmp" / "browser")
 SMALL = ["--weights", "none", "--input-size", "64", "--batch-size", "2", "-q"]
 # Long labels and file names are what used to push the page wider than the window.
-BACKBONES = ["-b", "mobilenet:alpha=0.25,layer=c4", "-b", "mobilenet:alpha=0.25,layer=conv_pw_11_relu"]
+BACKBONES = ["-b", "mobilenet:alpha=0.25,layer=c3", "-b", "mobilenet:alpha=0.25,layer=conv_pw_4_relu"]
 LONG_NAME = "a_very_long_file_name_from_a_camera_export_" + "x" * 60 + ".png"
 
 
@@ -39,10 +39,10 @@ def pages(tmp_path_factory):
     (imgs / "img0.png").rename(imgs / LONG_NAME)
     out = root / "r"
     res = CliRunner().invoke(main, ["compare", str(imgs), "-o", str(out), "--name", "run", *BACKBONES,
-                                    "--figures", "2", *SMALL])
+                                    "--figures", "1", *SMALL])
     assert res.exit_code == 0, res.output
     cfg = root / "sweep.yaml"
-    cfg.write_text(f"name: sw\nimages: {imgs}\nbackbones: [mobilenet:alpha=0.25]\nfigures: '1'\n"
+    cfg.write_text(f"name: sw\nimages: {imgs}\nbackbones: [mobilenet:alpha=0.25]\nfigures: none\n"
                    "sweep:\n  layer: [c3, c4]\n")
     res = CliRunner().invoke(main, ["run", str(cfg), "-o", str(out), *SMALL])
     assert res.exit_code == 0, res.output

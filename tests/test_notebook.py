@@ -23,9 +23,9 @@ def test_quickstart_notebook_runs_and_shows_the_answer(tmp_path):
     assert 'id="headline"' in first and "Recommended:" in first and "RANDOM WEIGHTS" in first
     assert "data:image/png;base64," in first  # the chart is embedded
     best = "".join(_outputs(code[1], "text/plain")).strip("'\"")
-    assert best in ("mobilenet:alpha=0.25", "mobilenet:alpha=0.25,layer=c4")
+    assert best in ("mobilenet:alpha=0.25,layer=c3", "resnet50:layer=c3")
     table = "".join(_outputs(code[2], "text/html"))
-    assert "<table" in table and "mobilenet:alpha=0.25,layer=c4" in table and "separation" in table
+    assert "<table" in table and "resnet50:layer=c3" in table and "separation" in table
     assert str(tmp_path) in "".join(_outputs(code[3], "text/plain"))  # results/ under the notebook's folder
     assert all(_outputs(c, "image/png") and _outputs(c, "image/png")[0] for c in code[4:6])  # two Figures shown
     last = "".join(_outputs(code[6], "text/plain"))

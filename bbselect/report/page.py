@@ -9,11 +9,10 @@ shortened at the end with the full text in a tooltip, long paths wrap anywhere).
 from __future__ import annotations
 
 import html
-from urllib.parse import quote
 
+from bbselect.report.content import RANDOM_BANNER, url_of
 from bbselect.report.headline import fmt_gflops, fmt_interval, headline, shorten_end
 
-RANDOM_BANNER = "RANDOM WEIGHTS — scores say nothing about pretrained features"
 LABEL_CHARS = 30  # backbone labels in tables and headers (the full label is in the tooltip)
 
 CSS = """
@@ -31,17 +30,13 @@ th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums
 tr.best td{background:#eef4ff}
 img{max-width:100%;height:auto;border:1px solid #ddd} figure{margin:.8em 0} figcaption{color:#555;font-size:.9em}
 details{margin:.6em 0} summary{cursor:pointer;font-weight:600}
+.charts{display:flex;flex-wrap:wrap;gap:0 1em} .charts figure{flex:1 1 480px;min-width:0;margin:.4em 0}
 dt{font-weight:700;font-family:monospace} dd{margin:0 0 .6em 1.5em}
 """
 
 
 def e(x) -> str:
     return html.escape(str(x), quote=True)
-
-
-def url(path: str) -> str:
-    """A relative URL for a file path: backslashes to '/', everything else percent-quoted."""
-    return quote(str(path).replace("\\", "/"), safe="/")
 
 
 def short_label(text, n: int = LABEL_CHARS) -> str:
@@ -64,7 +59,7 @@ def table(header: list[str], rows: list[list[str]], numeric=frozenset(), row_cla
 
 
 def figure(path: str, alt: str, caption: str) -> str:
-    return f'<figure><img src="{e(url(path))}" alt="{e(alt)}"><figcaption>{e(caption)}</figcaption></figure>'
+    return f'<figure><img src="{e(url_of(path))}" alt="{e(alt)}"><figcaption>{e(caption)}</figcaption></figure>'
 
 
 def banner() -> str:
@@ -73,11 +68,12 @@ def banner() -> str:
 
 def headline_html(summary: dict) -> str:
     """The headline line (see ``headline.headline``), marked up: recommended backbone, evidence with
-    interval, tied backbones, the cheapest among them."""
+    interval, tied backbones, the cheapest among them; RANDOM WEIGHTS first when they were."""
     h = headline(summary)
+    random = '<span class="random">RANDOM WEIGHTS</span> — ' if h.get("random_weights") else ""
     if h["best"] is None:
-        return ('<p class="headline" id="headline">No recommendation: no backbone could be scored on these '
-                "images (every map was degenerate); try another --layer.</p>")
+        return (f'<p class="headline" id="headline">{random}No recommendation: no backbone could be scored on '
+                "these images (every map was degenerate); try another --layer.</p>")
     n = f", {e(h['n_images'])} images" if h.get("n_images") else ""
     parts = [f"Recommended: <b>{short_label(h['best'], 40)}</b> — {e(h['metric'])} "
              f'<span class="ci">{e(fmt_interval(h["evidence"]))}</span> <span class="muted">(95% interval{n})</span>']
@@ -91,7 +87,7 @@ def headline_html(summary: dict) -> str:
             parts.append("it is also the cheapest of them")
     else:
         parts.append("no other backbone is tied with it")
-    return '<p class="headline" id="headline">' + "; ".join(parts) + ".</p>"
+    return f'<p class="headline" id="headline">{random}' + "; ".join(parts) + ".</p>"
 
 
 def page(title: str, body: list[str]) -> str:

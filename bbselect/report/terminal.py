@@ -29,11 +29,12 @@ def ranking_table(summary: dict, label_chars: int = 40) -> Table:
     h = headline(summary)
     if h["best"] is not None:
         best_tied = {h["best"], *h["tied"]}
+    mixed = len({r["random_weights"] for r in rows}) > 1  # all random: the headline says so already
     for r in rows:
         ms = {"ms_per_image": r["ms_per_image"], "ms_lo": r["ms_lo"], "ms_hi": r["ms_hi"]}
         name = Text(shorten_end(r["backbone"], label_chars))
-        if r["random_weights"]:
-            name.append(" RANDOM", style="bold red")
+        if r["random_weights"] and mixed:
+            name.append(" (random)", style="bold red")
         style = "bold" if r["backbone"] == h["best"] else ("" if r["backbone"] in best_tied else "dim")
         table.add_row(str(r["rank"] if r["rank"] is not None else ""), name,
                       fmt_interval({"mean": r["value"], "lo": r["lo"], "hi": r["hi"]}),
