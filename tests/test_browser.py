@@ -39,12 +39,12 @@ def pages(tmp_path_factory):
     (imgs / "img0.png").rename(imgs / LONG_NAME)
     out = root / "r"
     res = CliRunner().invoke(main, ["compare", str(imgs), "-o", str(out), "--name", "run", *BACKBONES,
-                                    "--figures", "1", *SMALL])
+                                    "--figures", "1", "--cache-dir", str(root / "cache"), *SMALL])
     assert res.exit_code == 0, res.output
     cfg = root / "sweep.yaml"
     cfg.write_text(f"name: sw\nimages: {imgs}\nbackbones: [mobilenet:alpha=0.25]\nfigures: none\n"
                    "sweep:\n  layer: [c3, c4]\n")
-    res = CliRunner().invoke(main, ["run", str(cfg), "-o", str(out), *SMALL])
+    res = CliRunner().invoke(main, ["run", str(cfg), "-o", str(out), "--cache-dir", str(root / "cache"), *SMALL])
     assert res.exit_code == 0, res.output
     return {"report": out / "run" / "report.html", "sweep": out / "sw" / "index.html"}
 
