@@ -22,3 +22,17 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
+
+# The Python API (``bbselect.compare``, ``Result``, ``sample_images``) lives in the top layer
+# (``api``); it is loaded on first use, so importing bbselect stays cheap and lower layers that
+# import ``bbselect`` (for ``__version__``) never pull in the pipeline.
+_API = {"compare": "bbselect.api", "Result": "bbselect.api", "sample_images": "bbselect.config.shipped"}
+__all__ = ["compare", "Result", "sample_images", "__version__"]
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'bbselect' has no attribute {name!r}")

@@ -73,7 +73,14 @@ def _verbose(ctx, param, value):
     return value
 
 
-def _echo_outcome(outcome, fmt: str) -> None:
+def _echo_outcome(outcome, fmt: str, quiet: bool = False) -> None:
+    """JSON mode: the machine summary on stdout. Text mode: the headline, a compact ranking table and
+    the report's path (nothing with -q)."""
+    if fmt == "text" and not quiet:
+        from bbselect.report.render import with_timing
+        from bbselect.report.terminal import print_result
+
+        print_result(with_timing(outcome.summary), outcome.run_dir / "report.html")
     if fmt == "json":
         from bbselect.report.machine import ci_summary
 
@@ -157,11 +164,11 @@ def compare(images, backbones, quiet, fmt, resume, **opts):
         opts["fail_under"] = list(opts["fail_under"])
         cfg = CompareConfig(images=images or str(default_images_dir()),
                             backbones=list(backbones) or list(registry.DEFAULT_BACKBONES), **opts)
-    _echo_outcome(run_compare(cfg, quiet=quiet, argv=sys.argv, resume=resume), fmt)
+    _echo_outcome(run_compare(cfg, quiet=quiet, argv=sys.argv, resume=resume), fmt, quiet)
 
 
 @main.command()
-@click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config_file", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a YAML key; VALUE is parsed as YAML (--set backbones=[vgg16,resnet50], "
                    "--set sweep.layer=[c4,c5]). Repeatable.")
@@ -169,14 +176,15 @@ def compare(images, backbones, quiet, fmt, resume, **opts):
 @click.pass_context
 @_guard()
 def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
-    """Run the comparison described by CONFIG_FILE (YAML; every `compare` option is a key of the
-    same name, see configs/default.yaml). Any key listed under `sweep:` expands to one run per
-    point of the cartesian product, in results/<name>/<point>/, with a summary and index.html.
+    """Run the comparison described by CONFIG (a YAML file, or the name of a shipped example:
+    default, detector-512, quick-ci, sweep-sizes; every `compare` option is a key of the same name,
+    see `bbselect config`). Any key listed under `sweep:` expands to one run per point of the
+    cartesian product, in results/<name>/<point>/, with a summary and index.html.
 
     \b
     Precedence: option typed here > --set KEY=VALUE > the YAML file > built-in defaults.
     Examples:
-      bbselect run configs/detector-512.yaml --set images=photos/
+      bbselect run detector-512 --set images=photos/     # a shipped config, by name
       bbselect run configs/quick-ci.yaml --format json --weights none
       bbselect run results/photos/config.yaml          # repeat a finished run
     """
@@ -189,8 +197,9 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
     from bbselect.run.pipeline import compare as run_compare
     from bbselect.run.sweep import run_config_sweep
 
-    if not config_file.is_file():
-        raise UsageError(f"config file {config_file} does not exist")
+    from bbselect.cli_info import find_config_file
+
+    config_file = find_config_file(config_file)
     opts["backbones"] = backbones
     cli = {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()
            if k in configvalues.KINDS and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
@@ -203,7 +212,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
     for _, cfg in points:
         resolve(cfg)  # every point is checked before any runs
     if not loaded.sweep:
-        _echo_outcome(run_compare(points[0][1], quiet=quiet, argv=sys.argv), fmt)
+        _echo_outcome(run_compare(points[0][1], quiet=quiet, argv=sys.argv), fmt, quiet)
         return
     parent, outcomes = run_config_sweep(loaded, points, config_file.stem, quiet=quiet,
                                         run_point=lambda cfg: run_compare(cfg, quiet=quiet, argv=sys.argv))
@@ -231,7 +240,7 @@ def report(run_dir, figures, overlay, fmt, quiet):
     """Re-render RUN_DIR's figures and reports from its saved maps (no model is built)."""
     from bbselect.run.pipeline import report as run_report
 
-    _echo_outcome(run_report(run_dir, figures=figures, overlay=overlay, quiet=quiet), fmt)
+    _echo_outcome(run_report(run_dir, figures=figures, overlay=overlay, quiet=quiet), fmt, quiet)
 
 
 @main.command()
@@ -259,20 +268,34 @@ def merge(run_dirs, output, name, allow_partial, fail_under, expect_best, figure
     overrides = {k: v for k, v in (("fail_under", list(fail_under)), ("expect_best", expect_best),
                                    ("figures", figures)) if v}
     _echo_outcome(run_merge(list(run_dirs), output, name, quiet=quiet, overrides=overrides,
-                            allow_partial=allow_partial), fmt)
+                            allow_partial=allow_partial), fmt, quiet)
 
 
 @main.command()
-def backbones():
-    """List the backbones bbselect knows, with their options."""
-    for name, spec in registry.REGISTRY.items():
-        opts = ", ".join(
-            f"{k}={o.default}" + (f" ({'|'.join(map(str, o.choices))})" if o.choices else "")
-            for k, o in spec.options.items()
-        )
-        mark = "*" if name in registry.DEFAULT_BACKBONES else " "
-        click.echo(f"{mark} {name:20s} {spec.constructor:18s} {opts}")
-    click.echo("\n* = default. Select options with NAME:key=value (e.g. mobilenet:alpha=0.25).")
+@click.argument("pattern", required=False, default="*")
+@_guard()
+def backbones(pattern):
+    """List the backbones bbselect knows that match PATTERN (shell-style, e.g. 'res*'; default all):
+    options, parameters and GFLOPs at 224 × 224 (whole network without its top), and whether the
+    ImageNet weights are already in the local Keras cache ($KERAS_HOME/models).
+
+    Costs are measured by building each backbone once with random weights (seconds for large ones),
+    then remembered in the cache folder per Keras version."""
+    from bbselect.cli_info import list_backbones
+
+    list_backbones(pattern)
+
+
+@main.command("config")
+@click.option("--write", "write_to", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a starter config file (every key at its default, with its meaning) here.")
+@_guard()
+def config_cmd(write_to):
+    """Show every config key with its type, default and meaning (the keys of YAML files and the
+    options of `bbselect compare`), or write them as a starter file to edit and pass to `bbselect run`."""
+    from bbselect.cli_info import show_config
+
+    show_config(write_to)
 
 
 @main.command()

@@ -62,7 +62,8 @@ def test_first_screen_order_headline_chart_figure_then_the_rest(run):
     pos = [html.index(x) for x in ('id="headline"', "figures/overview.png", run["scores"]["figures"]["representative"]["path"],
                                    "<h2>Ranking</h2>", "<summary>Run facts")]
     assert pos == sorted(pos)
-    assert "Recommended:" in html and "Dashed line: what chance scores" not in html  # no chance for separation
+    # class folders: the evidence is linear-probe accuracy, whose chance (the largest class) is drawn
+    assert "Recommended:" in html and "linear-probe accuracy" in html and "Dashed line: what chance scores" in html
     assert "GFLOPs per image at 64 px" in html
 
 

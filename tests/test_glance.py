@@ -116,7 +116,7 @@ def test_timing_is_the_median_of_k_batches_with_the_spread():
 def test_top_up_times_extra_batches_only_when_the_run_had_fewer_than_k():
     ticks = iter(range(100))
     calls = []
-    got = timing.top_up(lambda: calls.append(1), [0.5], k=4, clock=lambda: next(ticks))
+    got = timing.top_up(lambda: calls.append(1), [0.5], k=4, budget_s=10, clock=lambda: next(ticks))
     assert got == [0.5, 1, 1, 1] and len(calls) == 3
     assert timing.top_up(lambda: calls.append(1), [0.1] * 6, k=4) == [0.1] * 6 and len(calls) == 3
     assert statistics.median(got) == 1

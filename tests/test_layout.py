@@ -17,7 +17,7 @@ LAYERS = [
     {"report"},
     {"config"},
     {"run"},
-    {"cli", "api", "__main__"},
+    {"cli", "cli_info", "api", "__main__"},
 ]
 
 

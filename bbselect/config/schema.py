@@ -128,11 +128,14 @@ class CompareConfig:
 
 
 def default_images_dir() -> Path:
-    """``./images`` if present, else the ``images/`` folder of the source checkout."""
+    """``./images`` if present, else the sample images shipped with bbselect (``shipped``): so a
+    plain ``bbselect compare`` works from any directory after ``pip install``."""
+    from bbselect.config.shipped import sample_images
+
     here = Path("images")
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parents[1] / "images"
+    return sample_images() or here
 
 
 def parse_shard(text: str, what: str = "--shard") -> tuple[int, int]:

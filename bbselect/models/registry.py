@@ -12,6 +12,10 @@ every family; ``bbselect layers NAME`` prints them. The default layer is ``c5``,
 
 A backbone is selected with ``NAME`` or ``NAME:key=value,key=value`` (``mobilenet:alpha=0.25``).
 Besides constructor options, ``layer=`` picks that backbone's layer (``resnet50:layer=c4``).
+
+Your own Keras model joins the same registry for the life of the process (``register_model``, used
+by the Python API): an entry holding the built model, its preprocessing, and a digest of its
+architecture and weights (part of the cache key, so a re-trained model never reuses old maps).
 """
 
 from __future__ import annotations
@@ -64,12 +68,18 @@ class BackboneSpec:
     options: dict[str, Option] = field(default_factory=dict)
     min_size: int = 32
     stage_size: int = 64  # smallest input at which all of c2..c5 are found (tests build at this size)
+    model: Any = field(default=None, compare=False)  # a user's own built model (register_model)
+    preprocess_fn: Callable | None = field(default=None, compare=False)
+    identity: str | None = None  # digest of a user model's architecture and weights
 
     def keras_constructor(self) -> Callable:
         return getattr(keras().applications, self.constructor)
 
     def preprocess(self, batch):
-        """This family's own ``preprocess_input`` on a float32 RGB batch in [0, 255]."""
+        """This family's own ``preprocess_input`` on a float32 RGB batch in [0, 255] (a user model:
+        its ``preprocess_fn``, or the batch as it is)."""
+        if self.model is not None:
+            return batch if self.preprocess_fn is None else self.preprocess_fn(batch)
         module = getattr(keras().applications, self.preprocess_module)
         return module.preprocess_input(batch)
 
@@ -119,6 +129,38 @@ def _specs() -> list[BackboneSpec]:
 
 
 REGISTRY: dict[str, BackboneSpec] = {spec.name: spec for spec in _specs()}
+
+
+def model_digest(model) -> str:
+    """sha256 (16 hex digits) of a Keras model's architecture and weights."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256(model.to_json().encode())
+    for w in model.weights:
+        h.update(np.ascontiguousarray(np.asarray(w)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def register_model(model, preprocess: Callable | None = None) -> str:
+    """Add a built Keras model (a backbone of your own) to the registry; return its name to select it.
+
+    The name is the model's own, lower-cased, with characters that selections use (``:``, ``,``,
+    ``=``, spaces) replaced; it may not shadow a built-in backbone. The model must take fixed-size
+    square RGB inputs (``input_shape=(S, S, 3)``)."""
+    import re
+
+    shape = tuple(getattr(model, "input_shape", None) or ())
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
+        raise UsageError(f"model {getattr(model, 'name', '?')!r}: expected a functional Keras model with a fixed "
+                         f"square RGB input, input_shape=(S, S, 3); got {shape or 'no input shape'}")
+    name = re.sub(r"[^a-z0-9_.\-]+", "_", str(model.name).lower()).strip("_") or "model"
+    if name in REGISTRY and REGISTRY[name].model is None:
+        name = f"custom_{name}"
+    REGISTRY[name] = BackboneSpec(name, "(your model)", "", "custom", model=model, preprocess_fn=preprocess,
+                                  identity=model_digest(model), min_size=int(shape[1]))
+    return name
 
 
 def names() -> list[str]:

@@ -27,7 +27,7 @@ _PARTIAL_LOAD = re.compile(r"freshly-initialized|Skipping loading|were not loade
 
 @dataclass(frozen=True)
 class WeightsInfo:
-    kind: str  # "imagenet" | "none" | "file"
+    kind: str  # "imagenet" | "none" | "file" | "custom" (a user's own model, its own weights)
     source: str | None  # file the weights came from
     md5: str | None
     seed: int | None = None
@@ -112,6 +112,11 @@ def _offline_message(sel: Selection, seen: list, err: Exception) -> str:
 def build_backbone(sel: Selection, weights: str, input_size: int, seed: int = 0):
     """Build ``sel`` with ``include_top=False`` at ``input_size``; return (model, WeightsInfo)."""
     keras = runtime.keras()
+    if sel.spec.model is not None:  # a user's own model comes with its weights (registry.register_model)
+        side = sel.spec.model.input_shape[1]
+        if input_size != side:
+            raise UsageError(f"{sel.spec.name} takes {side}×{side} inputs, not --input-size {input_size}")
+        return sel.spec.model, WeightsInfo("custom", None, sel.spec.identity)
     if input_size < sel.spec.min_size:
         raise UsageError(f"{sel.spec.name} needs --input-size >= {sel.spec.min_size} (got {input_size})")
     ctor = sel.spec.keras_constructor()

@@ -1,4 +1,4 @@
-"""Summary charts of a run: score per backbone, quality vs cost, class separability.
+"""Summary charts of a run: the overview (primary evidence with intervals, and quality vs GFLOPs), class separability.
 
 Pure rendering like figures.py: plain dicts in, a ``matplotlib.figure.Figure`` out; the caller saves.
 """
@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from bbselect.common import finite, float_or_nan
 from bbselect.report.figures import RED, short_label
+from bbselect.report.headline import chance_of, evidence_of, fmt_interval, shorten_end
 from bbselect.scoring import registry
 
 
@@ -21,113 +22,98 @@ def _random(b: dict) -> bool:
 
 
 
-def score_chart(backbones: list[dict]) -> Figure:
-    """Separation (mean with 95% CI) per backbone, next to its measured cost (ms / image)."""
-    fig = Figure(figsize=(12.0, 1.0 + 0.55 * max(1, len(backbones))), layout="constrained")
-    ax_s, ax_c = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
-    if not backbones:
+def _metric_limits(metric: str, values: list[float]) -> tuple[float, float]:
+    """Axis limits for the primary evidence: the score's own range when the registry knows it is
+    bounded, [0, 1] when every value lies in it (shares, accuracies, AUROC), else the data range with
+    a margin: never a made-up 1.2 for an accuracy."""
+    spec = registry.by_title(metric) or (registry.get(metric) if metric in registry.names() else None)
+    vals = [v for v in values if finite(v)]
+    if spec is not None and all(finite(x) for x in spec.range) and all(spec.range[0] <= v <= spec.range[1]
+                                                                      for v in vals):
+        return float(spec.range[0]), float(spec.range[1])
+    if not vals:
+        return 0.0, 1.0
+    lo, hi = min(vals), max(vals)
+    if lo >= 0 and hi <= 1:
+        return 0.0, 1.0
+    pad = 0.05 * (hi - lo or abs(hi) or 1.0)
+    return min(0.0, lo - pad), hi + pad
+
+
+def overview_chart(backbones: list[dict]) -> Figure:
+    """The first-screen chart. Left: each backbone's primary evidence (mean and 95% interval), best on
+    top, the backbones tied with it in a lighter shade, chance as a dashed line when known. Right:
+    the same evidence against GFLOPs (analytic cost at the run's input size); Pareto-optimal
+    backbones (``b["pareto"]``: nothing is both better and cheaper) filled and joined."""
+    items = sorted(backbones, key=lambda b: b.get("rank") if isinstance(b.get("rank"), int) else 10**9)
+    n = max(1, len(items))
+    fig = Figure(figsize=(12.0, 1.5 + 0.5 * n + (0.6 if n < 4 else 0)), layout="constrained")
+    ax_s, ax_c = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
+    if not items:
         ax_s.text(0.5, 0.5, "no backbones", transform=ax_s.transAxes, ha="center", va="center")
         return fig
-
-    def order(b):
-        r = b.get("rank")
-        return (0, r) if isinstance(r, int) else (1, 0)
-
-    items = sorted(backbones, key=order)
+    metric = evidence_of(items[0]).get("metric") or "score"
+    best = items[0]
+    tied = set(best.get("tied_with") or [])
+    ev = [evidence_of(b) for b in items]
+    lim = _metric_limits(metric, [v for s in ev for v in (s.get("mean"), s.get("lo"), s.get("hi"))])
     ys = np.arange(len(items))
     names = []
-    for y, b in zip(ys, items):
-        rnd = bool(b.get("random_weights") or (b.get("weights") or {}).get("kind") == "none")
-        rank = b.get("rank")
-        names.append((f"#{rank} " if rank is not None else "") + short_label(b.get("label", "?"), 28)
-                     + (" (RANDOM WEIGHTS)" if rnd else ""))
-        sep = b.get("primary") or b.get("separation") or {}
-        mean, lo, hi = float_or_nan(sep.get("mean")), float_or_nan(sep.get("lo")), float_or_nan(sep.get("hi"))
-        color = RED if rnd else "#4472c4"
+    for y, b, s in zip(ys, items, ev):
+        rnd = _random(b)
+        names.append(f"#{b.get('rank', '?')} {shorten_end(b.get('label', '?'), 28)}\n{fmt_interval(s)}")
+        mean, lo, hi = float_or_nan(s.get("mean")), float_or_nan(s.get("lo")), float_or_nan(s.get("hi"))
         if math.isnan(mean):
-            ax_s.text(0.005, y, "n/a (degenerate)", va="center", ha="left", fontsize=9, color=RED,
-                      transform=ax_s.get_yaxis_transform())
-        else:
-            xerr = None
-            if not (math.isnan(lo) or math.isnan(hi)):
-                xerr = [[max(0.0, mean - lo)], [max(0.0, hi - mean)]]
-            ax_s.barh(y, mean, xerr=xerr, color=color, alpha=0.85, capsize=4, height=0.6)
-            tip = hi if not math.isnan(hi) else mean
-            ci = f" [{lo:.2f}, {hi:.2f}]" if xerr is not None else ""
-            ax_s.text(tip, y, f"  {mean:.2f}{ci}  n={sep.get('n', '?')}", va="center", fontsize=8)
-
-        cost = b.get("cost") or {}
-        ms = float_or_nan(cost.get("ms_per_image"))
-        extra = []
-        if finite(cost.get("gflops")):
-            extra.append(f"{float(cost['gflops']):.2f} GFLOPs")
-        if finite(cost.get("params")):
-            extra.append(f"{float(cost['params']) / 1e6:.2f} M params")
-        if math.isnan(ms):
-            ax_c.text(0.005, y, "n/a  " + " · ".join(extra), va="center", ha="left", fontsize=8,
-                      transform=ax_c.get_yaxis_transform())
-        else:
-            ax_c.barh(y, ms, color="0.55", height=0.6)
-            ax_c.text(ms, y, "  " + " · ".join([f"{ms:.1f} ms"] + extra), va="center", fontsize=8)
-
-    ax_s.set_yticks(ys, names)
-    for tick, b in zip(ax_s.get_yticklabels(), items):
-        if b.get("random_weights") or (b.get("weights") or {}).get("kind") == "none":
-            tick.set_color(RED)
-            tick.set_fontweight("bold")
-    ax_s.set_ylim(len(items) - 0.5, -0.5)  # rank 1 on top; also keeps rows without a bar in view
-    ax_s.set_xlim(0, 1.25)  # separation is a mean of [0, 1] scores; room for the labels
-    metric = (items[0].get("primary") or {}).get("metric", "separation")
-    ax_s.set_xlabel(registry.axis_label(metric))
-    ax_s.set_title(f"Ranking score: {metric} — higher is better", fontsize=11)
-    ax_s.grid(axis="x", alpha=0.3)
-    ms_all = [float_or_nan((b.get("cost") or {}).get("ms_per_image")) for b in items]
-    ms_max = max([v for v in ms_all if not math.isnan(v)], default=1.0)
-    ax_c.set_xlim(0, ms_max * 1.9 if ms_max > 0 else 1.0)  # room for the text after the bars
-    ax_c.set_xlabel("ms / image (measured)")
-    ax_c.set_title("Cost — lower = cheaper", fontsize=11)
-    ax_c.grid(axis="x", alpha=0.3)
-    return fig
-
-
-def quality_cost_chart(backbones: list[dict]) -> Figure:
-    """Primary score (with 95% interval) against measured ms/image; marker area ∝ parameters;
-    Pareto-optimal backbones (``b["pareto"]``) are filled and joined by a line."""
-    fig = Figure(figsize=(7.5, 5.0), layout="constrained")
-    ax = fig.add_subplot()
-    pts = []
-    for b in backbones:
-        s = b.get("primary") or b.get("separation") or {}
-        ms = (b.get("cost") or {}).get("ms_per_image")
-        if not (finite(s.get("mean")) and finite(ms)):
+            ax_s.text(lim[0] + 0.01 * (lim[1] - lim[0]), y, "n/a (not scored)", va="center", fontsize=9, color=RED)
             continue
-        params = float((b.get("cost") or {}).get("params") or 1e6)
-        size = 30 + 400 * math.sqrt(params / 25e6)
+        color = RED if rnd else ("#2f5597" if b is best else "#8faadc" if b.get("label") in tied else "0.65")
+        xerr = None if math.isnan(lo) or math.isnan(hi) else [[max(0.0, mean - lo)], [max(0.0, hi - mean)]]
+        ax_s.barh(y, mean - lim[0], left=lim[0], xerr=xerr, color=color, capsize=4, height=0.6)
+    ax_s.set_yticks(ys, names, fontsize=8.5)
+    for tick, b in zip(ax_s.get_yticklabels(), items):
+        if _random(b):
+            tick.set_color(RED)
+    ax_s.set_ylim(len(items) - 0.5, -0.5)
+    ax_s.set_xlim(*lim)
+    chance = chance_of(best)
+    if chance is not None and lim[0] <= chance <= lim[1]:
+        ax_s.axvline(chance, color="0.3", ls="--", lw=1)
+        ax_s.text(chance, -0.5, " chance", va="bottom", ha="left", fontsize=8, color="0.3")
+    ax_s.set_xlabel(registry.axis_label(metric))
+    ax_s.set_title(f"{metric}: dark = recommended, light = tied with it", fontsize=10)
+    ax_s.grid(axis="x", alpha=0.3)
+
+    pts = []
+    for b, s in zip(items, ev):
+        g = (b.get("cost") or {}).get("gflops")
+        if not (finite(s.get("mean")) and finite(g) and g > 0):
+            continue
         lo, hi = s.get("lo"), s.get("hi")
         yerr = [[s["mean"] - lo], [hi - s["mean"]]] if finite(lo) and finite(hi) else None
         front = bool(b.get("pareto"))
-        ax.errorbar(ms, s["mean"], yerr=yerr, fmt="none", ecolor="0.6", capsize=3, zorder=1)
-        ax.scatter([ms], [s["mean"]], s=size, zorder=2, alpha=0.85,
-                   facecolors=(RED if _random(b) else "#4472c4") if front else "white",
-                   edgecolors=RED if _random(b) else "#4472c4", linewidths=1.5)
-        ax.annotate(short_label(b.get("label", "?"), 30) + ("  (Pareto)" if front else ""), (ms, s["mean"]),
-                    textcoords="offset points", xytext=(8, 6), fontsize=8)
-        pts.append((ms, s["mean"], front))
+        col = RED if _random(b) else "#2f5597"
+        ax_c.errorbar(g, s["mean"], yerr=yerr, fmt="none", ecolor="0.6", capsize=3, zorder=1)
+        ax_c.scatter([g], [s["mean"]], s=60, zorder=2, facecolors=col if front else "white", edgecolors=col,
+                     linewidths=1.5)
+        ax_c.annotate(shorten_end(b.get("label", "?"), 24), (g, s["mean"]), textcoords="offset points",
+                      xytext=(6, 5), fontsize=8)
+        pts.append((g, s["mean"], front))
     front = sorted((x, y) for x, y, f in pts if f)
     if len(front) > 1:
-        ax.plot(*zip(*front), color="#4472c4", lw=1, ls="--", zorder=0)
+        ax_c.plot(*zip(*front), color="#2f5597", lw=1, ls="--", zorder=0)
     if not pts:
-        ax.text(0.5, 0.5, "no backbone has both a score and a measured speed", ha="center",
-                transform=ax.transAxes)
-    metric = next(((b.get("primary") or {}).get("metric") for b in backbones if b.get("primary")), "separation")
+        ax_c.text(0.5, 0.5, "no backbone has both a score and a GFLOPs count", ha="center",
+                  transform=ax_c.transAxes)
     xs = [x for x, _, _ in pts]
     if xs and max(xs) / min(xs) > 10:
-        ax.set_xscale("log")
-    ax.set_xlabel("measured ms / image on this machine" + (" (log scale)" if ax.get_xscale() == "log" else ""))
-    ax.set_ylabel(f"{metric} (95% interval)")
-    ax.set_title("Quality vs cost — filled: Pareto-optimal (nothing is both better and faster); "
-                 "marker area ∝ parameters", fontsize=9)
-    ax.grid(alpha=0.3)
+        ax_c.set_xscale("log")
+    ax_c.set_ylim(*lim)
+    if chance is not None and lim[0] <= chance <= lim[1]:
+        ax_c.axhline(chance, color="0.3", ls="--", lw=1)
+    ax_c.set_xlabel("GFLOPs per image at the run's input size" + (" (log scale)" if ax_c.get_xscale() == "log" else ""))
+    ax_c.set_ylabel(metric)
+    ax_c.set_title("quality vs cost — filled: Pareto-optimal", fontsize=10)
+    ax_c.grid(alpha=0.3)
     return fig
 
 

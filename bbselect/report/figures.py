@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from bbselect.common import finite
+from bbselect.report.headline import shorten_end
 
 AGGREGATIONS = ("max", "mean", "sum")
 CONTACT_MAX = 24  # default number of images on a contact sheet
@@ -42,6 +43,14 @@ class MapRow:
 # --------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------
+
+def backbone_header(label: str, n: int = 20) -> str:
+    """A backbone label for a narrow column: options on a second line (``mobilenet:alpha=0.25,`` /
+    ``layer=c4``), each line shortened at its end, never cut in the middle."""
+    name, _, opts = str(label).partition(":")
+    lines = [name + (":" if opts else "")] + ([opts] if opts else [])
+    return "\n".join(shorten_end(line, n) for line in lines)
+
 
 def short_label(text: str, n: int) -> str:
     """``text`` cut to at most ``n`` characters, keeping both ends (file names differ at either)."""
@@ -154,7 +163,7 @@ def image_figure(image: np.ndarray, title: str, rows: list[MapRow], overlay: boo
         _show_input(ax_in, image)
         _bare(ax_in)
         ax_in.set_title(f"input · {ih}×{iw}", fontsize=9)
-        label = (short_label(row.backbone, 32), short_label(_stage_text(row.layer, row.stage), 32))
+        label = (shorten_end(row.backbone, 32), shorten_end(_stage_text(row.layer, row.stage), 32))
         # Shrink the font for flat panels so the vertical label fits beside the panel (and its gap).
         fit = (2.5 * aspect + 0.4) * 72 / (0.62 * max(map(len, label)))
         ax_in.set_ylabel("\n".join(label), fontsize=max(6.0, min(10.0, fit)),
@@ -257,7 +266,7 @@ def contact_sheet(images: list[tuple[str, np.ndarray]], maps: dict[str, list[np.
     _column_header(axes[0, 0], "input", fontsize=9, offset=6)
     for j, label in enumerate(labels, start=1):  # headers sized to fit a 1.8-inch column
         rnd = random_weights.get(label, False)
-        _column_header(axes[0, j], short_label(label, 20) + ("\nRANDOM WEIGHTS" if rnd else ""),
+        _column_header(axes[0, j], backbone_header(label) + ("\nRANDOM WEIGHTS" if rnd else ""),
                        color=RED if rnd else "black", fontsize=9, offset=6)
         if label in last_im:  # one colourbar per backbone, under its column
             w, h = fig.get_size_inches()

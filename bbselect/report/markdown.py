@@ -9,6 +9,7 @@ paths are URL-quoted and stay relative. What the report says is shared with the 
 from __future__ import annotations
 
 from bbselect.common import fmt_num
+from bbselect.report.headline import headline, headline_text
 from bbselect.report import content
 
 # "$" and "~": GitHub renders $...$ as math and ~~...~~ as strikethrough.
@@ -38,9 +39,17 @@ def render_markdown(summary: dict) -> str:
     run = summary.get("run") or {}
     backbones = summary.get("backbones", [])
     out = [f"# bbselect report: {md_escape(run.get('name', ''))}", ""]
-    out += [f"- **{k}:** {md_escape(v)}" for k, v in content.run_facts(summary)] + [""]
     if content.is_random_run(summary):
         out += [f"> **⚠ {content.RANDOM_BANNER}**", ""]
+    out += [f"**{md_escape(headline_text(headline(summary)))}**", ""]
+    figs = summary.get("figures") or {}
+    if figs.get("overview_chart"):
+        out += [f"![overview: evidence per backbone, and quality vs GFLOPs]({content.url_of(figs['overview_chart'])})",
+                ""]
+    if figs.get("representative"):
+        rep = figs["representative"]
+        out += [f"![per-image figure, {md_escape(rep['image'])}]({content.url_of(rep['path'])})", ""]
+    out += [f"- **{k}:** {md_escape(v)}" for k, v in content.run_facts(summary)] + [""]
     if summary.get("warnings"):
         out += ["## Warnings", ""] + [f"- {md_escape(w)}" for w in summary["warnings"]] + [""]
     out += ["## Verdict", "", md_escape(summary.get("verdict", "")), ""]
@@ -84,12 +93,8 @@ def render_markdown(summary: dict) -> str:
         out += [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in summary["score_docs"].items()] + [""]
 
     figs = summary.get("figures") or {}
-    if figs.get("score_chart") or figs.get("contact_sheets"):
+    if figs.get("class_scatter") or figs.get("contact_sheets") or figs.get("stability"):
         out += ["## Figures", ""]
-        if figs.get("score_chart"):
-            out += [f"![score chart]({content.url_of(figs['score_chart'])})", ""]
-        if figs.get("quality_cost_chart"):
-            out += [f"![quality vs cost]({content.url_of(figs['quality_cost_chart'])})", ""]
         for label, path in (figs.get("class_scatter") or {}).items():
             out += [f"![classes, {md_escape(label)}]({content.url_of(path)})", ""]
         if figs.get("stability"):
@@ -97,6 +102,9 @@ def render_markdown(summary: dict) -> str:
         for agg, path in (figs.get("contact_sheets") or {}).items():
             if path:
                 out += [f"![contact sheet, channel {md_escape(agg)}]({content.url_of(path)})", ""]
+        if figs.get("contact_sheets"):
+            out += ["No contact sheet for the channel-sum map: it is C × the mean map, so it would repeat "
+                    "the mean sheet with another colour bar (sum is in every per-image figure and the saved maps).", ""]
 
     images = summary.get("images") or []
     if images:

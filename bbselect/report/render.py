@@ -2,7 +2,10 @@
 
 Per-image figures re-decode the original image (what the network saw, after resizing) from the path
 recorded in the manifest; if it has moved, that image's figure is skipped with a warning. Contact
-sheets and the score chart are drawn unless ``--figures none`` (no drawing at all: the CI setting).
+sheets and the overview chart are drawn unless ``--figures none`` (no drawing at all: the CI setting).
+Which images get figures: a sample stratified by class, images with boxes first (``sampling``).
+Contact sheets are drawn for the max and mean maps only: the sum map is C × the mean map, so its
+sheet would repeat the mean sheet with another colour bar (sum stays in per-image figures and maps).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from bbselect.progress import Progress, log
 from bbselect.report import machine
 from bbselect.report.html import render_html
 from bbselect.report.markdown import render_markdown
+from bbselect.report.sampling import figure_order
 from bbselect.store import rundir
 from bbselect.store.mapfiles import load_maps
 
@@ -32,7 +36,7 @@ def with_timing(summary: dict) -> dict:
     timing = summary.get("timing", {})
     for b in view["backbones"]:
         b["cost"].update(timing.get("backbones", {}).get(b["label"], {}))
-        b["pareto"] = b["label"] in timing.get("pareto", [])
+        b["pareto"] = b["label"] in (summary.get("pareto") or [])
     view["run"]["created"] = timing.get("created")
     return view
 
@@ -54,6 +58,9 @@ def write_outputs(run_dir: Path, summary: dict, manifest: dict, per_image: dict,
     rundir.atomic_write_text(run_dir / "scores.csv", machine.csv_text(summary))
     rundir.atomic_write_text(run_dir / "report.md", render_markdown(view))
     rundir.atomic_write_text(run_dir / "report.html", render_html(view))
+
+
+SHEET_MAPS = ("max", "mean")  # no sum sheet: sum = C × mean, the same picture with another colour bar
 
 
 def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet, drawer=None) -> dict:
@@ -82,20 +89,17 @@ def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, q
     entries = {b["label"]: b for b in summary["backbones"]}
     limits = {label: {k: tuple(v) for k, v in b["limits"].items()} for label, b in entries.items()}
     paths = {im["id"]: im for im in manifest["images"]}
-    shown_images = summary["images"]
+    shown_images = figure_order(summary["images"], summary.get("boxes"))
     out = {"contact_sheets": {}}
-    # the charts first: they need no image, so the workers start on them while images are decoded
-    view = with_timing(summary)["backbones"]
-    drawer.submit(run_dir / "figures" / "scores.png", charts.score_chart, view)
-    out["score_chart"] = "figures/scores.png"
-    drawer.submit(run_dir / "figures" / "quality_vs_cost.png", charts.quality_cost_chart, view)
-    out["quality_cost_chart"] = "figures/quality_vs_cost.png"
+    # the chart first: it needs no image, so the workers start on it while images are decoded
+    drawer.submit(run_dir / "figures" / "overview.png", charts.overview_chart, with_timing(summary)["backbones"])
+    out["overview_chart"] = "figures/overview.png"
     out["class_scatter"] = _class_scatters(drawer, run_dir, summary, metas)
     out["stability"] = _stability_figure(drawer, run_dir, summary, metas, manifest)
     n_sheet = min(len(shown_images), figures.CONTACT_MAX)
 
     def rows_of(im):
-        return _image_rows(run_dir, im, paths[im["id"]]["path"], settings, entries, metas, limits, per_image, quiet)
+        return image_rows(run_dir, im, paths[im["id"]]["path"], settings, entries, metas, limits, quiet)
 
     def submit_figure(im, shown, rows):
         rel = Path("figures") / "images" / f"{im['id']}.png"
@@ -108,7 +112,7 @@ def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, q
     head = [(i, im, *got) for i, im in enumerate(shown_images[:n_sheet]) if (got := rows_of(im))]
     if head:
         randoms = {label: b["weights"]["kind"] == "none" for label, b in entries.items()}
-        for k in MAP_KEYS:
+        for k in SHEET_MAPS:
             maps = {label: [row_maps.get(label, {}).get(k) for *_, row_maps in head] for label in entries}
             drawer.submit(run_dir / "figures" / f"contact_{k}.png", figures.contact_sheet,
                           [(im["rel"], shown) for _, im, shown, _, _ in head], maps, k,
@@ -120,12 +124,33 @@ def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, q
     for im in shown_images[n_sheet:n_fig]:
         if got := rows_of(im):
             submit_figure(im, *got[:2])
+    out["representative"] = representative(summary, [im for im in shown_images[:n_fig] if im.get("figure")])
     return out
 
 
-def _image_rows(run_dir, im, path, settings, entries, metas, limits, per_image, quiet):
-    """(the input as the network saw it, one MapRow per backbone, {backbone: maps}) for one image, or
-    None when the image cannot be decoded any more (a warning says so)."""
+def representative(summary: dict, drawn: list[dict]) -> dict | None:
+    """The per-image figure for the report's first screen: among the images that have one, the one
+    whose separation under the recommended backbone is the median (a typical image, not the best or
+    worst one); the first drawn image when that backbone has no per-image score."""
+    if not drawn:
+        return None
+    from bbselect.report.content import image_separation
+    from bbselect.common import finite
+
+    best = next((b["label"] for b in sorted(summary["backbones"], key=lambda b: b.get("rank") or 10**9)), None)
+    scored = [(image_separation((im.get("scores") or {}).get(best)), i, im) for i, im in enumerate(drawn)]
+    scored = sorted((v, i, im) for v, i, im in scored if finite(v))
+    if scored:
+        im, why = scored[(len(scored) - 1) // 2][2], f"median separation under {best} among the drawn images"
+    else:
+        im, why = drawn[0], "the first drawn image"
+    return {"image": im["rel"], "path": im["figure"], "why": why}
+
+
+def image_rows(run_dir, im, path, settings, entries, metas, limits, quiet):
+    """(the input as the network saw it, one MapRow per backbone, {backbone: maps}) for one image
+    (``im``: the summary's image entry, with its per-backbone scores), or None when the image cannot
+    be decoded any more (a warning says so)."""
     from bbselect.report import figures
 
     ref = imgs.ImageRef(Path(path), im["rel"], im["id"])
@@ -136,15 +161,15 @@ def _image_rows(run_dir, im, path, settings, entries, metas, limits, per_image, 
         return None
     rows, row_maps = [], {}
     for label, b in entries.items():
-        if im["id"] not in per_image.get(label, {}):
+        s = (im.get("scores") or {}).get(label)
+        if s is None:
             continue
         maps = load_maps(run_dir / metas[label]["maps_dir"] / f"{im['id']}.npz")
-        s = per_image[label][im["id"]]
         row_maps[label] = {k: maps[k] for k in MAP_KEYS}
         rows.append(figures.MapRow(
             backbone=label, layer=b["layer"], stage=b["stage"], random_weights=b["weights"]["kind"] == "none",
             maps=row_maps[label], limits=limits[label],
-            degenerate={k: s["mean" if k == "sum" else k].degenerate for k in MAP_KEYS},
+            degenerate={k: (s.get("mean" if k == "sum" else k) or {}).get("degenerate") for k in MAP_KEYS},
         ))
     return arr[: valid[0], : valid[1]], rows, row_maps
 
@@ -301,3 +326,50 @@ def _class_scatters(drawer, run_dir: Path, summary: dict, metas: dict) -> dict:
                       f"{b['label']}: pooled features, PCA")
         out[b["label"]] = rel
     return out
+
+
+# ---------------------------------------------------------------- one figure on demand (the Python API)
+
+def _context(run_dir: Path, summary: dict) -> tuple:
+    import json
+
+    manifest = json.loads((Path(run_dir) / "run.json").read_text())
+    metas = {m["label"]: m for m in manifest["backbones"]}
+    entries = {b["label"]: b for b in summary["backbones"]}
+    limits = {label: {k: tuple(v) for k, v in b["limits"].items()} for label, b in entries.items()}
+    paths = {im["id"]: im["path"] for im in manifest["images"]}
+    return manifest["run"], metas, entries, limits, paths
+
+
+def image_figure_of(run_dir: Path, summary: dict, image_id: str, overlay: bool = False):
+    """The per-image figure of one image of a finished run, as a matplotlib Figure (not saved)."""
+    from bbselect.errors import InputError
+    from bbselect.report import figures
+
+    settings, metas, entries, limits, paths = _context(run_dir, summary)
+    im = next(im for im in summary["images"] if im["id"] == image_id)
+    got = image_rows(Path(run_dir), im, paths[image_id], settings, entries, metas, limits, quiet=True)
+    if got is None:
+        raise InputError(f"{im['rel']} cannot be read any more (moved or deleted?)")
+    return figures.image_figure(got[0], im["rel"], got[1], overlay=overlay,
+                                boxes=summary.get("boxes", {}).get(im["rel"]))
+
+
+def contact_sheet_of(run_dir: Path, summary: dict, agg: str = "mean"):
+    """The contact sheet of map kind ``agg`` over the run's figure sample, as a matplotlib Figure."""
+    from bbselect.errors import UsageError
+    from bbselect.report import figures
+
+    if agg not in MAP_KEYS:
+        raise UsageError(f"contact sheet {agg!r}: expected one of {', '.join(MAP_KEYS)}")
+    settings, metas, entries, limits, paths = _context(run_dir, summary)
+    order = figure_order(summary["images"], summary.get("boxes"))[: figures.CONTACT_MAX]
+    head = [(im["rel"], *got) for im in order
+            if (got := image_rows(Path(run_dir), im, paths[im["id"]], settings, entries, metas, limits, quiet=True))]
+    if not head:
+        raise UsageError("no image of this run can be read any more")
+    maps = {label: [row_maps.get(label, {}).get(agg) for *_, row_maps in head] for label in entries}
+    return figures.contact_sheet([(rel, shown) for rel, shown, _, _ in head], maps, agg,
+                                 {lb: limits[lb][agg] for lb in entries},
+                                 random_weights={lb: b["weights"]["kind"] == "none" for lb, b in entries.items()},
+                                 total=len(summary["images"]))

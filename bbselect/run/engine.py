@@ -32,8 +32,7 @@ import numpy as np
 from bbselect.errors import OutputError
 from bbselect.inputs import augment
 from bbselect.inputs import images as imgs
-from bbselect.models import device
-from bbselect.models.cost import speed
+from bbselect.models import device, timing
 from bbselect.models.extractor import FEATURES, MAP_KEYS, Extractor
 from bbselect.store import mapfiles
 
@@ -49,9 +48,11 @@ class BackboneRun:
     infer_seconds: float = 0.0
     view_seconds: float = 0.0  # the augmented views' forward passes (neighbourhood stability)
     warmup_seconds: float = 0.0  # the first call, which traces the graph: a one-off per run
+    image_seconds: list[float] = field(default_factory=list)  # per timed batch: its seconds per image
 
     def cost(self) -> dict:
-        return speed(self.computed, self.infer_seconds)
+        """ms/image: the median over timed batches, with their spread (``timing.summarize``)."""
+        return timing.summarize(self.image_seconds)
 
 
 @dataclass
@@ -172,7 +173,9 @@ def _flush(job: Job, input_size: int, cache, progress) -> None:
     x = np.stack([item[1] for item in batch])
     t0 = time.perf_counter()
     out = ex(x)
-    job.run.infer_seconds += time.perf_counter() - t0
+    dt = time.perf_counter() - t0
+    job.run.infer_seconds += dt
+    job.run.image_seconds.append(dt / len(batch))  # this batch's seconds per image
     view_gap = _view_features(job, batch)
     for i, (ref, _arr, valid, *_views) in enumerate(batch):
         rows, cols = imgs.valid_map_region(valid, input_size, ex.map_shape)
@@ -254,6 +257,13 @@ def run_backbones(
     for job in jobs:
         if job.pending:
             _flush(job, input_size, cache, progress)
-    return time.perf_counter() - t_wall
+    wall = time.perf_counter() - t_wall
+    # ms/image is the median over several timed batches: top up a small run's few batches (timing.py)
+    zeros = np.zeros((batch_size, input_size, input_size, 3), np.uint8)
+    for job in jobs:
+        if job.run.computed:
+            job.run.image_seconds = timing.top_up(lambda ex=job.extractor: ex(zeros), job.run.image_seconds,
+                                                  per=batch_size)
+    return wall
 
 

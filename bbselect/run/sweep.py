@@ -4,31 +4,31 @@ Every point is an ordinary ``compare`` run in ``results/<name>/<point>/`` (same 
 points that share a backbone configuration reuse its maps). The parent folder gets:
 
     sweep.yaml            the resolved base config with its sweep (``bbselect run`` repeats it)
-    summary.csv / .json / .md   one row per point × backbone: settings, separation with CI, cost
-    score_vs_cost.png     separation against measured ms/image, one colour per backbone
-    score_by_<key>.png    separation across the values of each swept key, one line per backbone
-    index.html            links to every point's report
+    summary.csv / .json / .md   one row per point × backbone: settings, primary evidence and
+                          separation with 95% intervals, cost
+    score_vs_cost.png     primary evidence against GFLOPs, one colour per backbone
+    score_by_<key>.png    primary evidence across the values of each swept key, one line per backbone
+    index.html            the headline over all points and a table linking every point's report, on
+                          the same page and stylesheet as report.html (report/sweep_index.py)
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import quote
 
 from bbselect.common import fmt_num
 from bbselect.config.file import dump_config
 from bbselect.config.schema import CompareConfig
 from bbselect.progress import log
+from bbselect.report.sweep_index import render_index
 from bbselect.store import rundir
 
 COLUMNS = ["point", "backbone", "layer", "stage", "input_size", "resize", "weights", "rank",
-           "separation", "separation_lo", "separation_hi", "n_images", "effective_rank", "dead_fraction",
+           "metric", "primary", "primary_lo", "primary_hi", "separation", "separation_lo", "separation_hi", "n_images", "effective_rank", "dead_fraction",
            "params", "gflops", "ms_per_image", "report"]
 
 
@@ -63,7 +63,11 @@ def point_rows(point: str, cfg: CompareConfig, summary: dict, rel: Path) -> list
         out.append({
             "point": point, "backbone": b["label"], "layer": b["layer"], "stage": b["stage"],
             "input_size": cfg.input_size, "resize": cfg.resize, "weights": b["weights"]["kind"],
-            "rank": b["rank"], "separation": b["separation"]["mean"], "separation_lo": b["separation"]["lo"],
+            "rank": b["rank"], "metric": (b.get("primary") or {}).get("metric", "separation"),
+            "primary": (b.get("primary") or b["separation"]).get("mean"),
+            "primary_lo": (b.get("primary") or b["separation"]).get("lo"),
+            "primary_hi": (b.get("primary") or b["separation"]).get("hi"),
+            "separation": b["separation"]["mean"], "separation_lo": b["separation"]["lo"],
             "separation_hi": b["separation"]["hi"], "n_images": summary["run"]["n_images"],
             "effective_rank": st.get("effective_rank"), "dead_fraction": st.get("dead_fraction"),
             "params": b["cost"]["params"], "gflops": b["cost"]["gflops"],
@@ -88,62 +92,59 @@ def write_summary(parent: Path, rows: list[dict], sweep: dict) -> None:
     for name, fig in sweep_figures(rows, sweep).items():
         rundir.save_figure(fig, parent / name)
         charts.append(name)
-    rundir.atomic_write_text(parent / "index.html", _index(parent.name, rows, charts, sweep))
-
-
-def _index(name: str, rows: list[dict], charts: list[str], sweep: dict) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS[:-1])
-    body = "".join(
-        "<tr>" + "".join(
-            f"<td><a href=\"{e(quote(r['report']))}\">{e(str(r[c]))}</a></td>" if c == "point" else f"<td>{e(fmt_num(r[c], 3, 'g'))}</td>"
-            for c in COLUMNS[:-1]) + "</tr>"
-        for r in rows
-    )
-    imgs = "".join(f"<figure><img src=\"{e(quote(c))}\" alt=\"{e(c)}\"></figure>" for c in charts)
-    return (
-        "<!doctype html><meta charset=\"utf-8\"><title>bbselect sweep: " + e(name) + "</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}img{max-width:48%}</style>"
-        f"<h1>Sweep {e(name)}</h1><p>Swept: {e(json.dumps(sweep))}. Each point links to its full report.</p>"
-        f"<table><tr>{head}</tr>{body}</table>{imgs}"
-    )
+    rundir.atomic_write_text(parent / "index.html", render_index(parent.name, rows, charts, sweep))
 
 
 def sweep_figures(rows: list[dict], sweep: dict) -> dict:
-    """Figures comparing points: separation vs cost, and separation per value of each swept key."""
+    """Figures comparing points: the primary evidence (95% interval) against GFLOPs, and across the
+    values of each swept key, one colour per backbone."""
     from matplotlib.figure import Figure
 
     out = {}
+    metric = next((r["metric"] for r in rows if r.get("metric")), "score")
     labels = sorted({r["backbone"] for r in rows})
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
     for label in labels:
-        pts = [r for r in rows if r["backbone"] == label and _ok(r["separation"]) and _ok(r["ms_per_image"])]
+        pts = [r for r in rows if r["backbone"] == label and _ok(r["primary"]) and _ok(r["gflops"])]
         if pts:
-            ax.scatter([r["ms_per_image"] for r in pts], [r["separation"] for r in pts], label=label)
+            ax.errorbar([r["gflops"] for r in pts], [r["primary"] for r in pts], yerr=_yerr(pts), fmt="o",
+                        capsize=3, label=label)
             for r in pts:
-                ax.annotate(r["point"], (r["ms_per_image"], r["separation"]), fontsize=7, alpha=0.7)
-    ax.set_xlabel("measured ms / image (this machine)")
-    ax.set_ylabel("separation (mean over images)")
-    ax.set_title("score vs cost, every point of the sweep")
+                ax.annotate(r["point"], (r["gflops"], r["primary"]), fontsize=7, alpha=0.7,
+                            textcoords="offset points", xytext=(5, 4))
+    ax.set_xlabel("GFLOPs per image (analytic, at the point's input size)")
+    ax.set_ylabel(f"{metric} (95% interval)")
+    ax.set_title("quality vs cost, every point of the sweep", fontsize=10)
+    ax.grid(alpha=0.3)
     if labels:
         ax.legend(fontsize=8)
     out["score_vs_cost.png"] = fig
+    points = list(dict.fromkeys(r["point"] for r in rows))
     for key in sweep:
         fig = Figure(figsize=(6.5, 4), layout="constrained")
         ax = fig.add_subplot()
-        points = list(dict.fromkeys(r["point"] for r in rows))
         for label in labels:
-            ys = [next((r["separation"] for r in rows if r["point"] == p and r["backbone"] == label), None)
-                  for p in points]
-            ax.plot(range(len(points)), [y if _ok(y) else math.nan for y in ys], marker="o", label=label)
+            got = [next((r for r in rows if r["point"] == p and r["backbone"] == label), None) for p in points]
+            xs = [i for i, r in enumerate(got) if r is not None and _ok(r["primary"])]
+            sel = [got[i] for i in xs]
+            if sel:
+                ax.errorbar(xs, [r["primary"] for r in sel], yerr=_yerr(sel), marker="o", capsize=3, label=label)
         ax.set_xticks(range(len(points)), points, rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel("separation")
-        ax.set_title(f"separation across the sweep over {key}")
-        ax.legend(fontsize=8)
+        ax.set_ylabel(f"{metric} (95% interval)")
+        ax.set_title(f"{metric} across the sweep over {key}", fontsize=10)
+        ax.grid(alpha=0.3)
+        if labels:
+            ax.legend(fontsize=8)
         out[f"score_by_{key}.png"] = fig
     return out
+
+
+def _yerr(rows: list[dict]):
+    """Asymmetric error bars from each row's interval (zero where it is unknown)."""
+    lo = [r["primary"] - r["primary_lo"] if _ok(r.get("primary_lo")) else 0.0 for r in rows]
+    hi = [r["primary_hi"] - r["primary"] if _ok(r.get("primary_hi")) else 0.0 for r in rows]
+    return [lo, hi]
 
 
 def _ok(v) -> bool:

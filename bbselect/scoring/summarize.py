@@ -24,7 +24,8 @@ from bbselect.store.mapfiles import load_maps
 SCHEMA_VERSION = 1
 
 
-def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | None, boxes, stab_k: int):
+def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | None, boxes, stab_k: int,
+              progress=None):
     maps_dir = run_dir / meta["maps_dir"]
     per_image: dict[str, dict[str, mapscores.MapScores]] = {}
     samples = {k: [] for k in MAP_KEYS}
@@ -34,6 +35,8 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
         if not path.exists():
             continue
         m = load_maps(path)
+        if progress is not None:
+            progress.advance()
         per_image[im["id"]] = {k: mapscores.score_map(m[k]) for k in SCORED_MAPS}
         if classes and im["rel"] in classes:
             labelled.append((m["gap"], classes[im["rel"]]))
@@ -80,8 +83,9 @@ def _limits(parts: list[np.ndarray]) -> tuple[float, float]:
     return stats.robust_limits(pooled) if pooled.size else (0.0, 1.0)
 
 
-def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
-    """Return (summary, per-image MapScores by backbone label) for a run folder and its manifest."""
+def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, dict]:
+    """Return (summary, per-image MapScores by backbone label) for a run folder and its manifest.
+    ``progress`` (a ``progress.Progress`` over images × backbones) advances per map file scored."""
     images = manifest["images"]
     settings = manifest["run"]
     images_dir = Path(settings["images_dir"])
@@ -90,7 +94,7 @@ def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
     entries, per_image, stab = [], {}, {}
     k = int(settings.get("stability_k") or stability.DEFAULT_K)
     for meta in manifest["backbones"]:
-        entry, scored, stab[meta["label"]] = _backbone(run_dir, meta, images, classes, boxes, k)
+        entry, scored, stab[meta["label"]] = _backbone(run_dir, meta, images, classes, boxes, k, progress)
         if entry is not None:
             entries.append(entry)
             per_image[meta["label"]] = scored
@@ -103,9 +107,7 @@ def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
     if used["evidence"] == "detection":
         detection.paired_ties(ordered, probe)
     timing = dict(manifest.get("timing", {}))
-    speed = timing.get("backbones", {})
-    # measured speeds vary between runs, so the Pareto set lives with them under "timing"
-    timing["pareto"] = ranking.pareto_front(ordered, lambda b: speed.get(b["label"], {}).get("ms_per_image"))
+    timing.pop("pareto", None)  # older runs kept a Pareto set by measured speed here
     scored_ids = {i for s in per_image.values() for i in s}
     n_images = sum(1 for im in images if im["id"] in scored_ids)
     summary = {
@@ -146,6 +148,8 @@ def summarize_run(run_dir: Path, manifest: dict) -> tuple[dict, dict]:
                     else ranking.verdict(ordered, n_images, settings.get("random_weights", False), used)),
         "detection": probe,
         "warnings": _warnings(settings, ordered),
+        # by analytic GFLOPs, not measured ms/image: the same inputs give the same set
+        "pareto": ranking.pareto_front(ordered, lambda b: b["cost"].get("gflops")),
         "timing": timing,
     }
     return summary, per_image

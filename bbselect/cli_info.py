@@ -1,0 +1,100 @@
+"""The bodies of the CLI's look-up commands (``bbselect backbones``, ``bbselect config``); cli.py keeps
+their options and help. They print for people (rich tables) and raise ``bbselect.errors`` classes."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from importlib import metadata
+from pathlib import Path
+
+import click
+
+from bbselect.common import did_you_mean
+from bbselect.errors import BBSelectError, UsageError
+from bbselect.models import registry
+
+
+def list_backbones(pattern: str = "*") -> None:
+    """The registry entries matching ``pattern``: params, GFLOPs at 224, ImageNet weights cached?"""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bbselect.models import catalog
+    from bbselect.report.headline import fmt_gflops, fmt_params
+
+    names = [n for n in registry.REGISTRY if fnmatch.fnmatch(n, pattern.lower())]
+    if not names:
+        raise UsageError(f"no backbone matches {pattern!r}{did_you_mean(pattern, registry.REGISTRY)} "
+                         "(`bbselect backbones` lists them all)")
+    facts = backbone_facts(names)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col, just in (("", "left"), ("backbone", "left"), ("params", "right"), ("GFLOPs@224", "right"),
+                      ("ImageNet weights", "left"), ("options", "left")):
+        table.add_column(col, justify=just)
+    for name in names:
+        spec, f = registry.REGISTRY[name], facts[name]
+        opts = ", ".join(f"{k}={o.default}" + (f" ({'|'.join(map(str, o.choices))})" if o.choices else "")
+                         for k, o in spec.options.items())
+        cached = "in cache" if catalog.weights_cached(f.get("weights_file")) else "not cached"
+        table.add_row("*" if name in registry.DEFAULT_BACKBONES else "", name, fmt_params(f.get("params")),
+                      fmt_gflops(f.get("gflops")), cached, opts)
+    console = Console(highlight=False)
+    console.print(table)
+    console.print("\n* = default. Select options with NAME:key=value (e.g. mobilenet:alpha=0.25). "
+                  f"Keras weights cache: {catalog.keras_models_dir()}")
+
+
+def backbone_facts(names: list[str]) -> dict:
+    """``catalog.describe`` for each name, remembered in the cache folder per Keras version."""
+    from bbselect.models import catalog
+    from bbselect.progress import Progress
+    from bbselect.store import rundir
+    from bbselect.store.cache import default_dir
+
+    path = default_dir() / f"backbones-keras-{metadata.version('keras')}.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    missing = [n for n in names if n not in known]
+    if missing:
+        prog = Progress("measuring backbones", len(missing), unit="backbones")
+        for n in missing:
+            known[n] = catalog.describe(n)
+            prog.advance()
+        prog.close()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rundir.write_json(path, known)
+        except (BBSelectError, OSError):
+            pass  # a read-only cache folder only costs the next call the same measurement
+    return known
+
+
+def show_config(write_to: Path | None) -> None:
+    """Print the annotated default config (every key, type, default, meaning), or write it to a file."""
+    from bbselect.config import shipped
+
+    text = (shipped.shipped_dir("configs") / "default.yaml").read_text(encoding="utf-8")
+    if write_to is None:
+        click.echo(text, nl=False)
+        return
+    if write_to.exists():
+        raise UsageError(f"{write_to} exists; not overwriting it")
+    write_to.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {write_to}; edit it, then: bbselect run {write_to}", err=True)
+
+
+def find_config_file(path: Path) -> Path:
+    """``path`` itself when it is a file, else the shipped config of that name (``detector-512``)."""
+    from bbselect.config import shipped
+
+    if path.is_file():
+        return path
+    found = shipped.find_config(str(path))
+    if found is None:
+        raise UsageError(f"config file {path} does not exist, and no shipped config has that name"
+                         f"{did_you_mean(str(path), shipped.config_names())} (shipped: "
+                         f"{', '.join(shipped.config_names())})")
+    return found
