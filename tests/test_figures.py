@@ -192,48 +192,58 @@ def test_contact_sheet_small_run_has_no_showing_note_and_uses_limits():
 
 
 # --------------------------------------------------------------------------
-# score_chart
+# overview chart (the report's first screen)
 # --------------------------------------------------------------------------
 
-def _bb(label, rank, mean, lo, hi, ms=50.0, random_weights=False):
-    return {"label": label, "rank": rank, "random_weights": random_weights,
+def _bb(label, rank, mean, lo, hi, gflops=4.1, random_weights=False, metric="separation", pareto=False, tied=()):
+    return {"label": label, "rank": rank, "random_weights": random_weights, "pareto": pareto,
+            "tied_with": list(tied), "primary": {"metric": metric, "mean": mean, "lo": lo, "hi": hi, "n": 8},
             "separation": {"mean": mean, "lo": lo, "hi": hi, "n": 8},
-            "cost": {"ms_per_image": ms, "gflops": 4.1, "params": 3_538_984}}
+            "cost": {"ms_per_image": 50.0, "gflops": gflops, "params": 3_538_984}}
 
 
-def test_score_chart_bars_with_ci_in_rank_order():
-    fig = charts.score_chart([_bb("resnet50", 2, 0.30, 0.25, 0.36), _bb("vgg16", 1, 0.40, 0.35, 0.45)])
-    ax_s = fig.axes[0]
-    bars = [p for p in ax_s.patches]
-    assert len(bars) == 2
-    widths = sorted(round(p.get_width(), 6) for p in bars)
+def test_overview_bars_with_ci_in_rank_order_and_a_sane_axis():
+    fig = charts.overview_chart([_bb("resnet50", 2, 0.30, 0.25, 0.36), _bb("vgg16", 1, 0.40, 0.35, 0.45)])
+    ax_s, ax_c = fig.axes[:2]
+    widths = sorted(round(p.get_width(), 6) for p in ax_s.patches)
     assert widths == [0.30, 0.40]
     ticks = [t.get_text() for t in ax_s.get_yticklabels()]
-    assert ticks[0].startswith("#1 vgg16") and ticks[1].startswith("#2 resnet50")
-    assert any("0.40 [0.35, 0.45]" in t for t in _texts(ax_s))
+    assert ticks[0].startswith("#1 vgg16") and "0.400 [0.350, 0.450]" in ticks[0] and ticks[1].startswith("#2 resnet50")
+    assert ax_s.get_xlim() == (0.0, 1.0)  # a [0, 1] score on a [0, 1] axis, not 1.25
+    assert "GFLOPs" in ax_c.get_xlabel() and ax_c.get_ylim() == (0.0, 1.0)
+    assert not [ln for ln in ax_s.lines if ln.get_linestyle() == "--"]  # no chance line for separation
     assert _png(fig).startswith(PNG_SIGNATURE)
 
 
-def test_score_chart_nan_separation_and_cost_do_not_crash_and_are_annotated():
+def test_overview_draws_chance_for_probe_accuracy_and_auroc():
+    for metric, chance in (("linear-probe accuracy", 0.25), ("box AUROC", 0.5)):
+        b = _bb("vgg16", 1, 0.8, 0.7, 0.9, metric=metric)
+        b["labels"] = {"chance": 0.25}
+        ax_s = charts.overview_chart([b]).axes[0]
+        dashed = [ln for ln in ax_s.lines if ln.get_linestyle() == "--"]
+        assert len(dashed) == 1 and dashed[0].get_xdata()[0] == chance
+        assert ax_s.get_xlim() == (0.0, 1.0) and metric in ax_s.get_xlabel()
+
+
+def test_overview_nan_and_null_evidence_do_not_crash_and_are_annotated():
     nan = float("nan")
-    fig = charts.score_chart([
-        _bb("vgg16", 1, 0.4, 0.35, 0.45),
-        _bb("mobilenetv2", 2, nan, nan, nan, ms=nan, random_weights=True),
-        _bb("resnet50", 3, None, None, None, ms=None),  # JSON null, as read back from scores.json
+    fig = charts.overview_chart([
+        _bb("vgg16", 1, 0.4, 0.35, 0.45, pareto=True),
+        _bb("mobilenetv2", 2, nan, nan, nan, random_weights=True),
+        _bb("resnet50", 3, None, None, None, gflops=None),  # JSON null, as read back from scores.json
     ])
     ax_s, ax_c = fig.axes[:2]
-    assert len(ax_s.patches) == 1  # no bar for the undefined ones
-    assert sum("n/a (degenerate)" in t for t in _texts(ax_s)) == 2
-    assert sum(t.startswith("n/a") for t in _texts(ax_c)) == 2
-    assert any("RANDOM WEIGHTS" in t.get_text() for t in ax_s.get_yticklabels())
-    assert _png(fig).startswith(PNG_SIGNATURE)  # drawing, not just building, must work
+    assert len(ax_s.patches) == 1
+    assert sum("n/a (not scored)" in t for t in _texts(ax_s)) == 2
+    assert any(t.get_color() == figures.RED for t in ax_s.get_yticklabels())  # random weights marked
+    assert len([c for c in ax_c.collections if type(c).__name__ == "PathCollection"]) == 1  # one has both
+    assert _png(fig).startswith(PNG_SIGNATURE)
     lo, hi = sorted(ax_s.get_ylim())
-    # rows 0..2 each need half a row of room (bars are 0.6 high), also the bar-less last one
     assert lo <= -0.3 and hi >= 2.3, (lo, hi)
 
 
-def test_score_chart_with_no_backbones_still_renders():
-    assert _png(charts.score_chart([])).startswith(PNG_SIGNATURE)
+def test_overview_with_no_backbones_still_renders():
+    assert _png(charts.overview_chart([])).startswith(PNG_SIGNATURE)
 
 
 # --------------------------------------------------------------------------
@@ -241,7 +251,7 @@ def test_score_chart_with_no_backbones_still_renders():
 # --------------------------------------------------------------------------
 
 def test_importing_and_drawing_does_not_touch_pyplot():
-    code = ("import sys, numpy as np; from bbselect import charts, figures as f; "
+    code = ("import sys, numpy as np; from bbselect.report import charts, figures as f; "
             "r = f.MapRow('a', 'l', None, False, {k: np.eye(4) for k in f.AGGREGATIONS}, "
             "{k: (0.0, 1.0) for k in f.AGGREGATIONS}, {}); "
             "fig = f.image_figure(np.zeros((8, 8, 3), np.uint8), 't', [r]); "

@@ -72,8 +72,9 @@ def make_summary(names=("cat.png", "dog.png", "car.png"), random_weights=False, 
         "backbones": backbones,
         "images": images,
         "skipped": skipped or [{"rel": "bad.jpg", "reason": "truncated or corrupt image data"}],
-        "figures": {"contact_sheets": {k: f"figures/contact_{k}.png" for k in ("max", "mean", "sum")},
-                    "score_chart": "figures/scores.png"},
+        "figures": {"contact_sheets": {k: f"figures/contact_{k}.png" for k in ("max", "mean")},
+                    "overview_chart": "figures/overview.png",
+                    "representative": {"image": "cat.png", "path": "figures/images/img-0.png", "why": "median"}},
         "verdict": "On these 3 images, vgg16 gives the most clearly separated maps.",
         "warnings": ["mobilenet:alpha=0.25: 3 max map(s) were degenerate (constant or too small)."],
     }
@@ -147,14 +148,15 @@ def test_html_is_self_contained_with_relative_links_only():
         assert ":" not in u and not u.startswith("/"), u
     assert "http://" not in page and "https://" not in page
     srcs = [v for tag, k, v in parsed.attrs if tag == "img" and k == "src"]
-    assert srcs == ["figures/scores.png", "figures/contact_max.png", "figures/contact_mean.png",
-                    "figures/contact_sum.png"]
+    # the first screen: the overview chart, then one representative per-image figure; sheets further down
+    assert srcs == ["figures/overview.png", "figures/images/img-0.png", "figures/contact_max.png",
+                    "figures/contact_mean.png"]
 
 
 def test_html_figure_paths_are_url_quoted():
     odd = "figures/images/my cat #1?.png"
     s = make_summary(figure_paths={"cat.png": odd})
-    s["figures"]["score_chart"] = "figures/score chart #2?.png"
+    s["figures"]["overview_chart"] = "figures/score chart #2?.png"
     page = report_html.render_html(s)
     hrefs = [v for tag, k, v in _parse(page).attrs if k in ("href", "src")]
     # RFC 3986 percent-encoding: space %20, '#' %23 (else a fragment), '?' %3F (else a query)
@@ -180,10 +182,10 @@ def test_html_ranking_numbers_and_nan_as_na():
     s["backbones"][1]["separation"] = {"mean": NAN, "lo": NAN, "hi": NAN, "n": 0, "n_missing": 3}
     s["backbones"][1]["cost"]["ms_per_image"] = NAN
     page = report_html.render_html(s)
-    assert "0.40 [0.35, 0.45]" in page
-    assert "14.7" in page and "30.70" in page and "85.1" in page and "11.7" in page
+    assert "0.400 [0.350, 0.450]" in page
+    assert "14.7 M" in page and ">30.7<" in page and "85.1" in page and "11.7" in page
     assert "12%" in page and "5.3 (76%)" in page and "7×7×512" in page
-    assert "tied with mobilenet:alpha=0.25" in page
+    assert '<span class="tie">mobilenet:alpha=0.25</span>' in page  # the "tied with" column
     assert "nan" not in page.lower().replace("nanoseconds", "")
     assert "n/a" in page
 
@@ -286,7 +288,8 @@ def test_markdown_has_the_sections_and_quoted_figure_links():
                     "## How to read the scores", "## Figures", "## Per-image scores", "## Skipped files (1)"):
         assert heading in md
     assert "(figures/images/my%20cat%20%281%29.png)" in md  # ')' inside a link target would end it
-    assert "![score chart](figures/scores.png)" in md
+    assert "![overview: evidence per backbone, and quality vs GFLOPs](figures/overview.png)" in md
+    assert md.index("**Recommended: vgg16") < md.index("figures/overview.png") < md.index("## Ranking")
     assert mapscores.SCORE_DOCS["otsu"].split()[0] in md
 
 

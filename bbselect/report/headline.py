@@ -46,12 +46,13 @@ def metric_of(summary: dict) -> str:
 
 
 def fmt_value(x, digits: int = 3) -> str:
-    """A score to three significant figures (``n/a`` when missing); 0.8125 -> 0.812, 12.34 -> 12.3."""
+    """A score for people: three decimals below 1 (0.8125 -> 0.812, 0.0301 -> 0.030), three
+    significant figures above (12.34 -> 12.3); ``n/a`` when missing."""
     if not finite(x):
         return "n/a"
     x = float(x)
-    if x == 0:
-        return "0"
+    if abs(x) < 1:  # shares, accuracies, AUROC, mAP: three decimals read alike down a column
+        return f"{x:.3f}"
     mag = int(math.floor(math.log10(abs(x))))
     return f"{x:.{max(0, digits - 1 - mag)}f}"
 

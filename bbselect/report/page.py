@@ -24,7 +24,7 @@ th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:to
 th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .banner{background:#c00000;color:#fff;font-weight:700;font-size:1.25em;padding:.6em 1em;margin:.6em 0;border-radius:4px}
 .headline{font-size:1.2em;background:#f6f8fa;border-left:5px solid #4472c4;padding:.55em 1em;margin:.4em 0 .8em}
-.headline b{font-size:1.1em} .headline .ci{white-space:nowrap} .muted{color:#555;font-size:.9em}
+.headline strong{font-size:1.1em} .headline .ci{white-space:nowrap} .muted{color:#555;font-size:.9em}
 .warnings li{color:#8a4b00} .verdict{background:#f6f8fa;border-left:4px solid #4472c4;padding:.6em 1em}
 .random{color:#c00000;font-weight:700} .degenerate{color:#c00000;font-size:.9em} .tie{color:#555;font-size:.9em}
 tr.best td{background:#eef4ff}
@@ -75,12 +75,12 @@ def headline_html(summary: dict) -> str:
         return (f'<p class="headline" id="headline">{random}No recommendation: no backbone could be scored on '
                 "these images (every map was degenerate); try another --layer.</p>")
     n = f", {e(h['n_images'])} images" if h.get("n_images") else ""
-    parts = [f"Recommended: <b>{short_label(h['best'], 40)}</b> — {e(h['metric'])} "
+    parts = [f"Recommended: <strong>{short_label(h['best'], 40)}</strong> — {e(h['metric'])} "
              f'<span class="ci">{e(fmt_interval(h["evidence"]))}</span> <span class="muted">(95% interval{n})</span>']
     if h["tied"]:
         parts.append("tied with " + ", ".join(short_label(t) for t in h["tied"]))
         if h["cheapest"]:
-            parts.append(f"cheapest among them: <b>{short_label(h['cheapest'])}</b> "
+            parts.append(f"cheapest among them: <strong>{short_label(h['cheapest'])}</strong> "
                          f"({e(fmt_gflops(h['gflops'].get(h['cheapest'])))} vs "
                          f"{e(fmt_gflops(h['gflops'].get(h['best'])))} GFLOPs)")
         else:
