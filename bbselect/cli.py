@@ -199,13 +199,13 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
 
     from bbselect.cli_info import find_config_file
 
-    config_file = find_config_file(config_file)
+    config_file, shipped_config = find_config_file(config_file)
     opts["backbones"] = backbones
     cli = {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()
            if k in configvalues.KINDS and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     loaded = configfile.build_config(config_file, list(sets), cli)
-    if loaded.source["images"] == "default":
-        loaded.base.images = str(default_images_dir())
+    if loaded.source["images"] == "default" or (shipped_config and loaded.base.images == "images"):
+        loaded.base.images = str(default_images_dir())  # ./images, else the bundled sample images
     for note in loaded.notes:
         click.echo(f"note: {note}", err=True)
     points = loaded.points()

@@ -99,6 +99,7 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
         "ranking": ranking,
         "gates": gates,
         "skipped": summary["skipped"],
+        "pareto": summary.get("pareto", []),  # by GFLOPs: deterministic
         "timing": summary.get("timing", {}),
     }
 
