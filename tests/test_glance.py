@@ -124,3 +124,56 @@ def test_top_up_times_extra_batches_only_when_the_run_had_fewer_than_k():
     # a slow backbone stops at k_min timings once the budget is spent
     slow = iter(range(0, 100, 3))
     assert timing.top_up(lambda: None, [], k=5, k_min=3, budget_s=5, clock=lambda: next(slow)) == [3, 3, 3]
+
+
+def test_sweep_index_uses_the_report_page_banner_readable_values_and_intervals():
+    from bbselect.report.sweep_index import render_index
+
+    def row(point, mean, lo, hi, params, gflops):
+        return {"point": point, "backbone": "mobilenet:alpha=0.25", "layer": "conv_pw_5_relu", "stage": point,
+                "weights": "none", "metric": "separation", "primary": mean, "primary_lo": lo, "primary_hi": hi,
+                "n_images": 48, "params": params, "gflops": gflops, "ms_per_image": 4.61,
+                "report": f"{point}/report.html"}
+
+    rows = [row("c3", 0.27, 0.25, 0.29, 10_864, 0.03), row("c4", 0.31, 0.30, 0.33, 50_000, 0.05),
+            row("c5", 0.30, 0.28, 0.32, 218_544, 0.08)]
+    out = render_index("sw", rows, ["score_vs_cost.png"], {"layer": ["c3", "c4", "c5"]})
+    assert page.CSS in out and 'class="banner"' in out  # the report's stylesheet and banner
+    assert "Swept layer: c3, c4, c5" in out and "{" not in out.split("</style>")[1]  # no raw JSON
+    assert "10.9 k" in out and "219 k" in out and "10864" not in out  # formatted numbers
+    assert "0.310 [0.300, 0.330]" in out  # intervals
+    h = out[out.index('id="headline"'):out.index("</p>", out.index('id="headline"'))]
+    assert "c4 · mobilenet:alpha=0.25" in h and "tied with" in h and "c5 · mobilenet:alpha=0.25" in h
+    assert "c3 ·" not in h.split("tied with")[1]  # [0.25, 0.29] does not overlap [0.30, 0.33]
+    assert 'tr class="best"' in out and 'href="c4/report.html"' in out
+    rows[0]["weights"] = "imagenet"
+    assert 'class="banner"' not in render_index("sw", rows, [], {"layer": ["c3"]})
+
+
+def test_progress_one_rich_bar_on_a_terminal_lines_otherwise_nothing_when_quiet():
+    import io
+
+    from bbselect.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    p = Progress("scores", 3, stream=tty, unit="maps")
+    for _ in range(3):
+        p.advance()
+    p.close()
+    text = tty.getvalue()
+    assert "scores" in text and "3/3" in text and "maps/s" in text and "eta" in text and "0:00:0" in text
+    pipe = io.StringIO()
+    p = Progress("maps", 4, stream=pipe, every_s=3600)
+    for _ in range(4):
+        p.advance()
+    assert pipe.getvalue().splitlines() == [pipe.getvalue().splitlines()[0]]  # only the final line
+    assert pipe.getvalue().startswith("maps: 4/4 images (100%)")
+    quiet = Tty()
+    p = Progress("maps", 2, stream=quiet, quiet=True)
+    p.advance(2)
+    p.close()
+    assert quiet.getvalue() == ""
