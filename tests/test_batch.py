@@ -298,7 +298,7 @@ def test_report_draws_every_figure_in_worker_processes(tmp_path):
     drawn = sorted((run_dir / "figures" / "images").glob("*.png"))
     assert len(drawn) == 26
     assert sorted(run_dir / im["figure"] for im in summary["images"]) == drawn
-    expected = [f"contact_{k}.png" for k in ("max", "mean", "sum")] + ["scores.png", "quality_vs_cost.png"]
+    expected = [f"contact_{k}.png" for k in ("max", "mean")] + ["overview.png"]  # no sum sheet: sum = C × mean
     assert all((run_dir / "figures" / name).is_file() for name in expected)
     for path in drawn + [run_dir / "figures" / name for name in expected]:
         with Image.open(path) as im:

@@ -46,7 +46,7 @@ def test_class_folders_give_label_scores_and_rank_by_probe(tmp_path):
     assert "Ranked by linear-probe accuracy" in s["verdict"]
     figs = s["figures"]
     assert set(figs["class_scatter"]) == {b["label"] for b in s["backbones"]}
-    assert (out / "ds" / figs["quality_cost_chart"]).exists()
+    assert (out / "ds" / figs["overview_chart"]).exists()
     # --labels none turns it off and falls back to label-free
     res = CliRunner().invoke(main, ["compare", str(tmp_path / "ds"), "-o", str(out), "--name", "nolab",
                                     "--labels", "none", "--figures", "none", *FAST])
