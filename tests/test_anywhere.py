@@ -23,6 +23,7 @@ def test_shipped_config_runs_by_name_from_any_directory(tmp_path, monkeypatch):
                                     "backbones=[mobilenet:alpha=0.25]", "--input-size", "64", "--weights", "none",
                                     "--set", "figures=none", "-q"])
     assert res.exit_code == 0, res.output
+    assert res.stdout == ""  # -q: no progress, no ranking table
     scores = json.loads((tmp_path / "results" / "detector-512" / "c3" / "scores.json").read_text())
     assert sorted(Path(im["rel"]).name for im in scores["images"]) == SAMPLES
     assert scores["run"]["resize"] == "letterbox"  # the shipped file's own setting

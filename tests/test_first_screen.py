@@ -80,10 +80,3 @@ def test_text_mode_ends_with_the_ranking_table_and_the_report_path(run):
     assert "GFLOPs" in out and "ms/image" in out and "linear-probe accuracy" in out
     assert f"report: {run['dir'] / 'report.html'}" in out.replace("\n", "")
     assert out.count("mobilenet:alpha=0.25") >= 2
-
-
-def test_quiet_prints_nothing(tmp_path, image_folder):
-    res = CliRunner().invoke(main, ["compare", str(image_folder), "-o", str(tmp_path), "-b", "mobilenet:alpha=0.25",
-                                    "--layer", "c3", "--weights", "none", "--input-size", "64", "--figures", "none",
-                                    "-q"])
-    assert res.exit_code == 0 and res.stdout == ""
