@@ -29,7 +29,7 @@ from bbselect.config.values import KINDS, BadValue, check_value
 from bbselect.errors import UsageError
 from bbselect.models import registry
 from bbselect.report import headline as hl
-from bbselect.report import page, render
+from bbselect.report import ondemand, page
 from bbselect.run import pipeline
 
 ARRAY_FOLDER = ".arrays"  # in-memory images are written here (under ``output``), named by content
@@ -191,11 +191,11 @@ class Result:
     def figure(self, image=0, overlay: bool = False):
         """The per-image figure (rows = backbones; input | max | mean | sum) of ``image``: its index,
         relative path, file name or id. A matplotlib Figure."""
-        return _shown(render.image_figure_of(self.run_dir, self.summary, self._image(image)["id"], overlay=overlay))
+        return _shown(ondemand.image_figure_of(self.run_dir, self.summary, self._image(image)["id"], overlay=overlay))
 
     def contact_sheet(self, agg: str = "mean"):
         """The contact sheet of one map kind (``max`` or ``mean``) over the figure sample."""
-        return _shown(render.contact_sheet_of(self.run_dir, self.summary, agg))
+        return _shown(ondemand.contact_sheet_of(self.run_dir, self.summary, agg))
 
     def _repr_html_(self) -> str:
         parts = [page.headline_html(self.summary)]

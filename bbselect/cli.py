@@ -14,7 +14,7 @@ import click
 
 from bbselect import __version__
 from bbselect.config.schema import CompareConfig
-from bbselect.errors import BBSelectError, UsageError
+from bbselect.errors import BBSelectError
 from bbselect.models import registry
 
 _D = CompareConfig()

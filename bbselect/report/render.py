@@ -25,7 +25,7 @@ from bbselect.progress import Progress, log
 from bbselect.report import machine
 from bbselect.report.html import render_html
 from bbselect.report.markdown import render_markdown
-from bbselect.report.sampling import figure_order
+from bbselect.report.sampling import figure_order, representative
 from bbselect.store import rundir
 from bbselect.store.mapfiles import load_maps
 
@@ -126,25 +126,6 @@ def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, q
             submit_figure(im, *got[:2])
     out["representative"] = representative(summary, [im for im in shown_images[:n_fig] if im.get("figure")])
     return out
-
-
-def representative(summary: dict, drawn: list[dict]) -> dict | None:
-    """The per-image figure for the report's first screen: among the images that have one, the one
-    whose separation under the recommended backbone is the median (a typical image, not the best or
-    worst one); the first drawn image when that backbone has no per-image score."""
-    if not drawn:
-        return None
-    from bbselect.report.content import image_separation
-    from bbselect.common import finite
-
-    best = next((b["label"] for b in sorted(summary["backbones"], key=lambda b: b.get("rank") or 10**9)), None)
-    scored = [(image_separation((im.get("scores") or {}).get(best)), i, im) for i, im in enumerate(drawn)]
-    scored = sorted((v, i, im) for v, i, im in scored if finite(v))
-    if scored:
-        im, why = scored[(len(scored) - 1) // 2][2], f"median separation under {best} among the drawn images"
-    else:
-        im, why = drawn[0], "the first drawn image"
-    return {"image": im["rel"], "path": im["figure"], "why": why}
 
 
 def image_rows(run_dir, im, path, settings, entries, metas, limits, quiet):
@@ -326,50 +307,3 @@ def _class_scatters(drawer, run_dir: Path, summary: dict, metas: dict) -> dict:
                       f"{b['label']}: pooled features, PCA")
         out[b["label"]] = rel
     return out
-
-
-# ---------------------------------------------------------------- one figure on demand (the Python API)
-
-def _context(run_dir: Path, summary: dict) -> tuple:
-    import json
-
-    manifest = json.loads((Path(run_dir) / "run.json").read_text())
-    metas = {m["label"]: m for m in manifest["backbones"]}
-    entries = {b["label"]: b for b in summary["backbones"]}
-    limits = {label: {k: tuple(v) for k, v in b["limits"].items()} for label, b in entries.items()}
-    paths = {im["id"]: im["path"] for im in manifest["images"]}
-    return manifest["run"], metas, entries, limits, paths
-
-
-def image_figure_of(run_dir: Path, summary: dict, image_id: str, overlay: bool = False):
-    """The per-image figure of one image of a finished run, as a matplotlib Figure (not saved)."""
-    from bbselect.errors import InputError
-    from bbselect.report import figures
-
-    settings, metas, entries, limits, paths = _context(run_dir, summary)
-    im = next(im for im in summary["images"] if im["id"] == image_id)
-    got = image_rows(Path(run_dir), im, paths[image_id], settings, entries, metas, limits, quiet=True)
-    if got is None:
-        raise InputError(f"{im['rel']} cannot be read any more (moved or deleted?)")
-    return figures.image_figure(got[0], im["rel"], got[1], overlay=overlay,
-                                boxes=summary.get("boxes", {}).get(im["rel"]))
-
-
-def contact_sheet_of(run_dir: Path, summary: dict, agg: str = "mean"):
-    """The contact sheet of map kind ``agg`` over the run's figure sample, as a matplotlib Figure."""
-    from bbselect.errors import UsageError
-    from bbselect.report import figures
-
-    if agg not in MAP_KEYS:
-        raise UsageError(f"contact sheet {agg!r}: expected one of {', '.join(MAP_KEYS)}")
-    settings, metas, entries, limits, paths = _context(run_dir, summary)
-    order = figure_order(summary["images"], summary.get("boxes"))[: figures.CONTACT_MAX]
-    head = [(im["rel"], *got) for im in order
-            if (got := image_rows(Path(run_dir), im, paths[im["id"]], settings, entries, metas, limits, quiet=True))]
-    if not head:
-        raise UsageError("no image of this run can be read any more")
-    maps = {label: [row_maps.get(label, {}).get(agg) for *_, row_maps in head] for label in entries}
-    return figures.contact_sheet([(rel, shown) for rel, shown, _, _ in head], maps, agg,
-                                 {lb: limits[lb][agg] for lb in entries},
-                                 random_weights={lb: b["weights"]["kind"] == "none" for lb, b in entries.items()},
-                                 total=len(summary["images"]))

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from itertools import zip_longest
 
+from bbselect.common import finite
+from bbselect.report.content import image_separation
+
 
 def figure_order(images: list[dict], boxes: dict | None = None) -> list[dict]:
     """``images`` (dicts with ``rel`` and optional ``class``) reordered for drawing; all kept."""
@@ -24,3 +27,20 @@ def figure_order(images: list[dict], boxes: dict | None = None) -> list[dict]:
         members.sort(key=lambda im: (0 if boxes.get(im.get("rel")) else 1, str(im.get("rel"))))
     dealt = zip_longest(*(groups[c] for c in sorted(groups)))
     return [im for round_ in dealt for im in round_ if im is not None]
+
+
+def representative(summary: dict, drawn: list[dict]) -> dict | None:
+    """The per-image figure for the report's first screen: among the images that have one, the one
+    whose separation under the recommended backbone is the median (a typical image, not the best or
+    worst one); the first drawn image when that backbone has no per-image score."""
+    if not drawn:
+        return None
+
+    best = next((b["label"] for b in sorted(summary["backbones"], key=lambda b: b.get("rank") or 10**9)), None)
+    scored = [(image_separation((im.get("scores") or {}).get(best)), i, im) for i, im in enumerate(drawn)]
+    scored = sorted((v, i, im) for v, i, im in scored if finite(v))
+    if scored:
+        im, why = scored[(len(scored) - 1) // 2][2], f"median separation under {best} among the drawn images"
+    else:
+        im, why = drawn[0], "the first drawn image"
+    return {"image": im["rel"], "path": im["figure"], "why": why}
