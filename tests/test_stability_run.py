@@ -4,6 +4,7 @@ independent of batching, and switched by --stability (a tiny random-init MobileN
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
