@@ -2,7 +2,7 @@
 
 Rendered with ``rich`` (colours and box drawing on a terminal, plain text when piped). The same
 rows as ``Result.ranking`` (``headline.ranking_rows``): rank, backbone, evidence with its 95%
-interval, GFLOPs, and measured ms/image (median over timed batches, with their spread).
+interval, GFLOPs, and measured ms/image (the median over timed batches; report.html shows the spread).
 """
 
 from __future__ import annotations
@@ -21,17 +21,20 @@ def ranking_table(summary: dict, label_chars: int = 40) -> Table:
     metric = rows[0]["metric"] if rows else "score"
     table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
     table.add_column("#", justify="right")
-    table.add_column("backbone", overflow="ellipsis", max_width=label_chars)
-    table.add_column(f"{metric} [95% CI]", justify="right", no_wrap=True)
-    table.add_column("GFLOPs", justify="right")
-    table.add_column("ms/image", justify="right", no_wrap=True)
+    longest = max((len(r["backbone"] or "") for r in rows), default=8)
+    # labels differ at their end (layer=c3 / c4): keep them whole up to label_chars, never squeezed
+    table.add_column("backbone", no_wrap=True, overflow="ellipsis", min_width=min(longest, label_chars),
+                     max_width=label_chars)
+    table.add_column(f"{metric}\n[95% CI]", justify="right", no_wrap=True)
+    table.add_column("GFLOPs", justify="right", no_wrap=True, min_width=6)
+    table.add_column("ms/image", justify="right", no_wrap=True)  # the median; its spread is in the report
     best_tied = set()
     h = headline(summary)
     if h["best"] is not None:
         best_tied = {h["best"], *h["tied"]}
     mixed = len({r["random_weights"] for r in rows}) > 1  # all random: the headline says so already
     for r in rows:
-        ms = {"ms_per_image": r["ms_per_image"], "ms_lo": r["ms_lo"], "ms_hi": r["ms_hi"]}
+        ms = {"ms_per_image": r["ms_per_image"]}
         name = Text(shorten_end(r["backbone"], label_chars))
         if r["random_weights"] and mixed:
             name.append(" (random)", style="bold red")
