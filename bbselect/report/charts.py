@@ -61,7 +61,7 @@ def overview_chart(backbones: list[dict]) -> Figure:
     names = []
     for y, b, s in zip(ys, items, ev):
         rnd = _random(b)
-        names.append(f"#{b.get('rank', '?')} {shorten_end(b.get('label', '?'), 28)}\n{fmt_interval(s)}")
+        names.append(f"#{b.get('rank', '?')} {shorten_end(b.get('label', '?'), 40)}\n{fmt_interval(s)}")
         mean, lo, hi = float_or_nan(s.get("mean")), float_or_nan(s.get("lo")), float_or_nan(s.get("hi"))
         if math.isnan(mean):
             ax_s.text(lim[0] + 0.01 * (lim[1] - lim[0]), y, "n/a (not scored)", va="center", fontsize=9, color=RED)
@@ -69,7 +69,7 @@ def overview_chart(backbones: list[dict]) -> Figure:
         color = RED if rnd else ("#2f5597" if b is best else "#8faadc" if b.get("label") in tied else "0.65")
         xerr = None if math.isnan(lo) or math.isnan(hi) else [[max(0.0, mean - lo)], [max(0.0, hi - mean)]]
         ax_s.barh(y, mean - lim[0], left=lim[0], xerr=xerr, color=color, capsize=4, height=0.6)
-    ax_s.set_yticks(ys, names, fontsize=8.5)
+    ax_s.set_yticks(ys, names, fontsize=8)
     for tick, b in zip(ax_s.get_yticklabels(), items):
         if _random(b):
             tick.set_color(RED)
@@ -78,12 +78,12 @@ def overview_chart(backbones: list[dict]) -> Figure:
     chance = chance_of(best)
     if chance is not None and lim[0] <= chance <= lim[1]:
         ax_s.axvline(chance, color="0.3", ls="--", lw=1)
-        ax_s.text(chance, -0.5, " chance", va="bottom", ha="left", fontsize=8, color="0.3")
+        ax_s.text(chance, len(items) - 0.5, " chance", va="bottom", ha="left", fontsize=8, color="0.3")
     ax_s.set_xlabel(registry.axis_label(metric))
     ax_s.set_title(f"{metric}: dark = recommended, light = tied with it", fontsize=10)
     ax_s.grid(axis="x", alpha=0.3)
 
-    pts = []
+    pts, names_c = [], []
     for b, s in zip(items, ev):
         g = (b.get("cost") or {}).get("gflops")
         if not (finite(s.get("mean")) and finite(g) and g > 0):
@@ -95,9 +95,15 @@ def overview_chart(backbones: list[dict]) -> Figure:
         ax_c.errorbar(g, s["mean"], yerr=yerr, fmt="none", ecolor="0.6", capsize=3, zorder=1)
         ax_c.scatter([g], [s["mean"]], s=60, zorder=2, facecolors=col if front else "white", edgecolors=col,
                      linewidths=1.5)
-        ax_c.annotate(shorten_end(b.get("label", "?"), 24), (g, s["mean"]), textcoords="offset points",
-                      xytext=(6, 5), fontsize=8)
         pts.append((g, s["mean"], front))
+        names_c.append(shorten_end(b.get("label", "?"), 40))
+    mid = sorted(x for x, _, _ in pts)[len(pts) // 2] if pts else 0
+    by_x = sorted(range(len(pts)), key=lambda i: pts[i][0])
+    for n, i in enumerate(by_x):  # labels point inwards (none runs off the axes), above and below in turn
+        x, y, _ = pts[i]
+        right = x >= mid and len(pts) > 1
+        ax_c.annotate(names_c[i], (x, y), textcoords="offset points", xytext=(-6 if right else 6, 6 if n % 2 == 0 else -14),
+                      ha="right" if right else "left", fontsize=8)
     front = sorted((x, y) for x, y, f in pts if f)
     if len(front) > 1:
         ax_c.plot(*zip(*front), color="#2f5597", lw=1, ls="--", zorder=0)
