@@ -108,17 +108,17 @@ def test_figure_order_is_stratified_by_class_boxes_first_and_deterministic():
 
 def test_timing_is_the_median_of_k_batches_with_the_spread():
     # one slow outlier batch (another process, a cold kernel) must not decide ms/image
-    got = timing.summarize([0.080, 0.040, 0.041, 0.039, 0.042], batch_size=8)
-    assert got["ms_per_image"] == 1000 * 0.041 / 8
-    assert (got["ms_lo"], got["ms_hi"]) == (1000 * 0.039 / 8, 1000 * 0.080 / 8) and got["timed_batches"] == 5
-    assert timing.summarize([], 8)["timed_batches"] == 0
+    got = timing.summarize([0.010, 0.005, 0.0051, 0.0049, 0.0052])  # seconds per image, one per batch
+    assert got["ms_per_image"] == 5.1
+    assert (got["ms_lo"], got["ms_hi"]) == (4.9, 10.0) and got["timed_batches"] == 5
+    assert timing.summarize([])["timed_batches"] == 0
 
 
 def test_top_up_times_extra_batches_only_when_the_run_had_fewer_than_k():
-    ticks = iter(range(100))
+    ticks = iter(range(0, 100, 4))
     calls = []
-    got = timing.top_up(lambda: calls.append(1), [0.5], k=4, budget_s=10, clock=lambda: next(ticks))
-    assert got == [0.5, 1, 1, 1] and len(calls) == 3
+    got = timing.top_up(lambda: calls.append(1), [0.5], k=4, budget_s=100, per=4, clock=lambda: next(ticks))
+    assert got == [0.5, 1, 1, 1] and len(calls) == 3  # 4 s per batch of 4 images = 1 s per image
     assert timing.top_up(lambda: calls.append(1), [0.1] * 6, k=4) == [0.1] * 6 and len(calls) == 3
     assert statistics.median(got) == 1
     # a slow backbone stops at k_min timings once the budget is spent
