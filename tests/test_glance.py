@@ -2,6 +2,8 @@
 
 import statistics
 
+import pytest
+
 from bbselect.models import timing
 from bbselect.report import headline as hl
 from bbselect.report import page
@@ -109,8 +111,8 @@ def test_figure_order_is_stratified_by_class_boxes_first_and_deterministic():
 def test_timing_is_the_median_of_k_batches_with_the_spread():
     # one slow outlier batch (another process, a cold kernel) must not decide ms/image
     got = timing.summarize([0.010, 0.005, 0.0051, 0.0049, 0.0052])  # seconds per image, one per batch
-    assert got["ms_per_image"] == 5.1
-    assert (got["ms_lo"], got["ms_hi"]) == (4.9, 10.0) and got["timed_batches"] == 5
+    assert got["ms_per_image"] == pytest.approx(5.1)
+    assert (got["ms_lo"], got["ms_hi"]) == pytest.approx((4.9, 10.0)) and got["timed_batches"] == 5
     assert timing.summarize([])["timed_batches"] == 0
 
 
