@@ -83,9 +83,6 @@ class _Skips:
         return [{"rel": r, "reason": why} for r, why in sorted(self.items.items())]
 
 
-FACTS_VERSION = 2  # of the backbone facts cached with the maps; 2: params of the layers run, timed batches
-
-
 def _weights_id(weights: str, seed: int, sel=None) -> str:
     if sel is not None and sel.spec.identity:  # a user's own model: its weights, whatever --weights says
         return f"custom:{sel.spec.identity}"
@@ -148,8 +145,6 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
                             device.policy_name(cfg.mixed_precision))
         keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
         meta = cache.meta(bkey)
-        if meta is not None and meta.get("facts_version") != FACTS_VERSION:
-            meta = None  # facts cached by an older bbselect (e.g. params of the whole backbone): rebuild them
         plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
         if meta is None or not all(cache.has(k) for k in keys.values()) or resume:
             _build(plan, res.weights, cfg, quiet)  # build now: weights errors before any folder exists
@@ -245,7 +240,6 @@ def _build(plan: dict, weights: str, cfg: CompareConfig, quiet: bool):
         "label": sel.label, "name": sel.spec.name, "options": dict(sel.options), "layer": ex.layer,
         "stage": ex.stage, "map_shape": list(ex.map_shape), "channels": ex.channels,
         "weights": winfo.as_dict(), "params": count_params(ex.model), "gflops": gflops(ex.model),
-        "facts_version": FACTS_VERSION,
     }
     if old_speed:
         plan["meta"]["speed"] = old_speed
@@ -283,8 +277,7 @@ def finish(run_dir: Path, manifest: dict, cfg: CompareConfig, fail_under: dict, 
     figure_limit = parse_figures(cfg.figures)
     drawer = render.start_drawing(figure_limit, len(manifest["images"]))  # starts while scoring runs
     try:
-        n_maps = len(manifest["images"]) * len(manifest["backbones"])
-        prog = Progress("scores", n_maps, quiet=quiet, unit="maps")
+        prog = Progress("scores", len(manifest["images"]) * len(manifest["backbones"]), quiet=quiet, unit="maps")
         summary, per_image = summarize.summarize_run(run_dir, manifest, progress=prog)
         prog.close()
         results = gates.evaluate(summary["backbones"], fail_under, cfg.expect_best)

@@ -30,6 +30,7 @@ from bbselect.store.rundir import atomic_write_bytes, atomic_write_text
 
 # Bump when decoding, resizing or preprocessing changes what a map looks like.
 PIPELINE_VERSION = 1
+META_VERSION = 2  # of the cached backbone facts: 2 = params of the layers the extractor runs, timed batches
 DEFAULT_MAX_MB = 2048
 
 
@@ -113,18 +114,22 @@ class Cache:
             pass
 
     def meta(self, bkey: str) -> dict | None:
+        """A backbone's cached facts (params, GFLOPs, speed), or None; facts written by an older
+        bbselect (``META_VERSION``; 1 counted params of the whole backbone) count as missing."""
         if not self.enabled:
             return None
         try:
-            return json.loads((self.root / "backbones" / f"{bkey}.json").read_text())
+            meta = json.loads((self.root / "backbones" / f"{bkey}.json").read_text())
         except (OSError, ValueError):
             return None
+        return meta if meta.get("meta_version") == META_VERSION else None
 
     def store_meta(self, bkey: str, meta: dict) -> None:
         if not self.enabled:
             return
         try:
-            atomic_write_text(self.root / "backbones" / f"{bkey}.json", json.dumps(meta, indent=1))
+            atomic_write_text(self.root / "backbones" / f"{bkey}.json",
+                              json.dumps({**meta, "meta_version": META_VERSION}, indent=1))
         except Exception:
             pass
 
