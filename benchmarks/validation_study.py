@@ -696,6 +696,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--part", choices=("all", "labels", "boxes"), default="all",
                     help="labels: classification data, ground truth probe accuracy; boxes: box data, ground "
                          "truth detection-probe mAP@0.5 [default: all]")
+    ap.add_argument("--box-datasets", default=",".join(BOX_DATASETS),
+                    help="comma-separated box data sets under ../shared/data/boxes [default: %(default)s]")
     ap.add_argument("--validated", default=str(ROOT / "bbselect" / "scoring" / "validated.json"),
                     help="where to write which scores the study supports (read by the verdict)")
     ap.add_argument("--json", default=None, help="also save every measured row and statistic to this JSON file")
@@ -712,7 +714,8 @@ def main(argv: list[str] | None = None) -> int:
     shared = Path(args.shared).expanduser()
     weights = shared / WEIGHTS_FILE
     data = [shared / "data" / "labeled" / d for d in DATASETS] if args.part != "boxes" else []
-    box_data = [shared / "data" / "boxes" / d for d in BOX_DATASETS] if args.part != "labels" else []
+    box_data = ([shared / "data" / "boxes" / d for d in args.box_datasets.split(",") if d]
+                if args.part != "labels" else [])
     missing = [p for p in [weights, *data, *box_data] if not p.exists()]
     if missing:
         sys.exit("validation_study: the shared data is missing — expected "
@@ -741,7 +744,8 @@ def main(argv: list[str] | None = None) -> int:
                       + ", ".join(f"{r['label']} probe={_f(r['probe'])}" for r in got)
                       + f"  ({time.perf_counter() - t1:.0f}s, total {time.perf_counter() - t0:.0f}s)",
                       flush=True)
-        box_rows = measure_boxes(box_data, args.quick, str(weights), work, t0)
+        box_rows = measure_boxes(box_data, args.quick, str(weights), work, t0,
+                                 Path(args.json + ".partial") if args.json else None)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -768,8 +772,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure_boxes(box_data: list[Path], quick: bool, weights: str, work: Path, t0: float) -> list[dict]:
-    """The box part: every configuration of ``validation_boxes.plan_boxes`` on each box data set."""
+def measure_boxes(box_data: list[Path], quick: bool, weights: str, work: Path, t0: float,
+                  partial: Path | None = None) -> list[dict]:
+    """The box part: every configuration of ``validation_boxes.plan_boxes`` on each box data set.
+    ``partial``: rewritten after every configuration, so an interrupted run keeps what it measured."""
     import validation_boxes as vb
 
     rows = []
@@ -783,6 +789,8 @@ def measure_boxes(box_data: list[Path], quick: bool, weights: str, work: Path, t
                 w = cascade_file(data["images_dir"], cfg["stage"], cfg["k"], weights, work, cfg["size"])
             row = vb.measure(data, cfg, w)
             rows.append(row)
+            if partial is not None:
+                partial.write_text(json.dumps({"box_rows": rows}, default=str))
             print(f"[boxes {root.name} {i}/{len(configs)}] {vb.config_name(row)} {cfg['size']}: "
                   f"mAP@0.5={_f(row[vb.TRUTH])} (prior {_f(row['map50_prior'])}) roi_logme={_f(row['roi_logme'])} "
                   f"objectness={_f(row['objectness'])}  ({time.perf_counter() - t1:.0f}s, total "
