@@ -149,11 +149,14 @@ def ranked_by(entries: list[dict], study: dict | None = None) -> tuple[list[tupl
 
     Boxes rank only through a score the validation study supports (``validated.box_choice``)."""
     order = [(n, w) for n, w in RANKED_BY if registry.get(n).tier != "boxes"]
+    n_det = sum(1 for n, _ in order if registry.get(n).tier == "detection")
+    if any(np.isfinite(registry.value(e, n)) for e in entries for n, _ in order[:n_det]):
+        return order, None  # the detection probe ran: it ranks
     has_boxes = any(np.isfinite(registry.value(e, n)) for e in entries for n in registry.names(tier="boxes"))
     choice = validated.box_choice(entries, study) if has_boxes else None
     if choice is not None:
         title = registry.get(choice["name"]).title
-        order.insert(0, (choice["name"], f"box annotations were found and the detection probe did not run; "
+        order.insert(n_det, (choice["name"], f"box annotations were found and the detection probe did not run; "
                          f"{title} is the cheap box score bbselect's validation study supports best against "
                          f"detection-probe mAP@0.5 ({validated.tau_text(choice)}; docs/validation.md)"))
         return order, None
