@@ -55,7 +55,16 @@ class MapScores:
 
     __slots__ = ("values", "degenerate")
 
-    def __init__(self, degenerate: str | None = None, **values: float):
+    def __init__(self, *scores, degenerate: str | None = None, **values: float):
+        """``MapScores(otsu=.., top10_mass=.., concentration=.., degenerate=..)``, or positionally in
+        registry order with the reason last (``MapScores(0.6, 0.2, 0.1, None)``), as a tuple reads."""
+        if scores:
+            names = registry.map_score_names()
+            if len(scores) == len(names) + 1:
+                *scores, degenerate = scores
+            if len(scores) != len(names):
+                raise TypeError(f"MapScores takes {len(names)} scores ({', '.join(names)}) and the reason")
+            values = {**dict(zip(names, scores)), **values}
         self.values = values
         self.degenerate = degenerate
 
@@ -217,8 +226,8 @@ def score_map(m: np.ndarray) -> MapScores:
     reason = degenerate_reason(m)
     shape_scores = registry.specs("map", per_map=True)
     if reason is not None:
-        return MapScores(reason, **{spec.name: math.nan for spec in shape_scores})
-    return MapScores(None, **{spec.name: spec.fn(m) for spec in shape_scores})
+        return MapScores(degenerate=reason, **{spec.name: math.nan for spec in shape_scores})
+    return MapScores(**{spec.name: spec.fn(m) for spec in shape_scores})
 
 
 # --------------------------------------------------------------------------
