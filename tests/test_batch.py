@@ -259,9 +259,11 @@ def test_json_stdout_stays_clean_when_keras_prints(tmp_path, monkeypatch):
 def test_each_image_is_decoded_once_for_all_backbones(tmp_path, image_folder, monkeypatch):
     from bbselect.inputs import images
 
+    # count real decodes (load_image): no labels, no boxes, so --stability auto also makes each image's
+    # augmented view, which must come from the same decode
     calls = []
-    real = images.decode_input
-    monkeypatch.setattr(images, "decode_input", lambda ref, *a: calls.append(ref.rel) or real(ref, *a))
+    real = images.load_image
+    monkeypatch.setattr(images, "load_image", lambda path, *a, **k: calls.append(path.name) or real(path, *a, **k))
     out = tmp_path / "r"
     assert run(["compare", str(image_folder), "-o", str(out), "--name", "both", "--no-cache",
                 "--figures", "none", *FAST]).exit_code == 0
