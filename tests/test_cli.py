@@ -76,7 +76,7 @@ def test_run_folders_are_never_overwritten(tmp_path, image_folder):
         (["-b", "resnet5"], 2, "did you mean resnet50"),
         (["-b", "mobilenet:alpha=0.3"], 2, "must be one of"),
         (["--input-size", "100"], 2, "multiple of 32"),
-        (["--weights", "/no/such/file.h5"], 2, "not 'imagenet', 'none'"),
+        (["--weights", "/no/such/file.h5"], 4, "not 'imagenet', 'none'"),  # missing weights: exit 4 (documented)
         (["--layer", "c9x"], 2, "has no layer 'c9x'"),
         (["--figures", "some"], 2, "--figures"),
         (["--resize", "crop"], 2, "Invalid value for '--resize'"),

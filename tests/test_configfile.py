@@ -331,7 +331,7 @@ ODD = [
     CompareConfig(),
     CompareConfig(name="null", figures="5", layer="yes", images="~/my photos: #1", output="010",
                   backbones=["mobilenet:alpha=0.25", "resnet50:layer=c4"], strict=True, overlay=True,
-                  seed=-3, max_pixels=12345, input_size=512, resize="letterbox", weights="none"),
+                  seed=3, max_pixels=12345, input_size=512, resize="letterbox", weights="none"),
     CompareConfig(name="", backbones=["vgg16"], figures="none", images="a\nb", layer="'quoted'"),
 ]
 

@@ -36,7 +36,7 @@ def test_parse_weights_values(tmp_path):
     f = tmp_path / "w.h5"
     f.write_bytes(b"x")
     assert weights.parse_weights(str(f)) == str(f.resolve())
-    with pytest.raises(UsageError, match="not 'imagenet', 'none'"):
+    with pytest.raises(WeightsUnavailable, match="not 'imagenet', 'none'"):
         weights.parse_weights(str(tmp_path / "missing.h5"))
 
 

@@ -1,15 +1,28 @@
-"""Check a whole ``CompareConfig`` before any work starts, and give the pipeline parsed values."""
+"""The one validation pass over a whole ``CompareConfig``, before any work starts.
+
+``compare`` runs it before it scans a folder, builds a model or claims a run folder, and ``bbselect
+run`` runs it on every point of a sweep before the first point starts. In order: every value's type,
+choices and range (``values.check_value``: the same check a YAML value gets, there with its file and
+line), the weights, ``--expect-best`` among the chosen backbones, the images folder, and a memory
+estimate against the RAM available now. It returns a ``Resolved`` with the parsed values the
+pipeline uses.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bbselect.common import did_you_mean
+from bbselect.config import values
 from bbselect.config.schema import PROBE_CHOICES, STABILITY_CHOICES, CompareConfig, parse_figures, parse_shard
 from bbselect.errors import InputError, UsageError
-from bbselect.inputs import images as imgs
 from bbselect.models import registry
 from bbselect.models.weights import parse_weights
+from bbselect.scoring.gates import parse_fail_under
+
+DECODE_AHEAD = 2  # the engine decodes up to two batches ahead of the networks (engine.run_backbones)
+GIB = 2**30
 
 
 @dataclass(frozen=True)
@@ -19,33 +32,33 @@ class Resolved:
     images_dir: Path
     selections: list[registry.Selection]
     weights: str
+    shard: tuple[int, int] | None = None
+    fail_under: dict[str, float] = field(default_factory=dict)
 
 
-def resolve(cfg: CompareConfig) -> Resolved:
-    """Check every setting; raise UsageError / InputError with a message naming the option."""
-    if not cfg.backbones:
-        raise UsageError("no backbone chosen (use --backbone NAME)")
+def option(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def resolve(cfg: CompareConfig, *, check_memory: bool = True) -> Resolved:
+    """Check every setting; raise UsageError / InputError / WeightsUnavailable naming the option."""
+    for key in CompareConfig.keys():
+        v = getattr(cfg, key)
+        try:
+            setattr(cfg, key, values.check_value(key, v))
+        except values.BadValue as bad:
+            shown = v if isinstance(v, (int, str)) and not isinstance(v, bool) else values.show_value(v)
+            raise UsageError(f"{option(key)} {shown}: {bad}") from None
     selections = [registry.parse_selection(b) for b in cfg.backbones]
     labels = [s.label for s in selections]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
         raise UsageError(f"backbone listed twice: {', '.join(dupes)}")
-    if cfg.resize not in imgs.RESIZE_MODES:
-        raise UsageError(f"--resize {cfg.resize!r}: expected one of {', '.join(imgs.RESIZE_MODES)}")
-    if cfg.input_size < 32 or cfg.input_size % 32:
-        raise UsageError(f"--input-size {cfg.input_size}: expected a multiple of 32, at least 32")
-    if cfg.batch_size < 1:
-        raise UsageError(f"--batch-size {cfg.batch_size}: expected at least 1")
     if cfg.stability not in STABILITY_CHOICES:
         raise UsageError(f"--stability {cfg.stability!r}: expected one of {', '.join(STABILITY_CHOICES)}")
-    if not 1 <= cfg.stability_views <= 16:
-        raise UsageError(f"--stability-views {cfg.stability_views}: expected 1 to 16")
-    if cfg.stability_k < 1:
-        raise UsageError(f"--stability-k {cfg.stability_k}: expected at least 1")
-    if cfg.cache_max_mb < 0:
-        raise UsageError(f"--cache-max-mb {cfg.cache_max_mb}: expected at least 0")
-    if cfg.max_pixels < 1:
-        raise UsageError(f"--max-pixels {cfg.max_pixels}: expected at least 1")
+    for sel in selections:
+        if cfg.input_size < sel.spec.min_size:
+            raise UsageError(f"{sel.spec.name} needs --input-size >= {sel.spec.min_size} (got {cfg.input_size})")
     if not cfg.layer:
         raise UsageError("--layer: expected a stage c2..c5 or a Keras layer name")
     if cfg.probe not in PROBE_CHOICES:
@@ -54,13 +67,57 @@ def resolve(cfg: CompareConfig) -> Resolved:
         raise UsageError(f"--probe-max-images {cfg.probe_max_images}: expected at least 2")
     if cfg.probe == "detection" and str(cfg.boxes).strip().lower() == "none":
         raise UsageError("--probe detection needs boxes, but --boxes is none")
-    parse_figures(cfg.figures)  # a check here; the figures step parses it for use
     if cfg.shards < 0:
         raise UsageError(f"--shards {cfg.shards}: expected a number of shards (0 = from the environment)")
+    shard = None
     if cfg.shard and str(cfg.shard).strip().lower() != "auto":
-        parse_shard(cfg.shard)  # auto is read from the environment when the run starts
-    weights = parse_weights(cfg.weights)
-    images_dir = Path(cfg.images).expanduser()
-    if not images_dir.exists():
+        shard = parse_shard(cfg.shard)  # auto is read from the environment when the run starts
+    if cfg.expect_best is not None and cfg.expect_best not in labels:
+        raise UsageError(f"--expect-best {cfg.expect_best!r} is not one of the chosen backbones "
+                         f"({', '.join(labels)}){did_you_mean(cfg.expect_best, labels)}")
+    parse_figures(cfg.figures)  # a check here; the figures step parses it for use
+    resolved = Resolved(Path(cfg.images).expanduser(), selections, parse_weights(cfg.weights),
+                        shard, parse_fail_under(cfg.fail_under))
+    if check_memory:
+        check_memory_estimate(cfg)
+    if not resolved.images_dir.exists():
         raise InputError(f"images folder {cfg.images} does not exist")
-    return Resolved(images_dir, selections, weights)
+    return resolved
+
+
+def estimate_memory(cfg: CompareConfig) -> int:
+    """Bytes the pass needs at least, before any network layer: per image of a batch, the decoded
+    uint8 input, the float32 copy the network makes of it and a first feature map at least as large
+    (3 + 12 + 12 bytes a pixel), plus the images decoded ahead (3 bytes a pixel). A lower bound: the
+    deeper activations and the weights come on top. ``--input-size 96000`` at batch 8 needs over a
+    TiB; its first allocation alone (the uint8 batch) was the 206 GiB the issue saw."""
+    pixels = cfg.input_size ** 2
+    return cfg.batch_size * pixels * (3 + 12 + 12) + DECODE_AHEAD * cfg.batch_size * pixels * 3
+
+
+def available_memory() -> int | None:
+    """Bytes of RAM available now (``MemAvailable``, capped by a cgroup v2 limit); None if unknown."""
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max" and avail is not None:
+            avail = min(avail, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+def check_memory_estimate(cfg: CompareConfig) -> None:
+    need, have = estimate_memory(cfg), available_memory()
+    if have is not None and need > have:
+        raise UsageError(
+            f"not enough memory: --input-size {cfg.input_size} with --batch-size {cfg.batch_size} needs at "
+            f"least {need / GIB:.2f} GiB, but {max(have, 0) / GIB:.2f} GiB is available; lower --batch-size "
+            "or --input-size")

@@ -11,9 +11,12 @@ Values, by field type
     str          any scalar, taken as written: ``figures: 5``, ``name: 010`` are "5", "010"
     str | None   as str; ``null``, ``~`` or nothing means None
     list[str]    a list of such strings, or one string (read as a one-item list)
-    ``backbones``, ``resize`` and ``figures`` are also checked against the registry and the choices
-    ``compare`` accepts; the other range checks (e.g. input_size a multiple of 32) stay in
-    ``config.resolve``. (How a YAML scalar becomes a string as written is ``configyaml``'s part.)
+    ``backbones``, ``resize``, ``figures``, ``shard`` and ``fail_under`` are also checked against the
+    registry, the choices ``compare`` accepts and the gate metrics; integers against ``RANGES``. So a
+    value out of range in a YAML file is refused with its file and line. Checks that need more than
+    one value or the file system (weights file, images folder, ``expect_best`` among the backbones,
+    memory) are ``validate.resolve``'s. (How a YAML scalar becomes a string as written is
+    ``yamlio``'s part.)
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bbselect.config.schema import FIGURE_CHOICES, CompareConfig, parse_figures,
 from bbselect.errors import UsageError
 from bbselect.inputs.images import RESIZE_MODES
 from bbselect.models import registry
+from bbselect.scoring.gates import parse_fail_under
 
 KEYS: list[str] = CompareConfig.keys()
 SWEEP_KEYS = ("sweep", "grid")
@@ -101,8 +105,15 @@ def _check_shard(text: str) -> None:
             raise BadValue(f"expected I/N with 1 <= I <= N (e.g. 1/4) or auto, got {text!r}") from None
 
 
+def _check_fail_under(items) -> None:
+    try:
+        parse_fail_under(items)
+    except UsageError as err:
+        raise BadValue(str(err)) from None
+
+
 _CHOICES = {"backbones": _check_backbones, "figures": _check_figures, "resize": _check_resize,
-            "shard": _check_shard}
+            "shard": _check_shard, "fail_under": _check_fail_under}
 
 
 def check_value(key: str, v):
@@ -120,6 +131,8 @@ def check_value(key: str, v):
         if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
             raise _expect(kind, v)
         v = list(v)
+    if kind == "int" and range_problem(key, v):
+        raise BadValue(range_problem(key, v))
     if key in _CHOICES and v is not None:
         _CHOICES[key](v)
     return v

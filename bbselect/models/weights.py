@@ -41,13 +41,14 @@ class WeightsInfo:
 
 
 def parse_weights(text: str) -> str:
-    """Validate the --weights value: 'imagenet', 'none', or an existing file path."""
+    """Validate the --weights value: 'imagenet', 'none', or an existing file path. A file that does
+    not exist is unavailable weights (exit 4), like a failed ImageNet download."""
     low = text.strip().lower()
     if low in ("imagenet", "none"):
         return low
     path = Path(text).expanduser()
     if not path.is_file():
-        raise UsageError(
+        raise WeightsUnavailable(
             f"--weights {text!r}: not 'imagenet', 'none', or an existing weights file"
         )
     return str(path.resolve())
