@@ -116,6 +116,34 @@ _CHOICES = {"backbones": _check_backbones, "figures": _check_figures, "resize": 
             "shard": _check_shard, "fail_under": _check_fail_under}
 
 
+# key -> (lowest, highest, step): the allowed integers. Upper bounds keep a typo from asking for
+# hundreds of GiB (``--input-size 96000``) or overflowing (``--batch-size 99999999999999999999``).
+RANGES = {
+    "input_size": (32, 4096, 32),
+    "batch_size": (1, 1024, 1),
+    "seed": (0, 2**32 - 1, 1),
+    "stability_seed": (0, 2**32 - 1, 1),
+    "stability_views": (1, 16, 1),
+    "stability_k": (1, 10_000, 1),
+    "max_pixels": (1, 2_000_000_000, 1),
+    "cache_max_mb": (0, 2**30, 1),
+}
+
+
+def range_problem(key: str, v: int) -> str | None:
+    """Why the integer ``v`` is out of range for ``key``; None if it is fine."""
+    if key not in RANGES:
+        return None
+    lo, hi, step = RANGES[key]
+    if v < lo:
+        return f"expected at least {lo:,}, got {v:,}"
+    if v > hi:
+        return f"expected at most {hi:,}, got {v:,}"
+    if (v - lo) % step:
+        return f"expected a multiple of {step}, got {v:,}"
+    return None
+
+
 def check_value(key: str, v):
     """Type-check a Python value for field ``key``; return it normalised (a str becomes [str] for a
     list field, a tuple a list). Raises ``BadValue`` without a location."""

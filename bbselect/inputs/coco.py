@@ -63,6 +63,13 @@ def _suffix_index(image_rels: list[str]) -> dict[str, list[str]]:
     return idx
 
 
+def _id(v, where: str):
+    """A COCO id: a number or a string (a list or mapping cannot name an image or category)."""
+    if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+        return v
+    raise UsageError(f"{where}: expected a number or a string, got {v!r}")
+
+
 def parse_coco(path: Path, image_rels: list[str],
                image_sizes: dict[str, tuple[int, int]],
                notes: list[str] | None = None) -> dict[str, list[Box]]:
@@ -82,7 +89,7 @@ def parse_coco(path: Path, image_rels: list[str],
     for i, c in enumerate(data.get("categories") or []):
         if not isinstance(c, dict) or "id" not in c:
             raise UsageError(f"{path}: categories[{i}] has no 'id'")
-        cats[c["id"]] = str(c.get("name", c["id"]))
+        cats[_id(c["id"], f"{path}: categories[{i}]/id")] = str(c.get("name", c["id"]))
     by_suffix = _suffix_index(image_rels)
     frames: dict[object, tuple[str, tuple[float, float]]] = {}
     out: dict[str, list[Box]] = {}
@@ -91,6 +98,7 @@ def parse_coco(path: Path, image_rels: list[str],
         where = f"{path}: images[{i}]"
         if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
             raise UsageError(f"{where}: needs 'id' and 'file_name'")
+        _id(im["id"], f"{where}/id")
         rel = _match_coco_name(str(im["file_name"]), by_suffix)
         if rel is None:
             unmatched += 1
@@ -119,6 +127,9 @@ def parse_coco(path: Path, image_rels: list[str],
         where = f"{path}: annotations[{i}] (id {aid})"
         if not isinstance(ann, dict) or "image_id" not in ann or "bbox" not in ann:
             raise UsageError(f"{where}: needs 'image_id' and 'bbox'")
+        _id(ann["image_id"], f"{where}/image_id")
+        if ann.get("category_id") is not None:
+            _id(ann["category_id"], f"{where}/category_id")
         if ann["image_id"] not in ids:
             raise UsageError(f"{where}: image_id {ann['image_id']!r} is not in 'images'")
         if ann["image_id"] not in frames:

@@ -242,8 +242,12 @@ def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: int
             raise ImageDecodeError("is a directory")
         if path.stat().st_size == 0:
             raise ImageDecodeError("empty file (0 bytes)")
+        if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+            # Pillow refuses images above 2x its own limit before we can look at them: raise that
+            # limit to --max-pixels (only ever raised; it stays a bomb guard at 2x), ours applies below
+            Image.MAX_IMAGE_PIXELS = max_pixels
         with warnings.catch_warnings():
-            # max_pixels replaces Pillow's bomb warning. Pillow raises its own error above 2x its limit.
+            # max_pixels replaces Pillow's bomb warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 w, h = img.size
