@@ -280,7 +280,7 @@ def backbones(pattern):
     ImageNet weights are already in the local Keras cache ($KERAS_HOME/models).
 
     Costs are measured by building each backbone once with random weights (seconds for large ones),
-    then remembered in the cache folder per Keras version."""
+    then remembered in the cache folder per Keras version; at most 6 unmeasured ones per call."""
     from bbselect.cli_info import list_backbones
 
     list_backbones(pattern)

@@ -15,6 +15,9 @@ from bbselect.errors import BBSelectError, UsageError
 from bbselect.models import registry
 
 
+MEASURE_AT_MOST = 6  # unmeasured backbones built in one call; the whole registry takes minutes
+
+
 def list_backbones(pattern: str = "*") -> None:
     """The registry entries matching ``pattern``: params, GFLOPs at 224, ImageNet weights cached?"""
     from rich.console import Console
@@ -27,13 +30,13 @@ def list_backbones(pattern: str = "*") -> None:
     if not names:
         raise UsageError(f"no backbone matches {pattern!r}{did_you_mean(pattern, registry.REGISTRY)} "
                          "(`bbselect backbones` lists them all)")
-    facts = backbone_facts(names)
+    facts = backbone_facts(names if len(names) <= MEASURE_AT_MOST else [])
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col, just in (("", "left"), ("backbone", "left"), ("params", "right"), ("GFLOPs@224", "right"),
                       ("ImageNet weights", "left"), ("options", "left")):
         table.add_column(col, justify=just)
     for name in names:
-        spec, f = registry.REGISTRY[name], facts[name]
+        spec, f = registry.REGISTRY[name], facts.get(name, {})
         opts = ", ".join(f"{k}={o.default}" + (f" ({'|'.join(map(str, o.choices))})" if o.choices else "")
                          for k, o in spec.options.items())
         cached = "in cache" if catalog.weights_cached(f.get("weights_file")) else "not cached"
@@ -41,6 +44,10 @@ def list_backbones(pattern: str = "*") -> None:
                       fmt_gflops(f.get("gflops")), cached, opts)
     console = Console(highlight=False)
     console.print(table)
+    if any(n not in facts for n in names):
+        console.print(f"\nparams / GFLOPs of more than {MEASURE_AT_MOST} unmeasured backbones are not measured at once "
+                      "(each is built once, up to minutes for the whole registry): name a few, e.g. "
+                      "`bbselect backbones 'res*'`; measured ones are remembered.")
     console.print("\n* = default. Select options with NAME:key=value (e.g. mobilenet:alpha=0.25). "
                   f"Keras weights cache: {catalog.keras_models_dir()}")
 
@@ -57,6 +64,8 @@ def backbone_facts(names: list[str]) -> dict:
         known = json.loads(path.read_text())
     except (OSError, ValueError):
         known = {}
+    if not names:  # nothing to measure: what is remembered
+        return known
     missing = [n for n in names if n not in known]
     if missing:
         prog = Progress("measuring backbones", len(missing), unit="backbones")
