@@ -40,9 +40,10 @@ def e(x) -> str:
 
 
 def short_label(text, n: int = LABEL_CHARS) -> str:
-    """A label shortened at the end, with the full text as a tooltip when it was cut (HTML)."""
+    """A label shortened at the end, with the exact full text as a tooltip when it was cut or its
+    white space folded (HTML)."""
     cut = shorten_end(text, n)
-    if cut == " ".join(str(text).split()):
+    if cut == str(text):
         return e(cut)
     return f'<span title="{e(text)}">{e(cut)}</span>'
 
