@@ -85,8 +85,11 @@ def parse_coco(path: Path, image_rels: list[str],
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations"), list):
         raise UsageError(f"{path}: not a COCO file (needs lists 'images' and 'annotations')")
+    categories = data.get("categories") or []
+    if not isinstance(categories, list):
+        raise UsageError(f"{path}: 'categories' must be a list, got {type(categories).__name__}")
     cats = {}
-    for i, c in enumerate(data.get("categories") or []):
+    for i, c in enumerate(categories):
         if not isinstance(c, dict) or "id" not in c:
             raise UsageError(f"{path}: categories[{i}] has no 'id'")
         cats[_id(c["id"], f"{path}: categories[{i}]/id")] = str(c.get("name", c["id"]))
