@@ -58,30 +58,48 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's bbselect, installed or not
 WEIGHTS_FILE = "weights/keras/mobilenet_2_5_224_tf_no_top.h5"
 DATASETS = ("trashnet", "magnetic-tile-defects")
 BOX_DATASETS = ("raccoon", "coco128")
 CASCADE_KS = (1, 2, 4, 8)
 
-# (key, heading, direction the tool claims is better: +1 higher, -1 lower)
+# (key, heading); the direction bbselect calls better comes from its score registry (``direction``)
 SCORES = [
-    ("separation", "separation", +1),
-    ("max.otsu", "max.otsu", +1),
-    ("max.top10_mass", "max.top10_mass", +1),
-    ("max.concentration", "max.concentration", +1),
-    ("mean.otsu", "mean.otsu", +1),
-    ("mean.top10_mass", "mean.top10_mass", +1),
-    ("mean.concentration", "mean.concentration", +1),
-    ("stability", "neighbourhood stability", +1),
-    ("retrieval", "augmentation retrieval", +1),
-    ("effective_rank", "effective_rank", +1),
-    ("dead_fraction", "dead_fraction (↓)", -1),
-    ("logme", "LogME", +1),
-    ("knn", "kNN acc.", +1),
+    ("separation", "separation"),
+    ("max.otsu", "max.otsu"),
+    ("max.top10_mass", "max.top10_mass"),
+    ("max.concentration", "max.concentration"),
+    ("mean.otsu", "mean.otsu"),
+    ("mean.top10_mass", "mean.top10_mass"),
+    ("mean.concentration", "mean.concentration"),
+    ("stability", "neighbourhood stability"),
+    ("retrieval", "augmentation retrieval"),
+    ("effective_rank", "effective_rank"),
+    ("dead_fraction", "dead_fraction (↓)"),
+    ("logme", "LogME"),
+    ("knn", "kNN acc."),
 ]
-LABEL_FREE = [k for k, _, _ in SCORES if k not in ("logme", "knn")]
-HEADING = {k: h for k, h, _ in SCORES}
-DIRECTION = {k: d for k, _, d in SCORES}
+REGISTRY_NAME = {"retrieval": "augmentation_retrieval", "map_auroc": "box_auroc"}
+LABEL_FREE = [k for k, _ in SCORES if k not in ("logme", "knn")]
+HEADING = dict(SCORES)
+
+
+def direction(key: str) -> int:
+    """+1 when bbselect treats a higher value as better, -1 when lower: read from the score registry
+    (``max.otsu`` -> ``otsu``; study names that differ -> ``REGISTRY_NAME``).  Study-only scores that
+    bbselect does not register (pooled LogME of the box study) count as higher-is-better."""
+    from bbselect.errors import UsageError
+    from bbselect.scoring import registry
+
+    try:
+        spec = registry.get(REGISTRY_NAME.get(key, key.rpartition(".")[2]))
+    except UsageError:
+        return 1
+    return 1 if spec.higher_is_better else -1
+
+
+DIRECTION = {k: direction(k) for k, _ in SCORES}
 
 
 # --------------------------------------------------------------------------
@@ -280,13 +298,13 @@ def analyse(rows: list[dict]) -> dict:
     for ds in sorted({r["dataset"] for r in rows}, key=lambda d: DATASETS.index(d) if d in DATASETS else 9):
         sub = [r for r in rows if r["dataset"] == ds]
         real = [r for r in sub if r["kind"] == "real"]
-        keys = [k for k, _, _ in SCORES] + ["probe"]
+        keys = [k for k, _ in SCORES] + ["probe"]
         out[ds] = {
             "n_configs": len(sub),
-            "tau": {k: kendall(sub, k) for k, _, _ in SCORES},
-            "tau_nan_last": {k: kendall(sub, k, nan_last=True) for k, _, _ in SCORES},
-            "tau_real": {k: kendall(real, k) for k, _, _ in SCORES},
-            "tau_nonrandom": {k: kendall([r for r in sub if r["kind"] != "random"], k) for k, _, _ in SCORES},
+            "tau": {k: kendall(sub, k) for k, _ in SCORES},
+            "tau_nan_last": {k: kendall(sub, k, nan_last=True) for k, _ in SCORES},
+            "tau_real": {k: kendall(real, k) for k, _ in SCORES},
+            "tau_nonrandom": {k: kendall([r for r in sub if r["kind"] != "random"], k) for k, _ in SCORES},
             "rvr": {k: real_vs_random(sub, k) for k in keys},
             "rvc": {k: real_vs_cascade(sub, k) for k in keys},
         }
@@ -315,7 +333,7 @@ def tau_table(res: dict, ds: str) -> str:
              "| real > random (all pairs) | real > random (same backbone, stage, size) "
              "| real > cascade (same stage, size) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for k, h, _ in SCORES:
+    for k, h in SCORES:
         lines.append(f"| {h} | **{_f(t[k]['tau'], 2)}** | {_p(t[k]['p'])} | {t[k]['n']} | "
                      f"{_f(tn[k]['tau'], 2)} | {_p(tn[k]['p'])} | {tn[k]['n']} | "
                      f"{_f(tr[k]['tau'], 2)} | {tr[k]['n']} | "
@@ -354,7 +372,7 @@ def print_tables(res: dict) -> None:
         print(f"\n== {ds}: {res[ds]['n_configs']} configurations ==")
         print(f"{'score':22s} {'tau':>6s} {'p':>8s} {'n':>3s} {'tauNaN':>6s} {'p':>8s} {'n':>3s} "
               f"{'tau_real':>8s} {'tau_nr':>6s} {'p':>8s} {'real>rand':>9s} {'matched':>8s} {'>casc':>6s}")
-        for k, h, _ in SCORES:
+        for k, h in SCORES:
             t, tn, tr, tnr, rv, rc = (res[ds][x][k] for x in
                                       ("tau", "tau_nan_last", "tau_real", "tau_nonrandom", "rvr", "rvc"))
             print(f"{h:22s} {_f(t['tau'], 2):>6s} {_p(t['p']):>8s} {t['n']:>3d} {_f(tn['tau'], 2):>6s} "
@@ -372,7 +390,7 @@ def figure(res: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    keys = [k for k, _, _ in SCORES]
+    keys = [k for k, _ in SCORES]
     dss = list(res)
     x = np.arange(len(keys))
     w = 0.8 / max(1, len(dss))
@@ -440,7 +458,7 @@ def supported(res: dict, k: str) -> bool:
 def verdict(res: dict) -> list[str]:
     out = []
     dss = list(res)
-    for k, h, _ in SCORES:
+    for k, h in SCORES:
         pred = [ds for ds in dss if _sig_pos(res, ds, k)]
         sep = [ds for ds in dss if _separates(res, ds, k)]
         neg = [ds for ds in dss if _sig_neg(res, ds, k)]
@@ -726,7 +744,6 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bbselect-validation-"))
     os.environ["BBSELECT_CACHE"] = str(work / "cache")  # never the user's cache
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, str(ROOT))
 
     groups = plan(args.quick, str(weights))
     t0 = time.perf_counter()
@@ -838,7 +855,9 @@ def write_validated(path: Path, res: dict, box_res: dict, meta: dict) -> None:
         "labels": {"ground_truth": "linear-probe accuracy", "datasets": list(res),
                    "scores": {k: {"supported": supported(res, k),
                                   "tau": {ds: res[ds]["tau"][k]["tau"] for ds in res},
-                                  "p": {ds: res[ds]["tau"][k]["p"] for ds in res}} for k, _, _ in SCORES}}
+                                  "p": {ds: res[ds]["tau"][k]["p"] for ds in res},
+                                  "tau_nonrandom": {ds: res[ds]["tau_nonrandom"][k]["tau"] for ds in res}}
+                              for k, _ in SCORES}}
         if res else old.get("labels"),
     }
     path.write_text(json.dumps(doc, indent=1) + "\n")
