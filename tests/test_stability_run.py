@@ -10,6 +10,7 @@ import numpy as np
 
 from bbselect.config.schema import CompareConfig
 from bbselect.run.pipeline import compare
+from bbselect.scoring import validated
 from conftest import make_images
 
 BB = "mobilenet:alpha=0.25,layer=c3"
@@ -25,7 +26,10 @@ def _run(tmp_path, images, name, **kw):
     return out.run_dir, summary, {p.name: dict(np.load(p)) for p in maps}
 
 
-def test_views_in_the_pass_saved_cached_and_batch_independent(tmp_path):
+def test_views_in_the_pass_saved_cached_and_batch_independent(tmp_path, monkeypatch):
+    # rank by stability whatever the committed study says (tests/test_validated.py covers the switch)
+    monkeypatch.setattr(validated, "load", lambda: {"labels": {"scores": {"stability": {
+        "supported": True, "tau_nonrandom": {"trashnet": 0.7}}}}})
     images = tmp_path / "imgs"
     make_images(images, n=10, size=(48, 40))
     run_dir, s, maps = _run(tmp_path, images, "a", batch_size=4, stability_views=2, figures="1")

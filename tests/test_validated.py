@@ -49,3 +49,45 @@ def test_unsupported_boxes_do_not_rank_and_the_verdict_says_so():
     no_labels = [entry("a", 0.6), entry("b", 0.8)]
     used = evidence.choose_primary(no_labels, study(False))
     assert used["evidence"] == "label-free" and "note" in used
+
+
+def label_free_study(supported: bool):
+    return {"labels": {"scores": {"stability": {"supported": supported, "tau": {"trashnet": 0.7},
+                                                "tau_nonrandom": {"trashnet": 0.74, "tiles": 0.55}}}}}
+
+
+def stab_entry(label, stab, sep):
+    e = {"label": label, "separation": {"mean": sep, "lo": sep - 0.01, "hi": sep + 0.01}}
+    e["stability"] = {"mean": stab, "lo": stab - 0.02, "hi": stab + 0.02}
+    return e
+
+
+def test_stability_ranks_only_where_the_study_supports_it_and_quotes_its_measured_tau():
+    es = [stab_entry("a", 0.3, 0.9), stab_entry("b", 0.6, 0.1)]
+    used = evidence.choose_primary(es, label_free_study(True))
+    assert used["metric"] == "neighbourhood stability" and used["supported"] is True
+    assert es[1]["primary"]["mean"] == 0.6
+    # the non-random τ (pretrained + degraded) is the one quoted, per data set
+    assert "0.74 on trashnet, 0.55 on tiles" in used["how_sure"]
+    es = [stab_entry("a", 0.3, 0.9), stab_entry("b", 0.6, 0.1)]
+    used = evidence.choose_primary(es, label_free_study(False))
+    assert used["metric"] == "separation" and used["supported"] is False and "how_sure" not in used
+    used = evidence.choose_primary(es, {})  # study never run here: nothing label-free is supported
+    assert used["metric"] == "separation" and used["supported"] is False
+
+
+def test_an_unsupported_ranking_is_marked_unvalidated_in_every_headline():
+    from bbselect.report import headline as hl
+    from bbselect.report import page
+
+    es = [stab_entry("a", 0.3, 0.9), stab_entry("b", 0.6, 0.1)]
+    used = evidence.choose_primary(es, label_free_study(False))
+    for i, e in enumerate(sorted(es, key=lambda e: -e["primary"]["mean"]), start=1):
+        e["rank"] = i
+    summary = {"run": {"n_images": 40}, "backbones": es, "evidence": used}
+    text = hl.headline_text(hl.headline(summary))
+    assert text.startswith("Recommended: a — separation") and "UNVALIDATED" in text
+    assert "UNVALIDATED" in page.headline_html(summary)
+    used = evidence.choose_primary(es, label_free_study(True))
+    summary["evidence"] = used
+    assert "UNVALIDATED" not in hl.headline_text(hl.headline(summary))

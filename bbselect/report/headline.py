@@ -21,6 +21,9 @@ import math
 from bbselect.common import finite
 
 ELLIPSIS = "…"
+UNSUPPORTED = ("UNVALIDATED: bbselect's validation study supports no label-free score as a predictor of "
+               "transfer on these data (docs/validation.md), so this order describes the maps and is not "
+               "evidence; give labels (class folders) or boxes for a verdict")
 
 
 def shorten_end(text, n: int) -> str:
@@ -130,7 +133,8 @@ def headline(summary: dict) -> dict:
     run = summary.get("run") or {}
     out = {"best": None, "metric": metric_of(summary), "evidence": None, "tied": [], "cheapest": None,
            "gflops": {}, "random_weights": bool(run.get("random_weights")), "n_images": run.get("n_images"),
-           "kind": (summary.get("evidence") or {}).get("evidence")}
+           "kind": (summary.get("evidence") or {}).get("evidence"),
+           "supported": (summary.get("evidence") or {}).get("supported", True)}
     ranked = scored(summary)
     if not ranked:
         return out
@@ -162,6 +166,8 @@ def headline_text(h: dict) -> str:
             parts.append("it is also the cheapest of them")
     else:
         parts.append("no other backbone is tied with it")
+    if not h.get("supported", True):
+        parts.append(UNSUPPORTED)
     text = "; ".join(parts) + "."
     return ("RANDOM WEIGHTS — " + text) if h.get("random_weights") else text
 

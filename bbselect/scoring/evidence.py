@@ -148,7 +148,10 @@ def ranked_by(entries: list[dict], study: dict | None = None) -> tuple[list[tupl
     """The ranking order for these entries, and a note when boxes exist but may not rank.
 
     Boxes rank only through a score the validation study supports (``validated.box_choice``)."""
-    order = [(n, w) for n, w in RANKED_BY if registry.get(n).tier != "boxes"]
+    study = validated.load() if study is None else study
+    last = RANKED_BY[-1][0]  # the last resort always stays, marked unsupported when it is
+    order = [(n, w) for n, w in RANKED_BY if registry.get(n).tier != "boxes"
+             and (registry.get(n).tier != "label-free" or n == last or validated.label_free(n, study)["supported"])]
     n_det = sum(1 for n, _ in order if registry.get(n).tier == "detection")
     if any(np.isfinite(registry.value(e, n)) for e in entries for n, _ in order[:n_det]):
         return order, None  # the detection probe ran: it ranks
@@ -170,19 +173,30 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
     """Set ``entry["primary"]`` (metric name and summary) on every backbone; return what was used.
 
     ``study``: the validation study's verdict (default: ``validated.load()``)."""
+    study = validated.load() if study is None else study
     order, note = ranked_by(entries, study)
     for name, why in order:
         spec = registry.get(name)
         if name == order[-1][0] or any(np.isfinite(registry.value(e, name)) for e in entries):
             break
-    used = {"evidence": spec.tier, "metric": spec.title, "why": why}
+    used = {"evidence": spec.tier, "metric": spec.title, "why": why, "supported": supported(spec, study)}
     if note:
         used["note"] = note
     if name == "stability":
-        used["how_sure"] = stability.how_sure()
+        used["how_sure"] = stability.how_sure(validated.label_free("stability", study)["tau"])
     for e in entries:
         e["primary"] = {"metric": spec.title, **_summary_at(e, spec.path)}
     return used
+
+
+def supported(spec, study: dict) -> bool:
+    """Whether the evidence that ranks is earned: a trained probe on the user's own labels or boxes is
+    (it is the ground truth itself); a cheap box score ranks only when the study supports it; a
+    label-free score only when ``validated.json`` says the study supports it (``separation``, the
+    last resort, never has been)."""
+    if spec.tier in ("detection", "labels", "boxes"):
+        return True
+    return validated.label_free(spec.name, study)["supported"]
 
 
 def _summary_at(entry: dict, path: tuple[str, ...]) -> dict:
@@ -225,7 +239,7 @@ RANKED_BY = (
                   "is the most direct evidence for a detector"),
     ("linear_probe", "class labels were found (no boxes): how well a linear classifier on the pooled "
                      "features separates your classes is the best available evidence"),
-    *((("stability", "no labels or boxes were given; neighbourhood stability is the label-free score the "
-                     "validation study supports (see the how-sure note)"),) if stability.STUDY["supported"] else ()),
+    ("stability", "no labels or boxes were given; neighbourhood stability is the label-free score the "
+                  "validation study supports (see the how-sure note)"),
     ("separation", "no labels or boxes were given, so only the label-free map scores are available"),
 )

@@ -253,23 +253,18 @@ def add_paired(entries: list[dict], per_image: dict[str, dict[str, float]], n_bo
             e["stability"]["paired"][o["label"]] = {k: res[k] for k in ("diff", "lo", "hi", "n", "tied")}
 
 
-# What the validation study measured (docs/validation.md, benchmarks/validation_study.py): the verdict
-# ranks by stability only while SUPPORTED holds, and quotes these numbers and failure cases.
-STUDY = {
-    "supported": True,
-    "tau": {"trashnet": 0.75, "magnetic-tile-defects": 0.57},
-    "source": "the research check of issue 11, on the configurations of benchmarks/validation_study.py",
-    "failures": "it ranks shallow layers (c3) too close to deeper ones on textures, and it underrates a "
-                "random-init ResNet50 whose probe accuracy is fair",
-}
+# Known failure cases (issue 11's research check); the measured τ comes from validated.json.
+FAILURES = ("it ranks shallow layers (c3) too close to deeper ones on textures, and it underrates a random-init "
+            "ResNet50 whose probe accuracy is fair")
 
 
-def how_sure() -> str:
-    """The verdict's "how sure" sentence for a ranking by stability."""
-    taus = ", ".join(f"{t:.2f} on {ds}" for ds, t in STUDY["tau"].items())
-    return (f"How sure: neighbourhood stability is the label-free score a validation study supports "
+def how_sure(tau: dict[str, float]) -> str:
+    """The verdict's "how sure" sentence for a ranking by stability; ``tau``: data set -> Kendall τ with
+    linear-probe accuracy over pretrained and degraded networks, as the validation study measured it."""
+    taus = ", ".join(f"{t:.2f} on {ds}" for ds, t in tau.items()) or "not recorded"
+    return (f"How sure: neighbourhood stability is the label-free score bbselect's validation study supports "
             f"as a predictor of transfer (Kendall τ with linear-probe accuracy {taus}, pretrained and "
-            f"degraded networks; {STUDY['source']}). Known failure cases: {STUDY['failures']}. Effective rank "
+            f"degraded networks; docs/validation.md). Known failure cases: {FAILURES}. Effective rank "
             f"and dead channels act only as a health gate (they can move a backbone down, never up); the map "
             f"scores describe the figures and do not rank. Labels or boxes give stronger evidence.")
 

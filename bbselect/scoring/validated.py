@@ -5,7 +5,8 @@ A score may drive the verdict only where the study shows it predicts a ground tr
 (docs/validation.md).  For boxes the ground truth is the detection probe's mAP@0.5; when boxes exist
 but the probe did not run, ``box_choice`` picks the cheap box score the study supports best: among
 the supported ones that this run computed, the one whose τ on its worse data set is highest.  No
-file, or no supported score, means boxes do not rank (the verdict says so).
+file, or no supported score, means boxes do not rank (the verdict says so).  ``label_free`` says
+whether a label-free score (neighbourhood stability) is supported, with its measured τ.
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ def box_choice(entries: list[dict], study: dict | None = None) -> dict | None:
         if best is None or cand["worst_tau"] > best["worst_tau"]:
             best = cand
     return best
+
+
+def label_free(name: str, study: dict | None = None) -> dict:
+    """What the study measured for one label-free score, for the verdict's "how sure" line:
+    ``{"supported": bool, "tau": {data set: τ over pretrained + degraded configurations}}``.
+    Never run here (no file) = not supported, no numbers."""
+    study = load() if study is None else study
+    info = (((study.get("labels") or {}).get("scores")) or {}).get(name) or {}
+    taus = info.get("tau_nonrandom") or {}
+    return {"supported": bool(info.get("supported")),
+            "tau": {ds: t for ds, t in taus.items() if isinstance(t, (int, float)) and math.isfinite(t)}}
 
 
 def tau_text(choice: dict) -> str:
