@@ -11,10 +11,11 @@ from dataclasses import fields
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from bbselect import __version__
 from bbselect.config.schema import CompareConfig
-from bbselect.errors import BBSelectError
+from bbselect.errors import EXIT_CODES_HELP, INTERNAL_ERROR, BBSelectError, UsageError
 from bbselect.models import registry
 
 _D = CompareConfig()
@@ -93,6 +94,16 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _fail(message: str, code: int, fmt: str):
+    """Print an error (and its JSON envelope under --format json) and exit with ``code``."""
+    if fmt == "json":
+        from bbselect.report.machine import ci_error
+
+        click.echo(json.dumps(ci_error(message, code), indent=2))
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
 def _guard(fmt_key: str = "fmt"):
     """Run a command body; show user errors as clean messages with their exit code (JSON when asked)."""
 
@@ -104,23 +115,27 @@ def _guard(fmt_key: str = "fmt"):
             try:
                 return f(*args, **kwargs)
             except BBSelectError as err:
-                if fmt == "json":
-                    from bbselect.report.machine import ci_error
-
-                    click.echo(json.dumps(ci_error(str(err), err.exit_code), indent=2))
-                click.echo(f"Error: {err}", err=True)
-                sys.exit(err.exit_code)
+                _fail(str(err), err.exit_code, fmt)
             except KeyboardInterrupt:
                 click.echo("\ninterrupted: finished images are kept; resume with "
                            "`bbselect compare --resume RUN_DIR` (or re-run: cached maps are reused)", err=True)
                 sys.exit(130)
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
+                raise
+            except Exception as err:  # a bug: exit 70 and the traceback in a log file, never on the terminal
+                from bbselect.store.rundir import write_crash_log
+
+                log_path = write_crash_log(err, f"bbselect {__version__}\ncommand: {' '.join(sys.argv)}")
+                _fail(f"internal error (a bug in bbselect): {type(err).__name__}: {err}; traceback in {log_path}",
+                      INTERNAL_ERROR, fmt)
 
         return wrapper
 
     return deco
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="bbselect")
 def main():
     """Pick the CNN backbone that suits your images before you train a detector on it.
@@ -135,11 +150,15 @@ def main():
     """
 
 
+_RESUME_OK = {"resume", "quiet", "fmt", "verbose"}  # the only options --resume takes besides its folder
+
+
 @main.command()
 @click.argument("images", required=False, type=click.Path(path_type=str))
 @_options
 @click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Continue an interrupted run in RUN_DIR with its saved settings; finished images are kept.")
+              help="Continue an interrupted run in RUN_DIR with its saved settings (other options are refused); "
+                   "finished images are kept unless their maps are damaged or the image changed.")
 @_guard()
 def compare(images, backbones, quiet, fmt, resume, **opts):
     """Run backbones over IMAGES (a folder, searched recursively; default: ./images) and write
@@ -159,6 +178,13 @@ def compare(images, backbones, quiet, fmt, resume, **opts):
     from bbselect.run.pipeline import read_config
 
     if resume is not None:
+        ctx = click.get_current_context()
+        given = [p for p in ctx.command.params if p.name not in _RESUME_OK
+                 and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+        if given:
+            names = ", ".join(p.opts[-1] if isinstance(p, click.Option) else p.human_readable_name for p in given)
+            raise UsageError(f"--resume continues {resume} with its saved settings (config.yaml); remove {names}, "
+                             "or start a new run with them")
         cfg = read_config(resume)
     else:
         opts["fail_under"] = list(opts["fail_under"])
@@ -188,8 +214,6 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
       bbselect run configs/quick-ci.yaml --format json --weights none
       bbselect run results/photos/config.yaml          # repeat a finished run
     """
-    from click.core import ParameterSource
-
     from bbselect.config import file as configfile
     from bbselect.config import values as configvalues
     from bbselect.config.schema import default_images_dir
@@ -220,12 +244,9 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
     if not quiet:
         click.echo(f"sweep done: {parent / 'index.html'}", err=True)
     if fmt == "json":
-        from bbselect.report.machine import ci_summary
+        from bbselect.report.machine import ci_sweep
 
-        doc = {"schema_version": 1, "status": "ok" if code == 0 else "gate_failed", "exit_code": code,
-               "sweep_dir": str(parent),
-               "points": [ci_summary(o.summary, str(o.run_dir), o.exit_code) for o in outcomes]}
-        click.echo(json.dumps(doc, indent=2, default=str))
+        click.echo(json.dumps(ci_sweep(str(parent), outcomes, code), indent=2, default=str))
     sys.exit(code)
 
 

@@ -25,6 +25,18 @@ def _csv_value(x):
     return x
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(cell):
+    """A cell a spreadsheet will not run: text starting with ``= + - @``, tab or CR gets a leading
+    ``'`` (OWASP's advice against CSV injection, e.g. an image named ``=cmd|' /C calc'!A0.jpg``).
+    Numbers and other text are returned unchanged."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
 def csv_rows(summary: dict) -> tuple[list[str], list[list]]:
     """Header plus one row per (image, backbone, scored aggregation); missing scores are None."""
     layers = {b.get("label"): b.get("layer") for b in summary.get("backbones", [])}
@@ -35,8 +47,8 @@ def csv_rows(summary: dict) -> tuple[list[str], list[list]]:
         for label in order + [lb for lb in per_bb if lb not in layers]:
             for agg, s in (per_bb.get(label) or {}).items():
                 s = s if isinstance(s, dict) else {}
-                rows.append([im.get("rel"), label, layers.get(label), agg,
-                             *[_csv_value(s.get(n)) for n in SCORE_NAMES], s.get("degenerate")])
+                rows.append([csv_safe(c) for c in (im.get("rel"), label, layers.get(label), agg,
+                             *[_csv_value(s.get(n)) for n in SCORE_NAMES], s.get("degenerate"))])
     return list(CSV_HEADER), rows
 
 
@@ -102,6 +114,13 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
         "pareto": summary.get("pareto", []),  # by GFLOPs: deterministic
         "timing": summary.get("timing", {}),
     }
+
+
+def ci_sweep(sweep_dir: str, outcomes: list, exit_code: int) -> dict:
+    """The ``--format json`` document of a sweep: one ``ci_summary`` per point."""
+    return {"schema_version": CI_SCHEMA_VERSION, "status": "ok" if exit_code == 0 else "gate_failed",
+            "exit_code": exit_code, "sweep_dir": sweep_dir,
+            "points": [ci_summary(o.summary, str(o.run_dir), o.exit_code) for o in outcomes]}
 
 
 def _get(d, *keys):

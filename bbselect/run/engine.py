@@ -34,6 +34,7 @@ from bbselect.inputs import augment
 from bbselect.inputs import images as imgs
 from bbselect.models import device, timing
 from bbselect.models.extractor import FEATURES, MAP_KEYS, Extractor
+from bbselect.progress import log
 from bbselect.store import mapfiles
 
 
@@ -138,8 +139,9 @@ def decoded(
             yield (ref, *result)
 
 
-def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress) -> None:
-    """Count maps already in the run folder (resume) or in the cache; the rest is the job's to-do."""
+def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress, hashes: dict[str, str], quiet: bool) -> None:
+    """Count maps already in the run folder (resume) or in the cache; the rest is the job's to-do.
+    A run folder's file is kept only if it verifies and was made from the image's current content."""
     try:
         job.maps_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -154,9 +156,19 @@ def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress) -> None:
         if job.features is not None and ref.id in job.features.ids and not job.features.have(ref.id, cache):
             job.todo.add(ref.id)  # the maps are recomputed with it (bit for bit the same)
             continue
+        sha = hashes.get(ref.id)
         if dest.exists():
-            job.run.resumed += 1
-        elif cache is not None and job.cache_keys and cache.fetch(job.cache_keys[ref.id], dest):
+            problem = mapfiles.verify_maps(dest, sha)
+            if problem is None:
+                job.run.resumed += 1
+                job.run.done.append(ref.id)
+                if progress is not None:
+                    progress.advance()
+                continue
+            log(f"warning: {dest} {problem}: recomputing {ref.rel}", quiet=quiet)
+            dest.unlink(missing_ok=True)
+        if cache is not None and job.cache_keys and ref.id in job.cache_keys \
+                and cache.fetch(job.cache_keys[ref.id], dest, sha):
             job.run.cached += 1
         else:
             job.todo.add(ref.id)
@@ -166,7 +178,7 @@ def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress) -> None:
             progress.advance()
 
 
-def _flush(job: Job, input_size: int, cache, progress) -> None:
+def _flush(job: Job, input_size: int, cache, progress, hashes: dict[str, str]) -> None:
     """Run the job's pending images through its model and save their maps."""
     batch, job.pending = job.pending, []
     ex = job.extractor
@@ -184,6 +196,8 @@ def _flush(job: Job, input_size: int, cache, progress) -> None:
                       valid_hw=np.asarray(valid, np.int32))
         if view_gap is not None:
             arrays["view_gap"] = view_gap[i]
+        if ref.id in hashes:
+            arrays["image_sha256"] = np.asarray(hashes[ref.id])
         dest = job.maps_dir / f"{ref.id}.npz"
         mapfiles.save_maps(dest, arrays)
         if cache is not None and job.cache_keys:
@@ -220,6 +234,8 @@ def run_backbones(
     cache=None,
     progress=None,
     views: Views | None = None,
+    hashes: dict[str, str] | None = None,
+    quiet: bool = False,
 ) -> float:
     """Make sure every readable image in ``refs`` has a maps file in every job's ``maps_dir``.
 
@@ -227,11 +243,13 @@ def run_backbones(
     image some backbone still needs is decoded once and given to each backbone that needs it.
     Returns the wall-clock seconds of the pass; per-backbone counts are in each ``job.run``.
     With ``views``, each decode thread also makes the image's augmented views, and their pooled
-    features are saved with its maps (``view_gap``).
+    features are saved with its maps (``view_gap``). ``hashes`` (image id -> sha256 of the file) is
+    stored in every maps file made, and a resumed file must match it.
     """
     t_wall = time.perf_counter()
+    hashes = hashes or {}
     for job in jobs:
-        _reuse(job, refs, cache, progress)
+        _reuse(job, refs, cache, progress, hashes, quiet)
     needed = [r for r in refs if any(r.id in job.todo for job in jobs)]
     for job in jobs:
         if job.todo:
@@ -253,10 +271,10 @@ def run_backbones(
             if item[0].id in job.todo:
                 job.pending.append(item)
                 if len(job.pending) == batch_size:
-                    _flush(job, input_size, cache, progress)
+                    _flush(job, input_size, cache, progress, hashes)
     for job in jobs:
         if job.pending:
-            _flush(job, input_size, cache, progress)
+            _flush(job, input_size, cache, progress, hashes)
     wall = time.perf_counter() - t_wall
     # ms/image is the median over several timed batches: top up a small run's few batches (timing.py)
     zeros = np.zeros((batch_size, input_size, input_size, 3), np.uint8)

@@ -28,7 +28,7 @@ import yaml
 from bbselect import __version__
 from bbselect.config.schema import CompareConfig, parse_figures
 from bbselect.config.validate import resolve
-from bbselect.errors import InputError, Interrupted
+from bbselect.errors import InputError, Interrupted, mark_run_dir
 from bbselect.inputs import images as imgs
 from bbselect.models import device, runtime
 from bbselect.models.cost import count_params, gflops
@@ -70,6 +70,8 @@ class _Skips:
         if strict and self.items:
             rel, reason = next(iter(self.items.items()))
             raise InputError(f"{rel}: {reason} (--strict)")
+        for rel, reason in self.items.items():  # found while scanning: symlink loops, FIFOs, ...
+            log(f"warning: skipped {rel}: {reason}", quiet=quiet)
 
     def __call__(self, ref: imgs.ImageRef, reason: str) -> None:
         if ref.rel in self.items:
@@ -96,7 +98,7 @@ def _weights_id(weights: str, seed: int, sel=None) -> str:
 def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None = None,
             resume: Path | None = None) -> Outcome:
     started = now()
-    res = resolve(cfg)
+    res = resolve(cfg)  # every value, gate and the memory estimate, before any work
     fail_under = gates.parse_fail_under(cfg.fail_under)
     shard = shards.resolve_shard(cfg.shard, cfg.shards, os.environ)
     shard_dir = None
@@ -123,9 +125,9 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
                          f" (looked for {', '.join(imgs.IMAGE_EXTENSIONS)}, recursively)")
     skips = _Skips(skipped, cfg.strict, quiet)
     cache = Cache(Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(),
-                  cfg.cache_max_mb) if cfg.cache else Cache(None)
-    hashes = {}
-    for r in refs if cache.enabled else []:
+                  cfg.cache_max_mb, quiet=quiet) if cfg.cache else Cache(None)
+    hashes = {}  # stored in every maps file: a resumed run recomputes images whose content changed
+    for r in refs:
         try:
             hashes[r.id] = file_hash(r.path)
         except PermissionError:
@@ -137,17 +139,19 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
                                                       cfg.labels, cfg.boxes)
     views = Views(cfg.stability_views, cfg.stability_seed) if want_views else None
     probe_plan = probe_step.plan(res.images_dir, [r for r in refs if r.rel not in skips.items], cfg, quiet)
-    plans = []
+    plans, prior = [], _prior_metas(resume) if resume else {}
     for sel in res.selections:
         layer = sel.layer_or(cfg.layer)
         bkey = backbone_key(sel.spec.name, dict(sel.options), layer, _weights_id(res.weights, cfg.seed, sel),
                             cfg.input_size, cfg.resize, views.key() if views else None,
                             device.policy_name(cfg.mixed_precision))
         keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
-        meta = cache.meta(bkey)
+        meta = cache.meta(bkey) or prior.get(sel.label)
         plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
-        if meta is None or not all(cache.has(k) for k in keys.values()) or resume:
+        kept = resume / "maps" / rundir.safe_name(sel.label) if resume else None
+        if meta is None or not all(cache.has(k) or (kept and (kept / f"{i}.npz").exists()) for i, k in keys.items()):
             _build(plan, res.weights, cfg, quiet)  # build now: weights errors before any folder exists
+        # else no model unless a kept or cached file fails verification (then it is built on demand)
         plans.append(plan)
 
     if resume:
@@ -171,7 +175,8 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         prog = Progress(_backbones_label(plans), len(todo) * len(jobs), quiet=quiet, unit="maps")
         timing["maps_seconds"] = run_backbones(
             jobs, todo, input_size=cfg.input_size, resize=cfg.resize, batch_size=cfg.batch_size,
-            max_pixels=cfg.max_pixels, on_skip=skips, cache=cache, progress=prog, views=views,
+            max_pixels=cfg.max_pixels, on_skip=skips, cache=cache, progress=prog, views=views, hashes=hashes,
+            quiet=quiet,
         )
         prog.close()
         for plan, job in zip(plans, jobs):
@@ -218,6 +223,22 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
             f"interrupted: finished images are kept in {run_dir}; resume with "
             f"`bbselect compare --resume {run_dir}` (or re-run: cached maps are reused)"
         ) from None
+    except Exception as err:
+        mark_run_dir(err, run_dir)
+        raise
+
+
+_META_KEYS = {"label", "name", "options", "layer", "stage", "map_shape", "channels", "weights", "params", "gflops"}
+
+
+def _prior_metas(run_dir: Path) -> dict[str, dict]:
+    """Backbone facts from a run folder's earlier ``run.json`` (a finished run being resumed), so a
+    resume that needs no new maps builds no model even without the cache. Damaged: none."""
+    try:
+        metas = json.loads((run_dir / "run.json").read_text()).get("backbones")
+        return {m["label"]: m for m in metas if isinstance(m, dict) and _META_KEYS <= set(m)}
+    except Exception:  # noqa: BLE001 - a damaged run.json only costs a model build
+        return {}
 
 
 def _backbones_label(plans: list[dict]) -> str:
@@ -326,4 +347,8 @@ def report(run_dir: Path, *, figures: str | None = None, overlay: bool | None = 
         cfg.figures = figures
     if overlay is not None:
         cfg.overlay = overlay
-    return finish(run_dir, manifest, cfg, gates.parse_fail_under(cfg.fail_under), quiet)
+    try:
+        return finish(run_dir, manifest, cfg, gates.parse_fail_under(cfg.fail_under), quiet)
+    except Exception as err:
+        mark_run_dir(err, run_dir)
+        raise

@@ -25,6 +25,7 @@ from bbselect.config.file import dump_config
 from bbselect.config.schema import CompareConfig
 from bbselect.progress import log
 from bbselect.report.sweep_index import render_index
+from bbselect.report.machine import csv_safe
 from bbselect.store import rundir
 
 COLUMNS = ["point", "backbone", "layer", "stage", "input_size", "resize", "weights", "rank",
@@ -82,7 +83,7 @@ def write_summary(parent: Path, rows: list[dict], sweep: dict) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()
-    w.writerows({k: ("" if r[k] is None else r[k]) for k in COLUMNS} for r in rows)
+    w.writerows({k: ("" if r[k] is None else csv_safe(r[k])) for k in COLUMNS} for r in rows)
     rundir.atomic_write_text(parent / "summary.csv", buf.getvalue())
     rundir.write_json(parent / "summary.json", {"schema_version": 1, "sweep": sweep, "rows": rows})
     md = ["| " + " | ".join(COLUMNS[:-1]) + " |", "|" + "---|" * (len(COLUMNS) - 1)]
@@ -117,7 +118,7 @@ def sweep_figures(rows: list[dict], sweep: dict) -> dict:
     ax.set_ylabel(f"{metric} (95% interval)")
     ax.set_title("quality vs cost, every point of the sweep", fontsize=10)
     ax.grid(alpha=0.3)
-    if labels:
+    if ax.get_legend_handles_labels()[0]:  # no legend (and no matplotlib warning) when nothing was drawn
         ax.legend(fontsize=8)
     out["score_vs_cost.png"] = fig
     points = list(dict.fromkeys(r["point"] for r in rows))

@@ -16,12 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
+from bbselect.errors import InputError
 from bbselect.models.extractor import MAP_KEYS
 from bbselect.scoring import detection, evidence, mapscores, ranking, registry, stability, stats
 from bbselect.scoring.registry import SCORED_MAPS
 from bbselect.store.mapfiles import load_maps
 
 SCHEMA_VERSION = 1
+
+
+def _read_maps(run_dir: Path, path: Path) -> dict:
+    """One image's maps; a missing or damaged file is an input error that says how to recompute it."""
+    try:
+        return load_maps(path)
+    except Exception as err:  # noqa: BLE001 - any failure to read is a damaged file
+        what = "is missing" if isinstance(err, FileNotFoundError) else f"is unreadable ({type(err).__name__}: {err})"
+        raise InputError(f"maps file {path} {what}; recompute it with `bbselect compare --resume {run_dir}`") from None
 
 
 def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | None, boxes, stab_k: int,
@@ -31,10 +41,7 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
     samples = {k: [] for k in MAP_KEYS}
     gap, gmp, labelled, box_maps, views = [], [], [], {}, []
     for im in images:
-        path = maps_dir / f"{im['id']}.npz"
-        if not path.exists():
-            continue
-        m = load_maps(path)
+        m = _read_maps(run_dir, maps_dir / f"{im['id']}.npz")
         if progress is not None:
             progress.advance()
         per_image[im["id"]] = {k: mapscores.score_map(m[k]) for k in SCORED_MAPS}

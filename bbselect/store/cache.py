@@ -12,6 +12,11 @@ folder, file names, other backbones) and it stays (a hit). Per backbone, its cos
 ms/image measured when it was computed) and layer facts are cached too, so a fully cached run builds
 no model and does not even import TensorFlow.
 
+Every entry is verified when it is read: a maps file by ``mapfiles.verify_maps`` (each array's
+CRC-32, the expected arrays and shapes, and the image content hash stored in it), a backbone's facts
+by the sha256 digest stored with them. A bad entry is deleted, logged once and recomputed; it never
+fails a run. Eviction tolerates files that another run deletes at the same time.
+
 Location: ``--cache-dir``, else ``$BBSELECT_CACHE``, else ``$XDG_CACHE_HOME/bbselect``, else
 ``~/.cache/bbselect``. Size cap: ``--cache-max-mb`` (default 2048); after a run the least recently
 used entries are deleted until the cache fits. ``--no-cache`` turns it off.
@@ -26,10 +31,13 @@ import shutil
 from pathlib import Path
 
 from bbselect.common import file_digest
+from bbselect.progress import log
+from bbselect.store.mapfiles import verify_maps
 from bbselect.store.rundir import atomic_write_bytes, atomic_write_text
 
-# Bump when decoding, resizing or preprocessing changes what a map looks like.
-PIPELINE_VERSION = 1
+# Bump when decoding, resizing or preprocessing changes what a map looks like (or the maps file
+# format: version 2 stores the image content hash in every maps file).
+PIPELINE_VERSION = 2
 META_VERSION = 2  # of the cached backbone facts: 2 = params of the layers the extractor runs, timed batches
 DEFAULT_MAX_MB = 2048
 
@@ -73,11 +81,13 @@ def entry_key(backbone: str, image_sha256: str) -> str:
 class Cache:
     """Maps files by key, plus one JSON of facts per backbone key. ``Cache(None)`` is a no-op cache."""
 
-    def __init__(self, root: Path | None, max_mb: int = DEFAULT_MAX_MB):
+    def __init__(self, root: Path | None, max_mb: int = DEFAULT_MAX_MB, quiet: bool = False):
         self.root = root
         self.max_bytes = max_mb * 1024 * 1024
+        self.quiet = quiet
         self.hits = 0
         self.misses = 0
+        self.discarded: set[Path] = set()
 
     @property
     def enabled(self) -> bool:
@@ -89,19 +99,38 @@ class Cache:
     def has(self, key: str) -> bool:
         return self.enabled and self._path(key).exists()
 
-    def fetch(self, key: str, dest: Path) -> bool:
-        """Copy the entry into ``dest`` if present; True on a hit."""
+    def _discard(self, path: Path, problem: str) -> None:
+        """Delete a bad entry (another run may have done it already) and say so once."""
+        path.unlink(missing_ok=True)
+        if path not in self.discarded:
+            self.discarded.add(path)
+            log(f"warning: corrupt cache entry {path} ({problem}): deleted, recomputing", quiet=self.quiet)
+
+    def fetch(self, key: str, dest: Path, image_sha256: str | None = None) -> bool:
+        """Copy the entry into ``dest`` if it is present and verifies (made from an image with
+        ``image_sha256`` when given); True on a hit. A bad entry is deleted and counts as a miss."""
         if not self.enabled:
             return False
         src = self._path(key)
+        tmp = dest.with_name(dest.name + ".tmp")
         try:
-            os.utime(src)  # mark as recently used
-            tmp = dest.with_name(dest.name + ".tmp")
             shutil.copyfile(src, tmp)
-            os.replace(tmp, dest)
+            problem = verify_maps(tmp, image_sha256)
+            if problem is None:
+                os.replace(tmp, dest)
         except OSError:
+            tmp.unlink(missing_ok=True)
             self.misses += 1
             return False
+        if problem is not None:
+            tmp.unlink(missing_ok=True)
+            self._discard(src, problem)
+            self.misses += 1
+            return False
+        try:
+            os.utime(src)  # mark as recently used
+        except OSError:
+            pass  # evicted by another run meanwhile: the copy is good
         self.hits += 1
         return True
 
@@ -113,36 +142,60 @@ class Cache:
         except Exception:  # a full or read-only cache must never fail a run
             pass
 
+    def _meta_path(self, bkey: str) -> Path:
+        return self.root / "backbones" / f"{bkey}.json"
+
     def meta(self, bkey: str) -> dict | None:
-        """A backbone's cached facts (params, GFLOPs, speed), or None; facts written by an older
-        bbselect (``META_VERSION``; 1 counted params of the whole backbone) count as missing."""
+        """A backbone's cached facts (params, GFLOPs, speed), or None if absent, damaged (its digest does
+        not match) or written by an older bbselect (``META_VERSION``; 1 counted params of the whole backbone)."""
         if not self.enabled:
             return None
+        path = self._meta_path(bkey)
         try:
-            meta = json.loads((self.root / "backbones" / f"{bkey}.json").read_text())
-        except (OSError, ValueError):
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
             return None
-        return meta if meta.get("meta_version") == META_VERSION else None
+        except (OSError, ValueError):
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("meta"), dict) and doc.get("sha256") == _digest(doc["meta"]):
+            return doc["meta"] if doc["meta"].get("meta_version") == META_VERSION else None
+        self._discard(path, "digest mismatch" if isinstance(doc, dict) else "unreadable")
+        return None
 
     def store_meta(self, bkey: str, meta: dict) -> None:
         if not self.enabled:
             return
         try:
-            atomic_write_text(self.root / "backbones" / f"{bkey}.json",
-                              json.dumps({**meta, "meta_version": META_VERSION}, indent=1))
+            meta = {**meta, "meta_version": META_VERSION}
+            atomic_write_text(self._meta_path(bkey), json.dumps({"sha256": _digest(meta), "meta": meta}, indent=1))
         except Exception:
             pass
 
+    def _entries(self) -> list[tuple[float, int, Path]]:
+        """(mtime, size, path) of every maps entry; files deleted meanwhile by another run are left out."""
+        out = []
+        try:
+            for p in (self.root / "maps").rglob("*.npz"):
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                out.append((st.st_mtime, st.st_size, p))
+        except OSError:  # a folder removed while walking it
+            pass
+        return out
+
     def size_bytes(self) -> int:
-        if not self.enabled or not (self.root / "maps").exists():
+        if not self.enabled:
             return 0
-        return sum(p.stat().st_size for p in (self.root / "maps").rglob("*.npz"))
+        return sum(size for _, size, _ in self._entries())
 
     def evict(self) -> int:
-        """Delete least recently used entries until the cache fits its cap; return how many."""
-        if not self.enabled or not (self.root / "maps").exists():
+        """Delete least recently used entries until the cache fits its cap; return how many.
+        Never raises: several runs may evict from one cache at the same time."""
+        if not self.enabled:
             return 0
-        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in (self.root / "maps").rglob("*.npz")]
+        files = self._entries()
         total = sum(size for _, size, _ in files)
         removed = 0
         for _, size, path in sorted(files):
@@ -150,8 +203,10 @@ class Cache:
                 break
             try:
                 path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass  # another run deleted it: the space is free all the same
             except OSError:
                 continue
             total -= size
-            removed += 1
         return removed

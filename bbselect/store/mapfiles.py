@@ -1,7 +1,11 @@
 """Maps on disk: one ``.npz`` per image and backbone, written atomically, read back whole.
 
 A maps file holds the collapsed ``max`` / ``mean`` / ``sum`` maps (float32, cropped to the image),
-the pooled ``gap`` / ``gmp`` features and ``valid_hw``; never the full feature tensor.
+the pooled ``gap`` / ``gmp`` features, ``valid_hw`` and ``image_sha256`` (the content hash of the
+image it was made from); never the full feature tensor.
+
+``verify_maps`` says whether a file can be trusted: a cache entry or a resumed run folder's file is
+verified before it is used, and a bad one is recomputed instead of crashing the run.
 """
 
 from __future__ import annotations
@@ -29,3 +33,34 @@ def save_maps(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def load_maps(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
+
+
+REQUIRED = ("max", "mean", "sum", "gap", "gmp", "valid_hw")
+
+
+def verify_maps(path: Path, image_sha256: str | None = None) -> str | None:
+    """Why the maps file at ``path`` cannot be used, or None if it can.
+
+    Every array is read in full, so its CRC-32 (stored with it in the ``.npz``, a zip archive) is
+    checked; then the expected arrays and their shapes. With ``image_sha256`` the file must also
+    record that it was made from an image with exactly that content.
+    """
+    try:
+        arrays = load_maps(path)
+    except FileNotFoundError:
+        return "missing"
+    except Exception as err:  # noqa: BLE001 - whatever fails to read is a damaged file
+        return f"unreadable ({type(err).__name__}: {err})"
+    missing = [k for k in REQUIRED if k not in arrays]
+    if missing:
+        return f"incomplete (no {', '.join(missing)})"
+    maps = {arrays[k].shape for k in ("max", "mean", "sum")}
+    if len(maps) != 1 or len(maps.pop()) != 2 or arrays["gap"].ndim != 1 or arrays["gap"].shape != arrays["gmp"].shape:
+        return "inconsistent array shapes"
+    if image_sha256 is not None:
+        stored = arrays.get("image_sha256")
+        if stored is None:
+            return "made by an older bbselect (no image content hash)"
+        if str(stored) != image_sha256:
+            return "made from different image content (the image changed since)"
+    return None

@@ -21,6 +21,25 @@ from bbselect.errors import OutputError
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def write_crash_log(err: BaseException, header: str) -> Path:
+    """Write ``header`` and the traceback of an unexpected error to ``crash.log`` in the run folder
+    it happened in (``err.run_dir``, see ``errors.mark_run_dir``), else to a temp file; return the path."""
+    import traceback
+
+    text = header + "\n\n" + "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    run_dir = getattr(err, "run_dir", None)
+    if run_dir is not None:
+        try:
+            atomic_write_text(Path(run_dir) / "crash.log", text)
+            return Path(run_dir) / "crash.log"
+        except OutputError:
+            pass
+    fd, name = tempfile.mkstemp(prefix="bbselect-crash-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return Path(name)
+
+
 def safe_name(name: str) -> str:
     """A run or file name made of safe characters (``a b/c`` -> ``a-b-c``)."""
     cleaned = _SAFE.sub("-", name).strip("-.")
