@@ -136,14 +136,16 @@ def paired_tie(a: dict, b: dict) -> bool:
 # channel statistics
 # --------------------------------------------------------------------------
 
-def channel_stats(gap: np.ndarray, gmp: np.ndarray, dead_eps: float = 1e-6,
+def channel_stats(gap: np.ndarray, gmp: np.ndarray, dead_rtol: float = 1e-6,
                   rtol: float = 1e-6) -> dict:
     """Dead-channel share and effective rank of pooled features.
 
     ``gap``/``gmp``: [n_images, C] global-average / global-max pooled features.
 
-    * ``dead_fraction``: share of channels with ``gmp <= dead_eps`` on every
-      image.
+    * ``dead_fraction``: share of channels that never fire: ``gmp <= dead_rtol * peak`` on every
+      image, where ``peak`` is the layer's largest pooled value over all channels and images.
+      Scale-free: random-init networks whose activations are all ~1e-12 are not "dead" (a probe
+      still finds signal in them); a layer that is zero everywhere is all dead.
     * ``effective_rank``: Roy & Vetterli (2007), exp of the Shannon entropy of
       the normalised eigenvalues of the channel covariance of ``gap`` across
       images.  Channels that are constant across images (same rule as
@@ -165,7 +167,9 @@ def channel_stats(gap: np.ndarray, gmp: np.ndarray, dead_eps: float = 1e-6,
     if c == 0 or n == 0:
         out["note"] = "no images or no channels"
         return out
-    dead = np.all(gmp <= dead_eps, axis=0)
+    finite = gmp[np.isfinite(gmp)]
+    peak = float(finite.max()) if finite.size else 0.0
+    dead = np.all(gmp <= dead_rtol * max(peak, 0.0), axis=0)
     out["n_dead"] = int(dead.sum())
     out["dead_fraction"] = float(dead.mean())
     if n < 2:
