@@ -34,9 +34,9 @@ def scores(run_dir: Path):
 
 
 def assert_same(a, b, where="scores"):
-    """Equal, except floats to 1e-5 (a recomputed image may share its batch with another image than
-    before, and TensorFlow's CPU kernels then differ in the last bits) and the numbers quoted in a
-    degenerate map's reason."""
+    """Equal, except floats to 1e-5 and the numbers quoted in a degenerate map's reason: a recomputed
+    image went through TensorFlow again, and when this test was written (images batched together) its
+    maps differed from the first run's in the last float32 bits."""
     if isinstance(a, dict) and isinstance(b, dict):
         assert a.keys() == b.keys(), where
         for k in a:
