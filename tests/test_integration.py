@@ -73,7 +73,9 @@ def test_pretrained_features_are_richer_than_random(runs):
         real, rand = pair["real"]["channels_stats"], pair["random"]["channels_stats"]
         assert real["effective_rank"] is not None and real["effective_rank"] > 3
         assert rand["effective_rank"] is None or real["effective_rank"] > 2 * rand["effective_rank"]
-        assert real["dead_fraction"] <= rand["dead_fraction"]
+        # random-init activations are tiny (~1e-17 at c5), not dead: the scale-free test (issue 13)
+        # no longer calls them dead, where an absolute floor of 1e-6 called c5 100% dead
+        assert rand["dead_fraction"] < 0.5
 
 
 def test_degenerate_maps_are_reported_not_scored_zero(runs):
