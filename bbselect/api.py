@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bbselect.config.schema import CompareConfig, default_images_dir
 from bbselect.common import did_you_mean
+from bbselect.config.schema import CompareConfig, default_images_dir
 from bbselect.config.values import KINDS, BadValue, check_value
 from bbselect.errors import UsageError
 from bbselect.models import registry

@@ -4,74 +4,18 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import signal
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
 from bbselect import __version__
+from bbselect.cli_options import shared_options
 from bbselect.config.schema import CompareConfig
 from bbselect.errors import EXIT_CODES_HELP, INTERNAL_ERROR, BBSelectError, UsageError
 from bbselect.models import registry
-
-_D = CompareConfig()
-
-
-def _schema_options() -> list:
-    """One click option per ``CompareConfig`` field that has help: defaults, help texts, metavars and
-    choices all come from the schema (config/schema.py), so an option is added in one place."""
-    from bbselect.config.values import KINDS
-
-    out = []
-    for f in fields(CompareConfig):
-        meta = f.metadata
-        if not meta.get("help"):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        decls = list(meta.get("flags") or (flag,))
-        kw = {"help": meta["help"], "metavar": meta.get("metavar")}
-        default = getattr(_D, f.name)
-        kind = KINDS[f.name]
-        if kind == "bool":
-            decls = [f"{flag}/--no-{flag[2:]}"]
-            kw.update(default=default, show_default=True)
-        elif kind == "list":
-            kw["multiple"] = True
-            if default:
-                kw["help"] += f" [default: {', '.join(default)}]"
-        else:
-            kw["default"] = default
-            kw["show_default"] = default is not None
-            if kind == "int":
-                kw["type"] = int
-            if meta.get("choices"):
-                kw["type"] = click.Choice(meta["choices"])
-                kw.pop("metavar")
-        out.append(click.option(*decls, f.name, **kw))
-    return out
-
-
-def _options(f):
-    """The options shared by ``compare`` and ``run`` (each is also a YAML key of the same name)."""
-    opts = [
-        *_schema_options(),
-        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                     help="json: print one machine-readable summary to stdout (logs stay on stderr)."),
-        click.option("-q", "--quiet", is_flag=True, help="No progress output; errors only."),
-        click.option("-v", "--verbose", is_flag=True, callback=_verbose, expose_value=False, is_eager=True,
-                     help="Also show TensorFlow's own messages."),
-    ]
-    return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
-
-
-def _verbose(ctx, param, value):
-    if value:
-        os.environ["BBSELECT_TF_VERBOSE"] = "1"
-    return value
 
 
 def _echo_outcome(outcome, fmt: str, quiet: bool = False) -> None:
@@ -155,7 +99,7 @@ _RESUME_OK = {"resume", "quiet", "fmt", "verbose"}  # the only options --resume 
 
 @main.command()
 @click.argument("images", required=False, type=click.Path(path_type=str))
-@_options
+@shared_options
 @click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Continue an interrupted run in RUN_DIR with its saved settings (other options are refused); "
                    "finished images are kept unless their maps are damaged or the image changed.")
@@ -175,7 +119,7 @@ def compare(images, backbones, quiet, fmt, resume, **opts):
     """
     from bbselect.config.schema import default_images_dir
     from bbselect.run.pipeline import compare as run_compare
-    from bbselect.run.pipeline import read_config
+    from bbselect.run.runfolder import read_config
 
     if resume is not None:
         ctx = click.get_current_context()
@@ -198,7 +142,7 @@ def compare(images, backbones, quiet, fmt, resume, **opts):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a YAML key; VALUE is parsed as YAML (--set backbones=[vgg16,resnet50], "
                    "--set sweep.layer=[c4,c5]). Repeatable.")
-@_options
+@shared_options
 @click.pass_context
 @_guard()
 def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
@@ -214,14 +158,13 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
       bbselect run configs/quick-ci.yaml --format json --weights none
       bbselect run results/photos/config.yaml          # repeat a finished run
     """
+    from bbselect.cli_info import find_config_file
     from bbselect.config import file as configfile
     from bbselect.config import values as configvalues
     from bbselect.config.schema import default_images_dir
     from bbselect.config.validate import resolve
     from bbselect.run.pipeline import compare as run_compare
     from bbselect.run.sweep import run_config_sweep
-
-    from bbselect.cli_info import find_config_file
 
     config_file, shipped_config = find_config_file(config_file)
     opts["backbones"] = backbones
@@ -266,7 +209,7 @@ def report(run_dir, figures, overlay, fmt, quiet):
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True, metavar="SHARDS...")
-@click.option("-o", "--output", default=_D.output, show_default=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", default=CompareConfig.output, show_default=True, type=click.Path(path_type=Path))
 @click.option("--name", default=None, help="Merged run folder name [default: NAME-merged for the shards of "
               "OUTPUT/NAME/, else <first run>-merged].")
 @click.option("--allow-partial", is_flag=True, help="Merge a set with missing shards (never one with duplicates, "
@@ -321,7 +264,7 @@ def config_cmd(write_to):
 
 @main.command()
 @click.argument("backbone", metavar="BACKBONE[:k=v,...]")
-@click.option("--input-size", default=_D.input_size, show_default=True, type=int)
+@click.option("--input-size", default=CompareConfig.input_size, show_default=True, type=int)
 @click.option("--all", "show_all", is_flag=True, help="List every layer, not only those that change the stride.")
 @_guard()
 def layers(backbone, input_size, show_all):

@@ -60,7 +60,13 @@ class Progress:
 
 def _rich_bar(stream, label: str, total: int, unit: str):
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.progress import Progress as Bar
 
     rate = TextColumn("{task.fields[rate]}")

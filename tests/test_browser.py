@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
+from browser import check_page, chromium, screenshot
 from click.testing import CliRunner
+from conftest import make_images
 
 from bbselect.cli import main
-from browser import check_page, chromium, screenshot
-from conftest import make_images
 
 ARTIFACTS = Path(os.environ.get("BBSELECT_ARTIFACTS") or Path(__file__).resolve().parents[1] / "tmp" / "browser")
 SMALL = ["--weights", "none", "--input-size", "64", "--batch-size", "2", "-q"]

@@ -3,7 +3,12 @@
 import numpy as np
 
 from bbselect.probes import study as S
-from bbselect.report.detections import DetectionPanel, DetectionRow, detections_figure, shown
+from bbselect.report.detections import (
+    DetectionPanel,
+    DetectionRow,
+    detections_figure,
+    shown,
+)
 
 
 def test_sample_is_stratified_deterministic_and_bounded():

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import make_images
 
 from bbselect.cli import main
-from conftest import make_images
 
 FAST = ["-b", "mobilenet:alpha=0.25,layer=c4", "--weights", "none", "--input-size", "64", "--batch-size", "2",
         "--figures", "none", "-q"]

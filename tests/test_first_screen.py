@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from conftest import make_images
 
 from bbselect.cli import main
-from conftest import make_images
 
 BACKBONES = ["-b", "mobilenet:alpha=0.25", "-b", "mobilenet:alpha=0.25,layer=c4"]
 

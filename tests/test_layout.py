@@ -17,7 +17,7 @@ LAYERS = [
     {"report"},
     {"config"},
     {"run"},
-    {"cli", "cli_info", "api", "__main__"},
+    {"cli", "cli_info", "cli_options", "api", "__main__"},
 ]
 
 

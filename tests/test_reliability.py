@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import make_images
 from PIL import Image
 
 from bbselect.cli import main
 from bbselect.run import pipeline
 from bbselect.store import cache as cache_mod
 from bbselect.store.mapfiles import verify_maps
-from conftest import make_images
 
 LABEL = "mobilenet:alpha=0.25"
 FAST = ["-b", LABEL, "--weights", "none", "--input-size", "64", "--batch-size", "2", "--figures", "none"]

@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import make_images
-from test_batch import _scores, run  # the CLI runner and the scores compared for equality
+from test_batch import (  # the CLI runner and the scores compared for equality
+    _scores,
+    run,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["-b", "mobilenetv2:layer=c3", "--weights", "none", "--input-size", "64", "--batch-size", "2",

@@ -4,14 +4,13 @@ independent of batching, and switched by --stability (a tiny random-init MobileN
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
+from conftest import make_images
 
 from bbselect.config.schema import CompareConfig
 from bbselect.run.pipeline import compare
 from bbselect.scoring import validated
-from conftest import make_images
 
 BB = "mobilenet:alpha=0.25,layer=c3"
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bbselect.errors import UsageError, WeightsUnavailable
+from bbselect.errors import WeightsUnavailable
 from bbselect.models import registry, weights
 
 

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from bbselect.common import did_you_mean
 from bbselect.config import values
-from bbselect.config.schema import PROBE_CHOICES, STABILITY_CHOICES, CompareConfig, parse_figures, parse_shard
+from bbselect.config.schema import (
+    PROBE_CHOICES,
+    STABILITY_CHOICES,
+    CompareConfig,
+    parse_figures,
+    parse_shard,
+)
 from bbselect.errors import InputError, UsageError
 from bbselect.models import registry
 from bbselect.models.weights import parse_weights

@@ -26,7 +26,12 @@ import typing
 import yaml
 
 from bbselect.common import did_you_mean
-from bbselect.config.schema import FIGURE_CHOICES, CompareConfig, parse_figures, parse_shard
+from bbselect.config.schema import (
+    FIGURE_CHOICES,
+    CompareConfig,
+    parse_figures,
+    parse_shard,
+)
 from bbselect.errors import UsageError
 from bbselect.inputs.images import RESIZE_MODES
 from bbselect.models import registry

@@ -14,10 +14,26 @@ Run facts, warnings, the verdict in full and the long explanations follow, folde
 from __future__ import annotations
 
 from bbselect.common import fmt_num
-from bbselect.report.headline import (chance_of, evidence_of, fmt_gflops, fmt_interval, fmt_ms, fmt_params,
-                                      headline, shorten_end)
-from bbselect.report.page import banner, e, figure, headline_html, page, short_label, table
 from bbselect.report import content
+from bbselect.report.headline import (
+    chance_of,
+    evidence_of,
+    fmt_gflops,
+    fmt_interval,
+    fmt_ms,
+    fmt_params,
+    headline,
+    shorten_end,
+)
+from bbselect.report.page import (
+    banner,
+    e,
+    figure,
+    headline_html,
+    page,
+    short_label,
+    table,
+)
 
 
 def _label_html(b: dict, n: int = 30) -> str:

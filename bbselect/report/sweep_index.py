@@ -10,9 +10,17 @@ shows when every point ran with random weights.
 from __future__ import annotations
 
 from bbselect.common import finite
-from bbselect.report.headline import fmt_gflops, fmt_interval, fmt_params
 from bbselect.report.content import url_of
-from bbselect.report.page import banner, e, figure, headline_html, page, short_label, table
+from bbselect.report.headline import fmt_gflops, fmt_interval, fmt_params
+from bbselect.report.page import (
+    banner,
+    e,
+    figure,
+    headline_html,
+    page,
+    short_label,
+    table,
+)
 
 
 def _overlap(a: dict, b: dict) -> bool:

@@ -13,7 +13,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bbselect.report.headline import fmt_gflops, fmt_interval, fmt_ms, headline, headline_text, ranking_rows, shorten_end
+from bbselect.report.headline import (
+    fmt_gflops,
+    fmt_interval,
+    fmt_ms,
+    headline,
+    headline_text,
+    ranking_rows,
+    shorten_end,
+)
 
 
 def ranking_table(summary: dict, label_chars: int = 40) -> Table:

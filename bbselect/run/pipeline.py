@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import yaml
-
 from bbselect import __version__
 from bbselect.config.schema import CompareConfig, parse_figures
 from bbselect.config.validate import resolve
@@ -39,6 +37,7 @@ from bbselect.report import render
 from bbselect.run import probe as probe_step
 from bbselect.run import shardrun, shards
 from bbselect.run.engine import Job, Views, run_backbones
+from bbselect.run.runfolder import load_run
 from bbselect.scoring import evidence, gates, summarize
 from bbselect.store import rundir
 from bbselect.store.cache import Cache, backbone_key, entry_key, file_hash
@@ -313,31 +312,6 @@ def finish(run_dir: Path, manifest: dict, cfg: CompareConfig, fail_under: dict, 
         log(f"gate {'passed' if g['passed'] else 'FAILED'}: {g['gate']} ({g['detail']})", quiet=quiet and g["passed"])
     log(f"done: {run_dir / 'report.html'}", quiet=quiet)
     return Outcome(run_dir, summary, results)
-
-
-def read_config(run_dir: Path) -> CompareConfig:
-    """The resolved settings saved in a run folder's config.yaml."""
-    try:
-        raw = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    except FileNotFoundError:
-        raise InputError(f"{run_dir} is not a bbselect run folder (no config.yaml)") from None
-    except yaml.YAMLError as err:
-        raise InputError(f"{run_dir}/config.yaml is unreadable: {err}") from None
-    known = set(CompareConfig.keys())
-    return CompareConfig(**{k: v for k, v in raw.items() if k in known})
-
-
-def load_run(run_dir: Path) -> tuple[dict, CompareConfig]:
-    """Read a finished run folder's manifest and config; clear errors if it is not one."""
-    cfg = read_config(run_dir)
-    try:
-        manifest = json.loads((run_dir / "run.json").read_text())
-    except FileNotFoundError:
-        raise InputError(f"{run_dir} is not a finished bbselect run (no run.json); "
-                         f"finish it with `bbselect compare --resume {run_dir}`") from None
-    except ValueError as err:
-        raise InputError(f"{run_dir}/run.json is unreadable: {err}") from None
-    return manifest, cfg
 
 
 def report(run_dir: Path, *, figures: str | None = None, overlay: bool | None = None, quiet: bool = False) -> Outcome:

@@ -27,9 +27,9 @@ from bbselect.probes import study
 from bbselect.probes.detection import ProbeConfig
 from bbselect.progress import log
 from bbselect.report.detections import DetectionPanel, DetectionRow, detections_figure
+from bbselect.run.engine import FeatureJob
 from bbselect.scoring.detection import PROBE_FILE
 from bbselect.scoring.evidence import find_boxes, upright_size
-from bbselect.run.engine import FeatureJob
 from bbselect.store import mapfiles, rundir
 from bbselect.store.cache import entry_key
 

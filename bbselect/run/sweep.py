@@ -24,8 +24,8 @@ from bbselect.common import fmt_num
 from bbselect.config.file import dump_config
 from bbselect.config.schema import CompareConfig
 from bbselect.progress import log
-from bbselect.report.sweep_index import render_index
 from bbselect.report.machine import csv_safe
+from bbselect.report.sweep_index import render_index
 from bbselect.store import rundir
 
 COLUMNS = ["point", "backbone", "layer", "stage", "input_size", "resize", "weights", "rank",

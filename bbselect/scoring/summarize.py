@@ -18,7 +18,15 @@ import numpy as np
 
 from bbselect.errors import InputError
 from bbselect.models.extractor import MAP_KEYS
-from bbselect.scoring import detection, evidence, mapscores, ranking, registry, stability, stats
+from bbselect.scoring import (
+    detection,
+    evidence,
+    mapscores,
+    ranking,
+    registry,
+    stability,
+    stats,
+)
 from bbselect.scoring.registry import SCORED_MAPS
 from bbselect.store.mapfiles import load_maps
 
