@@ -135,7 +135,7 @@ def sweep_figures(rows: list[dict], sweep: dict) -> dict:
         ax.set_ylabel(f"{metric} (95% interval)")
         ax.set_title(f"{metric} across the sweep over {key}", fontsize=10)
         ax.grid(alpha=0.3)
-        if labels:
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
         out[f"score_by_{key}.png"] = fig
     return out
