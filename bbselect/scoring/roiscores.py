@@ -1,0 +1,142 @@
+"""Cheap box-aware transferability of one backbone: ROI-LogME, TLogME and the objectness probe.
+
+The glue between the fitted probes (``bbselect.probes.roilogme``, ``bbselect.probes.objectness``) and
+a run: from the feature tensors the detection probe uses (one backbone's ``[h, w, C]`` map per image,
+the image content's ``valid_hw`` and its boxes) to one dict of numbers, each NaN with a reason when it
+cannot be computed (never 0).  ``run/probe.py`` stores the dict per backbone in ``probe.json``
+(``roi``); ``attach`` puts it into the backbone's summary entry under ``roi``, where the registry's
+``path`` finds it.  These scores describe; with the probe the verdict ranks by ``det_map50``, and
+without it ``validated.box_choice`` may rank by one of them only where the validation study supports
+it (the names here are the study's keys, ``benchmarks/validation_boxes.py`` ``BOX_SCORES``).
+
+Geometry is the study's: ROI-Align on the whole map with the letterbox geometry; the objectness
+probe on the map cropped to the image content, target = ``boxscores.box_mask``.  Deterministic for a
+seed (background ROIs and the probe's cell subsample are seeded per image).  Pure numpy, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bbselect.inputs.images import valid_map_region
+from bbselect.probes import objectness, roilogme
+from bbselect.scoring import registry
+from bbselect.scoring.boxscores import box_mask
+from bbselect.scoring.registry import ScoreSpec
+
+KEY = "roi"  # probe.json's key and the summary entry's key
+NAMES = ("roi_logme", "roi_logme_cls", "roi_logme_reg", "tlogme", "objectness", "objectness_prior",
+         "objectness_gain")
+FOLDS = 5
+
+
+def nan_reasons(s: dict, objectness_reason: str | None) -> dict[str, str]:
+    """Why each NaN score is NaN (only the NaN ones), from the scores and counts of ``backbone_scores``."""
+    out = {}
+    no_boxes = "no annotated object among the probe's images"
+    if not math.isfinite(s["roi_logme"]):
+        out["roi_logme"] = (no_boxes if not s["n_objects"] else
+                            "no background region of a box's size fits away from the boxes" if not s["n_background"]
+                            else "object and background ROI features cannot be scored (too few, constant or non-finite)")
+    if not math.isfinite(s["roi_logme_cls"]):
+        out["roi_logme_cls"] = (no_boxes if not s["n_objects"] else
+                                out["roi_logme"] if not s["n_background"] else
+                                "fewer than two object classes with two boxes each (it would equal ROI-LogME)"
+                                if s["n_classes"] < 2 else
+                                "class ROI features cannot be scored (too few, constant or non-finite)")
+    if not math.isfinite(s["roi_logme_reg"]):
+        out["roi_logme_reg"] = (no_boxes if not s["n_objects"] else
+                                "fewer than two boxes, boxes all alike, or constant ROI features")
+    if not math.isfinite(s["tlogme"]):
+        out["tlogme"] = "needs both its classification term and its regression term: " + (
+            out.get("roi_logme_reg") or out.get("roi_logme") or "one is n/a")
+    for k in ("objectness", "objectness_prior", "objectness_gain"):
+        if not math.isfinite(s[k]):
+            out[k] = objectness_reason or "the probe's cells cannot be scored"
+    return out
+
+
+def backbone_scores(features, valid_hw, boxes, input_size: int, seed: int = 0, folds: int = FOLDS) -> dict:
+    """All ROI and objectness scores of one backbone.
+
+    ``features``: per image, the full ``[h, w, C]`` map of the square ``input_size`` input;
+    ``valid_hw``: per image, the content's (rows, cols) in input pixels; ``boxes``: per image, its
+    normalised boxes (empty = no objects; such an image adds nothing, as in the study).  Returns the
+    ``NAMES`` values, counts (``n_objects``, ``n_background``, ``n_classes``, ``n_images``,
+    ``n_cells``) and ``reasons`` for the NaN ones."""
+    features, valid_hw, boxes = list(features), [tuple(v) for v in valid_hw], [list(b) for b in boxes]
+    roi = roilogme.roi_scores(roilogme.collect(
+        ((f, b, input_size, v) for f, b, v in zip(features, boxes, valid_hw)), seed=seed))
+    crops, masks = [], []
+    for f, b, v in zip(features, boxes, valid_hw):
+        r, c = valid_map_region(v, input_size, f.shape[:2])
+        crops.append(f[:r, :c])
+        masks.append(box_mask((r, c), b) if b else None)
+    obj = objectness.objectness_probe(crops, masks, folds=folds, seed=seed)
+    out = {**{k: float(roi[k]) for k in roilogme.ROI_SCORE_NAMES},
+           "objectness": obj["auroc"], "objectness_prior": obj["auroc_prior"], "objectness_gain": obj["gain"],
+           "n_objects": roi["n_objects"], "n_background": roi["n_background"], "n_classes": roi["n_classes"],
+           "n_images": roi["n_images"], "n_cells": obj["n_cells"]}
+    out["reasons"] = nan_reasons(out, obj["reason"])
+    return out
+
+
+def attach(entries: list[dict], roi: dict | None) -> None:
+    """Put each backbone's scores (``probe.json``'s ``roi``: label -> dict) into its entry under ``roi``;
+    nulls read back from JSON become NaN."""
+    for e in entries:
+        s = (roi or {}).get(e["label"])
+        if s is None:
+            continue
+        e[KEY] = {k: (float(v) if isinstance(v, (int, float)) and k in NAMES else math.nan if k in NAMES else v)
+                  for k, v in s.items()}
+
+
+def reason(entry: dict, name: str) -> str | None:
+    """Why a backbone's ``name`` is NaN (None when it has a value or was never computed)."""
+    return ((entry.get(KEY) or {}).get("reasons") or {}).get(name)
+
+
+# ---------------------------------------------------------------- registry entries
+
+_ROI = ("ROI features by ROI-Align of each annotated box on the frozen feature map (background: "
+        "regions of the same size away from every box), scored by LogME (You et al. 2021), after "
+        "TLogME (Fouquet et al. 2023, arXiv:2306.15306) and Det-LogME (Wang et al. 2024, "
+        "arXiv:2403.09432); no training; compare backbones on the same images only.")
+_OBJ = ("A logistic regression on each map cell's channels predicting 'inside a box', folds by image; "
+        "AUROC of its out-of-fold probabilities over the cells (0.5 = chance).")
+
+registry.register(ScoreSpec(
+    name="roi_logme", title="ROI-LogME", tier="boxes", path=(KEY, "roi_logme"), fn=roilogme.roi_logme,
+    doc="ROI-LogME: LogME of object ROIs vs background ROIs (can a linear model tell 'object here'). " + _ROI,
+))
+registry.register(ScoreSpec(
+    name="roi_logme_cls", title="ROI-LogME (classes)", tier="boxes", path=(KEY, "roi_logme_cls"),
+    fn=roilogme.roi_logme_cls,
+    doc="ROI-LogME over the classes plus background (n/a with fewer than two classes). " + _ROI,
+))
+registry.register(ScoreSpec(
+    name="roi_logme_reg", title="ROI-LogME (box regression)", tier="boxes", path=(KEY, "roi_logme_reg"),
+    fn=roilogme.roi_logme_reg,
+    doc="LogME of the object ROIs predicting their own box (centre, width, height; standardised). " + _ROI,
+))
+registry.register(ScoreSpec(
+    name="tlogme", title="TLogME", tier="boxes", path=(KEY, "tlogme"), fn=roilogme.roi_scores,
+    doc="TLogME: mean of the classification term (per-class ROI-LogME, else object vs background) and the "
+        "box-regression term. " + _ROI,
+))
+registry.register(ScoreSpec(
+    name="objectness", title="objectness-probe AUROC", tier="boxes", range=(0.0, 1.0),
+    path=(KEY, "objectness"), fn=objectness.objectness_probe, doc="Objectness probe: " + _OBJ,
+))
+registry.register(ScoreSpec(
+    name="objectness_gain", title="objectness gain over the position prior", tier="boxes", range=(-1.0, 1.0),
+    path=(KEY, "objectness_gain"), fn=objectness.objectness_probe,
+    doc="Objectness-probe AUROC minus the same probe on the cell's position alone (where boxes usually "
+        "are); above 0 = the features add to position. " + _OBJ,
+))
+
+
+__all__ = ["KEY", "NAMES", "nan_reasons", "backbone_scores", "attach", "reason"]
