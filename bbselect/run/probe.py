@@ -6,7 +6,8 @@ images have boxes, decide whether the probe runs (``--probe auto|detection|none`
 feature tensors in the same pass that computes the maps.
 
 ``run`` (after the pass): load each backbone's tensors, run the probe for every backbone and the box
-prior, write ``probe.json`` (read by the summary, so ``bbselect report`` re-renders without training)
+prior, compute the cheap box scores (``scoring.roiscores``: ROI-LogME, TLogME, objectness) on the same
+tensors, one backbone at a time, write ``probe.json`` (read by the summary, so ``bbselect report`` re-renders without training)
 and draw ``figures/detections.png``.
 """
 
@@ -28,6 +29,7 @@ from bbselect.probes.detection import ProbeConfig
 from bbselect.progress import log
 from bbselect.report.detections import DetectionPanel, DetectionRow, detections_figure
 from bbselect.run.engine import FeatureJob
+from bbselect.scoring import roiscores
 from bbselect.scoring.detection import PROBE_FILE
 from bbselect.scoring.evidence import find_boxes, upright_size
 from bbselect.store import mapfiles, rundir
@@ -118,8 +120,15 @@ def run(run_dir: Path, p: ProbePlan, feature_dirs: dict[str, Path], cfg, hashes:
         log(f"detection probe {label}: mAP@0.5 {b['map50']:.3f} [{b['map50_ci'][0]:.3f}, {b['map50_ci'][1]:.3f}] "
             f"(box prior {prior['map50']:.3f}); {b['seconds']:.0f} s", quiet=quiet)
     figure = _figure(run_dir, pimg, ready, result, input_size, resize)
+    roi = {}
+    for label, d in feature_dirs.items():  # one backbone's tensors in memory at a time
+        roi[label] = roiscores.backbone_scores(_load(d, ids), valid, [p.boxes.boxes.get(r, []) for r in rels],
+                                               input_size, seed=seed)
+        s = roi[label]
+        log(f"cheap box scores {label}: ROI-LogME {s['roi_logme']:.3f}, TLogME {s['tlogme']:.3f}, objectness "
+            f"AUROC {s['objectness']:.3f} (position prior {s['objectness_prior']:.3f})", quiet=quiet)
     out = _plain(result)
-    out.update(layout=p.boxes.layout, sampled=p.sampled, candidates=p.candidates, max_images=p.max_images,
+    out.update(roi=roi, layout=p.boxes.layout, sampled=p.sampled, candidates=p.candidates, max_images=p.max_images,
                class_names=pimg.class_names, figure=figure, seconds=time.perf_counter() - t0)
     rundir.write_json(run_dir / PROBE_FILE, out)
     return out

@@ -24,6 +24,7 @@ from bbselect.scoring import (
     mapscores,
     ranking,
     registry,
+    roiscores,
     stability,
     stats,
 )
@@ -117,6 +118,7 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
     probe = _probe(run_dir)
     if probe is not None:
         detection.attach(entries, probe)
+        roiscores.attach(entries, probe.get(roiscores.KEY))
     used = evidence.choose_primary(entries)
     ordered = ranking.rank(entries, health_gate=used["evidence"] == "label-free")
     if used["evidence"] == "detection":
