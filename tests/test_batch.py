@@ -147,7 +147,8 @@ CI_KEYS = {"schema_version", "status", "exit_code", "run_dir", "n_images", "n_sk
            "best", "evidence", "ranking", "gates", "skipped", "timing",
            "pareto", "partial"}  # pareto: Pareto set by GFLOPs (issue 12); partial: merged from a partial shard set (issue 14)
 RANK_KEYS = {"rank", "label", "layer", "stage", "weights", "primary", "labels", "box_auroc", "separation",
-             "tied_with", "scores", "degenerate", "dead_fraction", "effective_rank", "params", "gflops"}
+             "tied_with", "scores", "degenerate", "dead_fraction", "effective_rank", "params", "gflops",
+             "box_scores"}  # box_scores: the CSV's backbone-level box scores (detection probe, ROI-LogME, ...)
 
 
 def test_json_output_is_stable_and_deterministic(tmp_path, image_folder):

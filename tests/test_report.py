@@ -302,10 +302,13 @@ AWKWARD = ("a,b.png", 'say "hi".png', "two\nlines.png")
 
 def test_csv_rows_shape_and_values():
     header, rows = machine.csv_rows(make_summary())
-    assert header == ["image", "backbone", "layer", "aggregation", "otsu", "top10_mass", "concentration", "degenerate"]
+    assert header[:8] == ["image", "backbone", "layer", "aggregation", "otsu", "top10_mass", "concentration",
+                          "degenerate"]
+    assert header[8:] == list(machine.BACKBONE_SCORES)  # backbone-level box scores: none in this run
     assert len(rows) == 3 * 2 * 2  # images × backbones × scored aggregations
     first = rows[0]
-    assert first == ["cat.png", "vgg16", "block5_pool", "max", 0.6, 0.3, 0.1, None]
+    assert first[:8] == ["cat.png", "vgg16", "block5_pool", "max", 0.6, 0.3, 0.1, None]
+    assert all(r[8:] == [None] * len(machine.BACKBONE_SCORES) for r in rows)  # not computed: empty, never 0
     degenerate = [r for r in rows if r[1] == "mobilenet:alpha=0.25" and r[3] == "max"]
     assert all(r[4:7] == [None, None, None] and r[7] == "constant map (all 6)" for r in degenerate)
 
@@ -317,8 +320,8 @@ def test_csv_round_trips_names_with_comma_quote_and_newline(tmp_path):
     back = list(csv.reader(io.StringIO(buf.getvalue(), newline="")))
     assert back[0][0] == "image"
     assert [r[0] for r in back[1::4]] == list(AWKWARD)
-    assert len(back) == 1 + 12 and all(len(r) == 8 for r in back)
-    assert back[1][4:] == ["0.6", "0.3", "0.1", ""]  # NaN/None -> empty cell
+    assert len(back) == 1 + 12 and all(len(r) == len(machine.CSV_HEADER) for r in back)
+    assert back[1][4:8] == ["0.6", "0.3", "0.1", ""]  # NaN/None -> empty cell
 
     path = tmp_path / "scores.csv"
     machine.write_csv(path, s)

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from bbselect.common import finite, fmt_num
 from bbselect.models import device
-from bbselect.scoring import registry
+from bbselect.scoring import registry, roiscores
 from bbselect.scoring.ranking import separation
 
 SCORE_NAMES = registry.map_score_names()
@@ -181,6 +181,9 @@ def evidence_sections(summary: dict) -> list[tuple[str, list[str], list[list[str
     det = detection_section(summary)
     if det:
         out.append(det)
+    roi = roi_section(summary)
+    if roi:
+        out.append(roi)
     labelled = [b for b in backbones if b.get("labels")]
     if labelled:
         rows = [[b.get("label", "?"), fmt_ci(b["labels"].get("linear_probe")), fmt_ci(b["labels"].get("knn")),
@@ -242,6 +245,40 @@ def detection_section(summary: dict) -> tuple[str, list[str], list[list[str]], s
     return ("Detection probe (ground truth for a detector)",
             ["backbone", "map", "mAP@0.5 [95% CI]", "mAP@[.5:.95] [95% CI]", "gain over prior [paired CI]",
              "vs best [paired CI]", "boxes resolvable", "probe s"], rows, note)
+
+
+ROI_COLUMNS = ("roi_logme", "roi_logme_cls", "roi_logme_reg", "tlogme", "objectness", "objectness_prior",
+               "objectness_gain")
+
+
+def roi_cell(b: dict, name: str) -> str:
+    """A cheap box score to 3 decimals; "n/a (why)" when it could not be computed, never 0."""
+    v = (b.get(roiscores.KEY) or {}).get(name)
+    if finite(v):
+        return f"{v:+.3f}" if name == "objectness_gain" else f"{v:.3f}"
+    why = roiscores.reason(b, name)
+    return f"n/a ({why})" if why else "n/a"
+
+
+def roi_section(summary: dict) -> tuple[str, list[str], list[list[str]], str] | None:
+    """The cheap box-aware scores (ROI-LogME, TLogME, objectness) per backbone; None when not computed."""
+    boxed = [b for b in summary.get("backbones", []) if b.get(roiscores.KEY)]
+    if not boxed:
+        return None
+    titles = {"objectness_prior": "position-prior AUROC"}
+    header = ["backbone", *[titles.get(n) or registry.get(n).title for n in ROI_COLUMNS], "objects / background ROIs"]
+    rows = [[b.get("label", "?"), *[roi_cell(b, n) for n in ROI_COLUMNS],
+             f"{b[roiscores.KEY].get('n_objects')} / {b[roiscores.KEY].get('n_background')}"] for b in boxed]
+    note = ("Computed without training on the detection probe's images and feature tensors. ROI-LogME: LogME "
+            "(You et al. 2021) of ROI-Align features of the boxes against same-size background regions; "
+            "per class and for the box coordinates; TLogME = mean of the class and box terms, after TLogME "
+            "(Fouquet et al. 2023, arXiv:2306.15306) and Det-LogME (Wang et al. 2024, arXiv:2403.09432); "
+            "compare backbones on the same images only. Objectness: AUROC of a logistic regression on each "
+            "map cell's channels predicting 'inside a box' (folds by image); the position prior is the same "
+            "probe on the cell's position alone, the gain is the difference. These describe the backbones; "
+            + ("the ranking uses the detection probe." if summary.get("detection") else
+               "they rank only where the validation study supports them."))
+    return "Cheap box-aware scores (no training)", header, rows, note
 
 
 DETECTIONS_CAPTION = ("Detection probe on held-out images: ground truth (green) and each backbone's and the box "

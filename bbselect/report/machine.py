@@ -1,5 +1,10 @@
 """Machine-readable outputs: ``scores.csv`` (one row per image × backbone × map) and the one JSON
-document ``--format json`` prints. (report.py renders the same summary for people.)"""
+document ``--format json`` prints. (report.py renders the same summary for people.)
+
+The CSV's columns come from the score registry: the per-map shape scores of the row's map, then
+``degenerate``, then the backbone-level box-aware scores (tiers "detection" and "boxes": detection
+probe, box AUROC, ROI-LogME, TLogME, objectness), the same on every row of a backbone and empty where
+the run did not compute them."""
 
 from __future__ import annotations
 
@@ -8,10 +13,14 @@ import io
 import math
 
 from bbselect.report.content import channel_stats_of
+from bbselect.scoring import registry
 from bbselect.scoring.registry import map_score_names
 
 SCORE_NAMES = map_score_names()
-CSV_HEADER = ["image", "backbone", "layer", "aggregation", *SCORE_NAMES, "degenerate"]
+# by tier, then by name: registration order follows import order, a CSV header must not
+BACKBONE_SCORES = tuple(sorted((s.name for t in ("detection", "boxes") for s in registry.specs(t, per_map=False)),
+                               key=lambda n: (registry.TIERS.index(registry.get(n).tier), n)))
+CSV_HEADER = ["image", "backbone", "layer", "aggregation", *SCORE_NAMES, "degenerate", *BACKBONE_SCORES]
 
 
 # --------------------------------------------------------------------------
@@ -40,6 +49,8 @@ def csv_safe(cell):
 def csv_rows(summary: dict) -> tuple[list[str], list[list]]:
     """Header plus one row per (image, backbone, scored aggregation); missing scores are None."""
     layers = {b.get("label"): b.get("layer") for b in summary.get("backbones", [])}
+    whole = {b.get("label"): [_csv_value(registry.value(b, n)) for n in BACKBONE_SCORES]
+             for b in summary.get("backbones", [])}
     order = list(layers)
     rows = []
     for im in summary.get("images") or []:
@@ -48,7 +59,8 @@ def csv_rows(summary: dict) -> tuple[list[str], list[list]]:
             for agg, s in (per_bb.get(label) or {}).items():
                 s = s if isinstance(s, dict) else {}
                 rows.append([csv_safe(c) for c in (im.get("rel"), label, layers.get(label), agg,
-                             *[_csv_value(s.get(n)) for n in SCORE_NAMES], s.get("degenerate"))])
+                             *[_csv_value(s.get(n)) for n in SCORE_NAMES], s.get("degenerate"),
+                             *whole.get(label, [None] * len(BACKBONE_SCORES)))])
     return list(CSV_HEADER), rows
 
 
@@ -89,6 +101,7 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
             "labels": {"linear_probe": _get(b, "labels", "linear_probe", "mean"), "knn": _get(b, "labels", "knn", "mean"),
                        "logme": _get(b, "labels", "logme")} if b.get("labels") else None,
             "box_auroc": _get(b, "boxes", "auroc", "mean"),
+            "box_scores": {n: _csv_value(registry.value(b, n)) for n in BACKBONE_SCORES},
             "separation": {k: b["separation"].get(k) for k in ("mean", "lo", "hi", "n")},
             "tied_with": b["tied_with"],
             "scores": {agg: {n: s["mean"] for n, s in per.items()} for agg, per in b["scores"].items()},
