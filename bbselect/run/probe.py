@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bbselect.common import file_digest
+from bbselect.common import file_digest, fmt_num
 from bbselect.errors import UsageError
 from bbselect.inputs import images as imgs
 from bbselect.inputs.boxmodel import BoxSet
@@ -124,9 +124,9 @@ def run(run_dir: Path, p: ProbePlan, feature_dirs: dict[str, Path], cfg, hashes:
     for label, d in feature_dirs.items():  # one backbone's tensors in memory at a time
         roi[label] = roiscores.backbone_scores(_load(d, ids), valid, [p.boxes.boxes.get(r, []) for r in rels],
                                                input_size, seed=seed)
-        s = roi[label]
-        log(f"cheap box scores {label}: ROI-LogME {s['roi_logme']:.3f}, TLogME {s['tlogme']:.3f}, objectness "
-            f"AUROC {s['objectness']:.3f} (position prior {s['objectness_prior']:.3f})", quiet=quiet)
+        s = {k: fmt_num(v, 3) for k, v in roi[label].items() if k in roiscores.NAMES}
+        log(f"cheap box scores {label}: ROI-LogME {s['roi_logme']}, TLogME {s['tlogme']}, objectness "
+            f"AUROC {s['objectness']} (position prior {s['objectness_prior']})", quiet=quiet)
     out = _plain(result)
     out.update(roi=roi, layout=p.boxes.layout, sampled=p.sampled, candidates=p.candidates, max_images=p.max_images,
                class_names=pimg.class_names, figure=figure, seconds=time.perf_counter() - t0)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from bbselect.inputs.images import valid_map_region
 from bbselect.probes import objectness, roilogme
 from bbselect.scoring import registry
@@ -139,4 +137,4 @@ registry.register(ScoreSpec(
 ))
 
 
-__all__ = ["KEY", "NAMES", "nan_reasons", "backbone_scores", "attach", "reason"]
+__all__ = ["KEY", "NAMES", "attach", "backbone_scores", "nan_reasons", "reason"]
