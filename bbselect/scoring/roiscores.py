@@ -41,7 +41,7 @@ def nan_reasons(s: dict, objectness_reason: str | None) -> dict[str, str]:
     if not math.isfinite(s["roi_logme_cls"]):
         out["roi_logme_cls"] = (no_boxes if not s["n_objects"] else
                                 out["roi_logme"] if not s["n_background"] else
-                                "fewer than two object classes with two boxes each (it would equal ROI-LogME)"
+                                "fewer than two object classes with two boxes each; it would equal ROI-LogME"
                                 if s["n_classes"] < 2 else
                                 "class ROI features cannot be scored (too few, constant or non-finite)")
     if not math.isfinite(s["roi_logme_reg"]):
