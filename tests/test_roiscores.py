@@ -90,3 +90,17 @@ def test_registered_as_higher_is_better_box_scores_with_citations():
         assert name in registry.gate_metrics()
     for name in ("roi_logme", "tlogme"):
         assert "arXiv:2306.15306" in registry.get(name).doc and "arXiv:2403.09432" in registry.get(name).doc
+
+
+def test_box_choice_finds_a_supported_roi_score_by_the_study_key():
+    """validated.json names box scores by the study's keys (benchmarks/validation_boxes.py BOX_SCORES);
+    a supported one that the run computed is the one picked, an unsupported one never."""
+    from bbselect.scoring import validated
+
+    entries = [{"label": "a", "roi": {"roi_logme": -0.7, "objectness": 0.9}},
+               {"label": "b", "roi": {"roi_logme": -0.6, "objectness": 0.8}}]
+    study = {"boxes": {"scores": {"roi_logme": {"supported": True, "tau": {"raccoon": 0.5, "coco128": 0.3}},
+                                  "objectness": {"supported": False, "tau": {"raccoon": 0.9, "coco128": 0.9}},
+                                  "tlogme": {"supported": True, "tau": {"raccoon": 0.8, "coco128": 0.6}}}}}
+    choice = validated.box_choice(entries, study)
+    assert choice["name"] == "roi_logme" and choice["worst_tau"] == 0.3  # tlogme supported but not computed
