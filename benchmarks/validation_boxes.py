@@ -246,8 +246,10 @@ def analyse_boxes(rows: list[dict]) -> dict:
         sub = [r for r in rows if r["dataset"] == ds]
         nonrandom = [r for r in sub if r["kind"] != "random"]
         keys = [k for k, _ in BOX_SCORES] + [TRUTH]
+        top = max((r[TRUTH] for r in sub if _finite(r[TRUTH])), default=math.nan)
         out[ds] = {
             "n_configs": len(sub), "n_nonrandom": len(nonrandom),
+            "top": top, "floor": not (_finite(top) and top >= FLOOR),
             "tau": {k: kendall(sub, k, truth=TRUTH, direction=direction(k)) for k, _ in BOX_SCORES},
             "tau_nonrandom": {k: kendall(nonrandom, k, truth=TRUTH, direction=direction(k))
                               for k, _ in BOX_SCORES},
@@ -256,19 +258,31 @@ def analyse_boxes(rows: list[dict]) -> dict:
     return out
 
 
+# A data set whose best configuration stays below this mAP@0.5 has a ground truth at its floor: the
+# probe finds nothing from any features, so its τ is noise and it can neither support nor refute a score.
+FLOOR = 0.05
+
+
+def counted(res: dict) -> list[str]:
+    """The box data sets whose ground truth is above its floor (the ones the rule is applied on)."""
+    return [ds for ds in res if not res[ds].get("floor")]
+
+
 def supported_boxes(res: dict, key: str) -> bool:
-    """The study's rule, on every box data set: tau > 0 with p < 0.05 over all configurations with a
-    finite score AND pretrained ordered above the degraded configurations in >= 80 % of pairs."""
+    """The study's rule, on every box data set above its floor (``counted``): tau > 0 with p < 0.05 over
+    all configurations with a finite score AND pretrained ordered above the degraded configurations in
+    >= 80 % of pairs.  No data set above its floor: nothing is supported."""
     def ok(ds):
         t = res[ds]["tau"][key]
         a = res[ds]["above"][key]["all"]
         return _finite(t["tau"]) and t["tau"] > 0 and t["p"] < 0.05 and _finite(a) and a >= 0.8
-    return bool(res) and all(ok(ds) for ds in res)
+    dss = counted(res)
+    return bool(dss) and all(ok(ds) for ds in dss)
 
 
 def support_json(res: dict) -> dict:
     """Machine-readable verdict for ``bbselect.scoring.evidence``: per score, supported or not, with tau."""
-    return {k: {"supported": supported_boxes(res, k),
+    return {k: {"supported": supported_boxes(res, k), "counted": counted(res),
                 "tau": {ds: res[ds]["tau"][k]["tau"] for ds in res},
                 "p": {ds: res[ds]["tau"][k]["p"] for ds in res},
                 "tau_nonrandom": {ds: res[ds]["tau_nonrandom"][k]["tau"] for ds in res},
@@ -289,7 +303,7 @@ def _p(v) -> str:
 def tau_table(res: dict, ds: str) -> str:
     r = res[ds]
     lines = ["| score | τ vs mAP@0.5 | p | n | τ (non-random) | p | n | pretrained > degraded (all pairs) "
-             "| pretrained > cascade (same stage) | supported (both data sets) |",
+             "| pretrained > cascade (same stage) | supported (data sets above floor) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for k, h in BOX_SCORES:
         t, tn, a = r["tau"][k], r["tau_nonrandom"][k], r["above"][k]
@@ -399,7 +413,10 @@ def box_doc(rows: list[dict], res: dict, meta: dict) -> list[str]:
         "non-random ones (pretrained + cascade). *pretrained > degraded*: share of (pretrained, cascade or "
         "random) pairs the score orders pretrained first (ties 0.5, NaN last); *pretrained > cascade*: "
         "the same against cascade configurations of the same stage only. **Rule** (as for labels): "
-        "*supported* when, on **both** data sets, τ > 0 with p < 0.05 and pretrained > degraded ≥ 0.8.",
+        "*supported* when, on **every** box data set whose ground truth is above its floor, τ > 0 with "
+        f"p < 0.05 and pretrained > degraded ≥ 0.8. A data set is *at its floor* when no configuration "
+        f"reaches mAP@0.5 {FLOOR}: the probe then finds nothing from any features, its τ is noise, and it "
+        "can neither support nor refute a score (the page says so).",
         "",
     ]
     for ds in res:
@@ -412,12 +429,13 @@ def box_doc(rows: list[dict], res: dict, meta: dict) -> list[str]:
     parts += ["### Verdict (boxes)", ""]
     if sup:
         best = max(sup, key=lambda k: min(res[ds]["tau"][k]["tau"] for ds in res))
-        parts.append("Supported on both box data sets: " + ", ".join(
+        parts.append("Supported on " + ", ".join(counted(res)) + " (the box data sets above their floor): " + ", ".join(
             f"`{HEADING[k]}` (τ " + " / ".join(_f(res[ds]['tau'][k]['tau']) for ds in res) + ")" for k in sup)
             + f". The strongest (highest τ on its worse data set) is `{HEADING[best]}`; bbselect ranks by it "
             "when boxes exist but the detection probe did not run (`bbselect/scoring/validated.json`).")
     else:
-        parts.append("**No cheap score is supported** on both box data sets; without the detection probe, "
+        parts.append("**No cheap score is supported** on the box data sets above their floor ("
+                     + (", ".join(counted(res)) or "none") + "); without the detection probe, "
                      "bbselect does not rank backbones by box scores.")
     not_sup = [k for k, _ in BOX_SCORES if k not in sup]
     parts += ["", "Not supported: " + ", ".join(f"`{HEADING[k]}`" for k in not_sup) + ".", ""]
