@@ -116,3 +116,38 @@ def test_cheap_box_scores_in_the_run_are_the_probe_functions_on_the_saved_featur
     assert again.exit_code == 0, again.output
     b2 = json.loads((run / "scores.json").read_text())["backbones"][0]
     assert b2["roi"] == b["roi"]
+
+
+def test_probe_cheap_trains_no_head_and_ranks_only_by_a_supported_box_score(tmp_path, monkeypatch):
+    """--probe cheap: the tensors are kept and the cheap box scores computed (the same values as the full
+    probe run on the same images), no head is trained, and the verdict ranks by the box score the
+    validation study supports — or, when it supports none, says so and does not rank by boxes."""
+    from bbselect.scoring import validated
+
+    folder = squares(tmp_path / "sq")
+    args = ["compare", str(folder), "--probe", "cheap", "-b", "mobilenetv2:layer=c3", "-b", "mobilenetv2:layer=c4",
+            *ONE[2:]]
+    monkeypatch.setattr(validated, "load", lambda: {})  # no study: no box score is supported
+    res = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "none")])
+    assert res.exit_code == 0, res.output
+    assert "no detection head" in res.output and "mAP@0.5" not in res.output
+    run = tmp_path / "none" / "sq"
+    probe = json.loads((run / "probe.json").read_text())
+    assert probe["trained"] is False and probe["backbones"] == {} and probe["figure"] is None
+    s = json.loads((run / "scores.json").read_text())
+    assert s["detection"] is None and s["evidence"]["evidence"] != "detection"
+    assert all(math.isfinite(registry.value(b, "objectness")) for b in s["backbones"])
+    assert "no cheap box score is supported" in s["evidence"]["note"]
+    assert "Detection probe (ground truth" not in (run / "report.html").read_text()
+    # a study that supports the objectness probe: it ranks, and the verdict names it with its tau
+    monkeypatch.setattr(validated, "load", lambda: {"boxes": {"scores": {
+        "objectness": {"supported": True, "tau": {"raccoon": 0.71}}}}})
+    res = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "sup")])
+    assert res.exit_code == 0, res.output
+    s = json.loads((tmp_path / "sup" / "sq" / "scores.json").read_text())
+    assert s["evidence"]["evidence"] == "boxes" and s["evidence"]["metric"] == "objectness-probe AUROC"
+    assert "τ = 0.71 on raccoon" in s["evidence"]["why"]
+    ranked = [b["label"] for b in s["backbones"]]
+    by_value = sorted(s["backbones"], key=lambda b: -registry.value(b, "objectness"))
+    assert ranked[0] == by_value[0]["label"]
+    assert "nan" not in s["verdict"] and "no interval" in s["verdict"] and "--probe detection measures" in s["verdict"]

@@ -15,7 +15,7 @@ from bbselect.models import registry
 from bbselect.store.cache import DEFAULT_MAX_MB
 
 STABILITY_CHOICES = ("auto", "on", "off")
-PROBE_CHOICES = ("auto", "detection", "none")
+PROBE_CHOICES = ("auto", "detection", "cheap", "none")
 FIGURE_CHOICES = "all | N (first N images) | none (no figures at all, fastest)"
 
 
@@ -113,7 +113,8 @@ class CompareConfig:
         "auto", choices=PROBE_CHOICES,
         help="Detection probe (needs boxes): train a small detection head on each backbone's frozen features "
              "and the box prior, score held-out images with COCO mAP. auto = when boxes are found; detection = "
-             "required (error without boxes); none = off. Seconds to minutes per backbone.")
+             "required (error without boxes); cheap = no head, only the training-free box scores (ROI-LogME, "
+             "objectness; seconds); none = off. Seconds to minutes per backbone.")
     probe_max_images: int = setting(
         500, metavar="N",
         help="At most N annotated images for the detection probe (stratified deterministic sample beyond it); "

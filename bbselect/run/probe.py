@@ -1,14 +1,14 @@
 """The detection probe's part of a ``compare`` run (I/O at the edges of probes/study.py).
 
 ``plan`` (before the pass): find the boxes (``--boxes``), log which layout was found and how many
-images have boxes, decide whether the probe runs (``--probe auto|detection|none``) and pick its images
-(at most ``--probe-max-images``, stratified and deterministic). The engine then keeps those images'
-feature tensors in the same pass that computes the maps.
+images have boxes, decide whether the probe runs (``--probe auto|detection|cheap|none``) and pick its
+images (at most ``--probe-max-images``, stratified and deterministic). The engine then keeps those
+images' feature tensors in the same pass that computes the maps.
 
 ``run`` (after the pass): load each backbone's tensors, run the probe for every backbone and the box
-prior, compute the cheap box scores (``scoring.roiscores``: ROI-LogME, TLogME, objectness) on the same
-tensors, one backbone at a time, write ``probe.json`` (read by the summary, so ``bbselect report`` re-renders without training)
-and draw ``figures/detections.png``.
+prior (not with ``--probe cheap``), compute the cheap box scores (``scoring.roiscores``: ROI-LogME,
+TLogME, objectness) on the same tensors, one backbone at a time, write ``probe.json`` (read by the
+summary, so ``bbselect report`` re-renders without training) and draw ``figures/detections.png``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class ProbePlan:
     images: list[dict]  # {rel, id, path} of the probe's images, in folder order
     candidates: int  # annotated images before sampling
     max_images: int
+    train: bool = True  # False (--probe cheap): keep the features for the training-free box scores only
 
     @property
     def ids(self) -> set[str]:
@@ -82,8 +83,10 @@ def plan(images_dir: Path, refs: list, cfg, quiet: bool = False) -> ProbePlan | 
     chosen = [cands[i] for i in pick]
     note = (f"a stratified sample of {len(chosen)} of {len(cands)} annotated images (--probe-max-images "
             f"{max_images})" if len(chosen) < len(cands) else f"all {len(cands)} annotated images")
-    log(f"detection probe: {note}", quiet=quiet)
-    return ProbePlan(boxes, chosen, len(cands), max_images)
+    train = probe != "cheap"
+    log(f"{'detection probe' if train else 'cheap box scores (--probe cheap, no detection head)'}: {note}",
+        quiet=quiet)
+    return ProbePlan(boxes, chosen, len(cands), max_images, train)
 
 
 def _load(feature_dir: Path, ids: list[str]) -> np.ndarray:
@@ -113,13 +116,15 @@ def run(run_dir: Path, p: ProbePlan, feature_dirs: dict[str, Path], cfg, hashes:
     sizes = {im["rel"]: upright_size(Path(im["path"])) for im in ready}
     groups = {im["rel"]: (hashes or {}).get(im["id"]) or file_digest(im["path"]) for im in ready}
     pimg = study.probe_images(rels, p.boxes.boxes, sizes, dict(zip(rels, valid)), input_size, groups)
-    loaders = {label: (lambda d=d: _load(d, ids)) for label, d in feature_dirs.items()}
-    result = study.probe_study(loaders, pimg, ProbeConfig(seed=seed))
-    for label, b in result["backbones"].items():
-        prior = result["priors"][b["prior"]]
-        log(f"detection probe {label}: mAP@0.5 {b['map50']:.3f} [{b['map50_ci'][0]:.3f}, {b['map50_ci'][1]:.3f}] "
-            f"(box prior {prior['map50']:.3f}); {b['seconds']:.0f} s", quiet=quiet)
-    figure = _figure(run_dir, pimg, ready, result, input_size, resize)
+    result, figure = {"backbones": {}, "priors": {}, "n_images": len(ready)}, None
+    if p.train:
+        loaders = {label: (lambda d=d: _load(d, ids)) for label, d in feature_dirs.items()}
+        result = study.probe_study(loaders, pimg, ProbeConfig(seed=seed))
+        for label, b in result["backbones"].items():
+            prior = result["priors"][b["prior"]]
+            log(f"detection probe {label}: mAP@0.5 {b['map50']:.3f} [{b['map50_ci'][0]:.3f}, "
+                f"{b['map50_ci'][1]:.3f}] (box prior {prior['map50']:.3f}); {b['seconds']:.0f} s", quiet=quiet)
+        figure = _figure(run_dir, pimg, ready, result, input_size, resize)
     roi = {}
     for label, d in feature_dirs.items():  # one backbone's tensors in memory at a time
         roi[label] = roiscores.backbone_scores(_load(d, ids), valid, [p.boxes.boxes.get(r, []) for r in rels],
@@ -128,7 +133,7 @@ def run(run_dir: Path, p: ProbePlan, feature_dirs: dict[str, Path], cfg, hashes:
         log(f"cheap box scores {label}: ROI-LogME {s['roi_logme']}, TLogME {s['tlogme']}, objectness "
             f"AUROC {s['objectness']} (position prior {s['objectness_prior']})", quiet=quiet)
     out = _plain(result)
-    out.update(roi=roi, layout=p.boxes.layout, sampled=p.sampled, candidates=p.candidates, max_images=p.max_images,
+    out.update(roi=roi, trained=p.train, layout=p.boxes.layout, sampled=p.sampled, candidates=p.candidates, max_images=p.max_images,
                class_names=pimg.class_names, figure=figure, seconds=time.perf_counter() - t0)
     rundir.write_json(run_dir / PROBE_FILE, out)
     return out

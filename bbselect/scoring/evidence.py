@@ -26,7 +26,7 @@ import numpy as np
 from bbselect.errors import UsageError
 from bbselect.inputs import annotations, labelfiles
 from bbselect.probes import labels
-from bbselect.scoring import boxscores, registry, stability, stats, validated
+from bbselect.scoring import boxscores, registry, roiscores, stability, stats, validated
 from bbselect.scoring.registry import SCORED_MAPS as BOX_MAPS
 from bbselect.scoring.registry import ScoreSpec
 
@@ -182,6 +182,8 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
     used = {"evidence": spec.tier, "metric": spec.title, "why": why, "supported": supported(spec, study)}
     if note:
         used["note"] = note
+    if name in roiscores.NAMES:
+        used["limits"] = roiscores.LIMITS
     if name == "stability":
         used["how_sure"] = stability.how_sure(validated.label_free("stability", study)["tau"])
     for e in entries:
@@ -200,9 +202,13 @@ def supported(spec, study: dict) -> bool:
 
 
 def _summary_at(entry: dict, path: tuple[str, ...]) -> dict:
+    """The score's summary dict; a bare number (the cheap box scores have no interval) becomes its mean."""
     for key in path:
-        entry = entry[key]
-    return entry
+        entry = entry.get(key) if isinstance(entry, dict) else None
+    if isinstance(entry, dict):
+        return entry
+    v = float(entry) if isinstance(entry, (int, float)) else math.nan
+    return {"mean": v, "lo": math.nan, "hi": math.nan}
 
 
 # ---------------------------------------------------------------- registry entries and the ranking order

@@ -117,6 +117,8 @@ _LIMITS = {
 def _fmt_ci(s: dict) -> str:
     if not finite(s["mean"]):
         return "n/a"
+    if not (finite(s.get("lo")) and finite(s.get("hi"))):
+        return f"{s['mean']:.2f}"
     return f"{s['mean']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}]"
 
 
@@ -137,11 +139,14 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
         )
     else:
         best = scored[0]
+        has_ci = finite(_score(best).get("lo")) and finite(_score(best).get("hi"))
         where = f"{best['layer']}" + (f", stage {best['stage']}" if best.get("stage") else "")
         parts.append(f"Ranked by {metric}: {evidence['why']}." if evidence.get("why") else "")
         parts.append(
             f"On these {n_images} images, {best['label']} ({where}) ranks first: "
-            f"{metric} {_fmt_ci(_score(best))} (mean with 95% interval)."
+            f"{metric} {_fmt_ci(_score(best))}"
+            + (" (mean with 95% interval)." if has_ci else " (no interval: how close the next backbone is "
+                                                          "cannot be judged).")
         )
         if best["tied_with"] and _score(best).get("paired"):
             parts.append(
@@ -153,7 +158,7 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
                 f"Its interval overlaps {', '.join(best['tied_with'])}, so that lead is not "
                 f"established on this many images; treat them as tied."
             )
-        elif len(scored) > 1:
+        elif len(scored) > 1 and has_ci:
             parts.append(f"Its interval does not overlap the next backbone's ({scored[1]['label']}).")
         cheapest = min(scored, key=lambda b: b["cost"].get("gflops") or float("inf"))
         if cheapest is not best and best["cost"].get("gflops") and cheapest["cost"].get("gflops"):
@@ -191,7 +196,7 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
                     if (b.get("stability") or {}).get("reason")), None)
     if why_not and not evidence.get("how_sure"):
         parts.append(f"Neighbourhood stability is not defined here: {why_not}.")
-    parts.append(evidence.get("how_sure") or _LIMITS[evidence["evidence"]])
+    parts.append(evidence.get("how_sure") or evidence.get("limits") or _LIMITS[evidence["evidence"]])
     if random_weights:
         parts.insert(
             0,

@@ -25,6 +25,9 @@ from bbselect.scoring.boxscores import box_mask
 from bbselect.scoring.registry import ScoreSpec
 
 KEY = "roi"  # probe.json's key and the summary entry's key
+LIMITS = ("What this can tell: how well a frozen backbone's features tell your annotated objects from the "
+          "background without training a detector (one value over the annotated images, no interval). What "
+          "it cannot tell: detection accuracy after training a head; --probe detection measures that.")
 NAMES = ("roi_logme", "roi_logme_cls", "roi_logme_reg", "tlogme", "objectness", "objectness_prior",
          "objectness_gain")
 FOLDS = 5
@@ -137,4 +140,4 @@ registry.register(ScoreSpec(
 ))
 
 
-__all__ = ["KEY", "NAMES", "attach", "backbone_scores", "nan_reasons", "reason"]
+__all__ = ["KEY", "LIMITS", "NAMES", "attach", "backbone_scores", "nan_reasons", "reason"]

@@ -117,8 +117,11 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
     stability.add_paired(entries, {lb: v for lb, v in stab.items() if v is not None})
     probe = _probe(run_dir)
     if probe is not None:
-        detection.attach(entries, probe)
         roiscores.attach(entries, probe.get(roiscores.KEY))
+        if not probe.get("backbones"):  # --probe cheap: box scores only, no detection head
+            probe = None
+        else:
+            detection.attach(entries, probe)
     used = evidence.choose_primary(entries)
     ordered = ranking.rank(entries, health_gate=used["evidence"] == "label-free")
     if used["evidence"] == "detection":
