@@ -219,6 +219,19 @@ def direction(key: str) -> int:
     return registered(key)
 
 
+def is_box_score(key: str) -> bool:
+    """Whether bbselect registers this study key as a box-tier score (the ones a box verdict may use)."""
+    from validation_study import REGISTRY_NAME
+
+    from bbselect.errors import UsageError
+    from bbselect.scoring import registry
+
+    try:
+        return registry.get(REGISTRY_NAME.get(key, key)).tier == "boxes"
+    except UsageError:
+        return False
+
+
 def _finite(v) -> bool:
     return isinstance(v, (int, float)) and v is not None and math.isfinite(v)
 
@@ -428,11 +441,22 @@ def box_doc(rows: list[dict], res: dict, meta: dict) -> list[str]:
                       "cannot detect these objects from any configuration, so τ there says nothing.", ""]
     parts += ["### Verdict (boxes)", ""]
     if sup:
-        best = max(sup, key=lambda k: min(res[ds]["tau"][k]["tau"] for ds in res))
-        parts.append("Supported on " + ", ".join(counted(res)) + " (the box data sets above their floor): " + ", ".join(
-            f"`{HEADING[k]}` (τ " + " / ".join(_f(res[ds]['tau'][k]['tau']) for ds in res) + ")" for k in sup)
-            + f". The strongest (highest τ on its worse data set) is `{HEADING[best]}`; bbselect ranks by it "
-            "when boxes exist but the detection probe did not run (`bbselect/scoring/validated.json`).")
+        dss = counted(res)
+        ranking = [k for k in sup if is_box_score(k)]
+        parts.append("Supported on " + ", ".join(dss) + " (the box data sets above their floor): " + ", ".join(
+            f"`{HEADING[k]}` (τ " + " / ".join(_f(res[ds]['tau'][k]['tau']) for ds in dss) + ")" for k in sup) + ".")
+        if ranking:
+            best = max(ranking, key=lambda k: min(res[ds]["tau"][k]["tau"] for ds in dss))
+            parts.append(f"The strongest box score (highest τ on its worse counted data set) is `{HEADING[best]}`; "
+                         "bbselect ranks by it when boxes exist but the detection probe did not run "
+                         "(`--probe cheap`; `bbselect/scoring/validated.json`).")
+        others = [k for k in sup if not is_box_score(k)]
+        if others:
+            parts.append("(" + ", ".join(f"`{HEADING[k]}`" for k in others) + " is not a box score: bbselect "
+                         "never ranks boxes by it.)")
+        if len(dss) < len(res):
+            parts.append("This support rests on " + ", ".join(dss) + " alone (one class, large objects): weaker "
+                         "than the rule intends, and the report quotes only its τ.")
     else:
         parts.append("**No cheap score is supported** on the box data sets above their floor ("
                      + (", ".join(counted(res)) or "none") + "); without the detection probe, "

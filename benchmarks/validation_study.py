@@ -488,14 +488,17 @@ def verdict(res: dict) -> list[str]:
 
 def stability_verdict(res: dict) -> str:
     """What the label-free verdict may rest on: neighbourhood stability, if this study supports it (the
-    tool ranks by it only while ``bbselect.scoring.stability.STUDY["supported"]`` says so)."""
-    taus = "; ".join(f"{ds} τ = {_f(res[ds]['tau']['stability']['tau'], 2)} (p {_p(res[ds]['tau']['stability']['p'])}), "
-                     f"pretrained-only τ = {_f(res[ds]['tau_real']['stability']['tau'], 2)}" for ds in res)
+    tool ranks by it only while ``validated.json`` says so, and quotes its non-random τ)."""
+    taus = "; ".join(f"{ds} τ = {_f(res[ds]['tau']['stability']['tau'], 2)} (p {_p(res[ds]['tau']['stability']['p'])}) "
+                     f"over all configurations, {_f(res[ds]['tau_nonrandom']['stability']['tau'], 2)} "
+                     f"(p {_p(res[ds]['tau_nonrandom']['stability']['p'])}) over pretrained + cascade (the τ the "
+                     f"verdict quotes), {_f(res[ds]['tau_real']['stability']['tau'], 2)} over pretrained only"
+                     for ds in res)
     if supported(res, "stability"):
         return ("**Label-free verdict: neighbourhood stability is supported** by the rule above, so bbselect "
-                f"ranks by it when there are no labels and no boxes ({taus}).")
+                f"ranks by it when there are no labels and no boxes: {taus}.")
     return ("**Label-free verdict: neighbourhood stability is NOT supported** by the rule above on these "
-            f"runs ({taus}); `bbselect.scoring.stability.STUDY['supported']` must then be False.")
+            f"runs ({taus}), so `validated.json` says so and a label-free ranking is marked UNVALIDATED.")
 
 
 def finer(rows: list[dict], res: dict) -> list[str]:
@@ -629,9 +632,10 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
         parts.append("**No label-free score is supported** as a predictor of probe accuracy on both data sets.")
     parts += ["", stability_verdict(res)]
     if "separation" not in lf_pred:
-        parts += ["", "**In short: bbselect's primary label-free ranking score, `separation`, is not supported "
-                  "as a predictor of transfer by this study; neither are the individual map scores. What holds "
-                  "up are the channel-health statistics and, when labels exist, LogME / kNN.**"
+        parts += ["", "**In short: `separation` and the individual map scores are not supported as predictors "
+                  "of transfer by this study" + ("; neighbourhood stability is, and a label-free verdict rests on "
+                  "it" if "stability" in lf_pred else "") + ". When labels exist, LogME / kNN (and the linear "
+                  "probe itself) are the stronger evidence.**"
                   if la_pred else
                   "**In short: bbselect's primary label-free ranking score, `separation`, is not supported "
                   "as a predictor of transfer by this study.**"]

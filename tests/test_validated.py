@@ -91,3 +91,12 @@ def test_an_unsupported_ranking_is_marked_unvalidated_in_every_headline():
     used = evidence.choose_primary(es, label_free_study(True))
     summary["evidence"] = used
     assert "UNVALIDATED" not in hl.headline_text(hl.headline(summary))
+
+
+def test_a_data_set_at_its_floor_is_not_quoted_or_counted_for_the_box_choice():
+    es = [entry("a"), entry("b", 0.6)]
+    st = {"boxes": {"scores": {"map_auroc": {"supported": True, "counted": ["raccoon"],
+                                             "tau": {"raccoon": 0.7, "coco128": 0.1}}}}}
+    c = validated.box_choice(es, st)
+    assert c["tau"] == {"raccoon": 0.7} and c["worst_tau"] == 0.7
+    assert "coco128" not in validated.tau_text(c)

@@ -43,12 +43,15 @@ def box_choice(entries: list[dict], study: dict | None = None) -> dict | None:
     best = None
     for key, info in scores.items():
         name = STUDY_NAMES.get(key, key)
-        taus = [t for t in (info.get("tau") or {}).values() if isinstance(t, (int, float)) and math.isfinite(t)]
+        counted = info.get("counted")  # data sets whose ground truth is above its floor (all when absent)
+        tau = {ds: t for ds, t in (info.get("tau") or {}).items()
+               if (counted is None or ds in counted) and isinstance(t, (int, float)) and math.isfinite(t)}
+        taus = list(tau.values())
         if not info.get("supported") or name not in known or not taus:
             continue
         if not any(math.isfinite(registry.value(e, name)) for e in entries):
             continue
-        cand = {"name": name, "tau": info["tau"], "worst_tau": min(taus)}
+        cand = {"name": name, "tau": tau, "worst_tau": min(taus)}
         if best is None or cand["worst_tau"] > best["worst_tau"]:
             best = cand
     return best
