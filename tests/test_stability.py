@@ -83,6 +83,16 @@ def test_invariant_to_per_channel_scaling_and_offset():
     b = st.neighbourhood_stability(x * scale + shift, v * scale + shift)
     np.testing.assert_allclose(a["per_image"], b["per_image"])
     np.testing.assert_allclose(a["retrieval_per_image"], b["retrieval_per_image"])
+    # a whole layer at ~1e-16 (random-init MobileNet c5 pools to that scale) is the same score, not undefined
+    c = st.neighbourhood_stability(x * 1e-16, v * 1e-16)
+    assert c["reason"] is None
+    np.testing.assert_allclose(a["per_image"], c["per_image"])
+    # a channel that is constant (up to float32 rounding of the layer's scale) is not blown up by 1/std
+    xc, vc = x.copy(), v.copy()
+    xc[:, 0], vc[:, 0] = 5.0 + 1e-9 * np.arange(100), 5.0
+    d = st.neighbourhood_stability(xc, vc)
+    e = st.neighbourhood_stability(np.delete(x, 0, axis=1), np.delete(v, 0, axis=1))
+    np.testing.assert_allclose(d["per_image"], e["per_image"])
 
 
 def test_deterministic_and_follows_a_permutation_of_the_images():
