@@ -59,3 +59,19 @@ def test_probe_images_puts_normalised_boxes_into_input_pixels():
     assert np.allclose(pi.boxes[0], [[6.4, 6.4, 32.0, 19.2], [0, 0, 64, 32]])
     assert pi.classes[0].tolist() == [1, 0] and pi.boxes[1].shape == (0, 4)
     assert pi.groups == ["x", "x"] and pi.geoms[0].width == 200
+
+
+def test_feature_tensors_keep_their_values_at_any_scale(tmp_path):
+    """float16 only where it holds the values: a random-init net's ~1e-16 activations underflowed to 0
+    (every cheap box score became n/a), and values above 6.5e4 would overflow."""
+    from bbselect.run.engine import FeatureJob
+    from bbselect.store import mapfiles
+
+    job = FeatureJob({"a", "b", "c"}, tmp_path)
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.1, 1.0, size=(4, 4, 8)).astype(np.float32)
+    for name, scale in (("a", 1e-16), ("b", 1.0), ("c", 1e6)):
+        job.save(name, base * scale, (4, 4), None)
+        got = mapfiles.load_maps(tmp_path / f"{name}.npz")["features"].astype(np.float64)
+        np.testing.assert_allclose(got, base * scale, rtol=1e-3)  # float16 keeps ~3 digits
+    assert mapfiles.load_maps(tmp_path / "b.npz")["features"].dtype == np.float16  # the ordinary case halves

@@ -70,6 +70,13 @@ class Job:
     features: FeatureJob | None = None  # the detection probe's images: keep their feature tensors
 
 
+# Feature tensors are stored as float16 when their peak |value| lies in this range, else float32.
+HALF_RANGE = (1e-2, 6e4)
+# Part of the features' cache key: changed whenever what a stored tensor holds changes (v2: no float16
+# underflow), so older cache entries are never reused.
+FEATURE_STORE = "features-v2"
+
+
 @dataclass
 class FeatureJob:
     """Which images' full feature tensors to keep (the probe's sample), where, and their cache keys."""
@@ -85,8 +92,11 @@ class FeatureJob:
 
     def save(self, image_id: str, tensor: np.ndarray, valid, cache) -> None:
         dest = self.out_dir / f"{image_id}.npz"
-        big = not np.all(np.abs(tensor) < 6e4)  # float16 halves the disk unless it would overflow
-        mapfiles.save_maps(dest, {"features": tensor.astype(np.float32 if big else np.float16),
+        peak = float(np.max(np.abs(tensor), initial=0.0))
+        # float16 halves the disk, but only where it keeps the values: it overflows above 6.5e4, and a
+        # random-init MobileNet's activations (~1e-16) would all underflow to 0
+        half = HALF_RANGE[0] <= peak < HALF_RANGE[1]
+        mapfiles.save_maps(dest, {"features": tensor.astype(np.float16 if half else np.float32),
                                   "valid_hw": np.asarray(valid, np.int32)})
         if cache is not None and self.cache_keys:
             cache.store(self.cache_keys[image_id], dest)

@@ -28,7 +28,7 @@ from bbselect.probes import study
 from bbselect.probes.detection import ProbeConfig
 from bbselect.progress import log
 from bbselect.report.detections import DetectionPanel, DetectionRow, detections_figure
-from bbselect.run.engine import FeatureJob
+from bbselect.run.engine import FEATURE_STORE, FeatureJob
 from bbselect.scoring import roiscores
 from bbselect.scoring.detection import PROBE_FILE
 from bbselect.scoring.evidence import find_boxes, upright_size
@@ -98,7 +98,7 @@ def feature_job(run_dir: Path, plan: dict, probe_plan: ProbePlan | None, hashes:
     their own key beside the maps'."""
     if probe_plan is None:
         return None
-    keys = {i: entry_key(plan["bkey"] + "/features", h) for i, h in hashes.items()} if hashes else None
+    keys = {i: entry_key(plan["bkey"] + "/" + FEATURE_STORE, h) for i, h in hashes.items()} if hashes else None
     return FeatureJob(probe_plan.ids, run_dir / "features" / rundir.safe_name(plan["sel"].label), keys)
 
 
