@@ -91,3 +91,11 @@ def test_resolvable_counts_boxes_at_least_one_stride():
 def test_prior_features_carry_no_image_information(data):
     f = D.prior_features(data[0])
     assert f.shape == (24, H, H, 1) and not f.any()
+
+
+def test_the_probe_is_scale_free(data, true_run):
+    """Features of a random-init MobileNet pool to ~1e-16: the head must see them standardised, not as
+    zeros (which would leave it the box prior)."""
+    f, b, c = data
+    tiny = D.run_probe(f * 1e-16, b, c, 1, S, FAST)
+    assert map50(tiny, b, c) == pytest.approx(map50(true_run, b, c), abs=0.02)

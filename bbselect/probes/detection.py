@@ -154,7 +154,10 @@ def _coords(n: int, h: int, w: int) -> np.ndarray:
 def _standardise(train: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
     mu = train.mean(axis=(0, 1, 2), dtype=np.float64)
     sd = train.std(axis=(0, 1, 2), dtype=np.float64)
-    sd = np.where(sd > 1e-6, sd, 1.0)
+    # constant = a std below 1e-6 of the features' own peak (scale-free: a random-init MobileNet's
+    # activations are ~1e-16 and still differ between cells and images)
+    peak = float(np.max(np.abs(train), initial=0.0))
+    sd = np.where(sd > 1e-6 * peak, sd, 1.0)
     out = []
     for a in (train, *arrays):
         z = ((a - mu) / sd).astype(np.float32)
