@@ -55,6 +55,8 @@ BOX_SCORES = [
     ("effective_rank", "effective_rank"),
     ("dead_fraction", "dead_fraction (↓)"),
     ("separation", "separation"),
+    ("stability", "neighbourhood stability"),
+    ("retrieval", "augmentation retrieval"),
 ]
 TRUTH = "map50"
 
@@ -105,7 +107,10 @@ def load_box_data(root: Path) -> dict:
 
 
 def extract(data: dict, cfg: dict, weights: str) -> dict:
-    """The tapped layer's [h_i, w_i, C] features of every image (cropped to content), one pass."""
+    """The tapped layer's [h_i, w_i, C] features of every image (cropped to content), one pass; and the
+    pooled features of one augmented view per image (bbselect's own views: seed 0, view 0), for
+    neighbourhood stability and augmentation retrieval."""
+    from bbselect.inputs import augment
     from bbselect.inputs import images as imgs
     from bbselect.models import runtime
     from bbselect.models.registry import parse_selection, resolve_layer
@@ -117,38 +122,46 @@ def extract(data: dict, cfg: dict, weights: str) -> dict:
     name, _stage = resolve_layer(model, sel.layer)
     feat_model = keras.Model(model.input, model.get_layer(name).output)
     size = cfg["size"]
-    feats, crops, valid, rels = [], [], [], []
+    feats, crops, valid, rels, view_gap = [], [], [], [], []
     batch, batch_meta = [], []
 
+    def forward(arrays):
+        return np.asarray(feat_model.predict_on_batch(sel.spec.preprocess(np.stack(arrays).astype(np.float32))))
+
     def flush():
-        x = sel.spec.preprocess(np.stack(batch).astype(np.float32))
-        out = np.asarray(feat_model.predict_on_batch(x))
-        for f, (rel, v) in zip(out, batch_meta):
+        out = forward([a for a, _ in batch])
+        out_v = forward([va for _, (va, _vv) in batch])
+        for f, fv, (rel, v), (_, (_va, vv)) in zip(out, out_v, batch_meta, batch):
             r, c = imgs.valid_map_region(v, size, f.shape[:2])
             feats.append(np.asarray(f, np.float32))
             crops.append(feats[-1][:r, :c])
             valid.append(v)
             rels.append(rel)
+            rv, cv = imgs.valid_map_region(vv, size, fv.shape[:2])
+            view_gap.append(np.asarray(fv[:rv, :cv], np.float64).mean(axis=(0, 1)))
         batch.clear()
         batch_meta.clear()
 
     for ref in data["refs"]:
-        arr, v = imgs.fit_to_input(imgs.load_image(ref.path), size, "letterbox")
-        batch.append(arr)
+        img = imgs.load_image(ref.path)
+        arr, v = imgs.fit_to_input(img, size, "letterbox")
+        view = imgs.fit_to_input(augment.augmented_view(img, 0, imgs.image_id(ref.rel), 0), size, "letterbox")
+        batch.append((arr, view))
         batch_meta.append((ref.rel, v))
         if len(batch) == 32:
             flush()
     if batch:
         flush()
     keras.backend.clear_session()
-    return {"feats": feats, "crops": crops, "valid": valid, "rels": rels, "size": size}
+    return {"feats": feats, "crops": crops, "valid": valid, "rels": rels, "size": size,
+            "view_gap": np.stack(view_gap)}
 
 
 def cheap_scores(data: dict, ex: dict, seed: int = 0) -> dict:
     """Every cheap score of one configuration (see the module docstring)."""
     from bbselect.probes import labels as lab
     from bbselect.probes import objectness, roilogme
-    from bbselect.scoring import boxscores, evidence, mapscores, stats
+    from bbselect.scoring import boxscores, evidence, mapscores, stability, stats
     from bbselect.scoring.ranking import separation
 
     boxes = data["boxes"].boxes
@@ -176,7 +189,9 @@ def cheap_scores(data: dict, ex: dict, seed: int = 0) -> dict:
     y = roilogme.class_labels(dominant)
     pooled = lab.logme(gap, y) if len(set(y.tolist())) >= 2 else math.nan
     finite = [v for v in per_image if math.isfinite(v)]
+    st = stability.neighbourhood_stability(gap, ex["view_gap"])
     return {
+        "stability": st["stability"], "retrieval": st["retrieval"],
         **{k: roi[k] for k in roilogme.ROI_SCORE_NAMES}, "n_objects": roi["n_objects"],
         "n_background": roi["n_background"],
         "objectness": obj["auroc"], "objectness_prior": obj["auroc_prior"], "objectness_gain": obj["gain"],
@@ -339,7 +354,7 @@ def config_name(r: dict) -> str:
 
 def rows_table(rows: list[dict], ds: str) -> str:
     cols = ["roi_logme", "tlogme", "objectness", "objectness_prior", "pooled_logme", "map_auroc", "mass_ratio",
-            "pointing", "effective_rank", "dead_fraction", "separation"]
+            "pointing", "effective_rank", "dead_fraction", "separation", "stability", "retrieval"]
     lines = ["| config | size | mAP@0.5 [95% CI] | prior-only mAP@0.5 | " + " | ".join(cols) + " |",
              "|---|---:|---|---:|" + "---:|" * len(cols)]
     sub = sorted((r for r in rows if r["dataset"] == ds),
@@ -420,7 +435,9 @@ def box_doc(rows: list[dict], res: dict, meta: dict) -> list[str]:
         "LogME (global-average features vs each image's most frequent class; NaN on raccoon, where every "
         "image has the same class); the map-vs-box scores (AUROC of the max/mean maps, mass ratio and "
         "pointing game of the mean map); effective rank and dead fraction of the pooled channels; "
-        "`separation`.",
+        "`separation`; neighbourhood stability and augmentation retrieval (one augmented view per image, "
+        "bbselect's own views with seed 0, k = 10; label-free scores, so here they are asked whether they "
+        "track a detector too).",
         "",
         "τ is Kendall's τ-b with mAP@0.5 over all configurations with a finite score, and over the "
         "non-random ones (pretrained + cascade). *pretrained > degraded*: share of (pretrained, cascade or "

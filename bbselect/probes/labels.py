@@ -102,14 +102,21 @@ def _evidence_terms(s2: np.ndarray, z: np.ndarray, r2: float, n: int, d: int,
     return ev, gamma, mm, res
 
 
-def _svd(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(U [n, r], s^2 [r]) of the thin SVD of F, r = min(n, d).
+def _svd(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(U [n, r], s^2 [r], c^2) of the thin SVD of F / c, r = min(n, d), c = F's root mean square.
 
+    The evidence is the same for F and F / c (only alpha moves, to alpha / c^2), but the fixed-point
+    iteration starts at alpha = beta = 1 and stops at boundaries relative to s^2: features at a scale
+    of 1e-8 or below (a random-init MobileNet's are ~1e-16) stopped at once as "explains nothing".
     LAPACK's thin SVD costs O(min(n, d)^2 * max(n, d)); the d - r zero
     singular values of a wide F are accounted for in ``_evidence_terms``.
     """
-    u, s, _ = np.linalg.svd(np.asarray(features, dtype=np.float64), full_matrices=False)
-    return u, s * s
+    f = np.asarray(features, dtype=np.float64)
+    c2 = float(np.mean(f * f)) if f.size else 0.0
+    if not (c2 > 0.0 and math.isfinite(c2)):
+        c2 = 1.0
+    u, s, _ = np.linalg.svd(f / math.sqrt(c2), full_matrices=False)
+    return u, s * s, c2
 
 
 def logme_class_evidence(features: np.ndarray, y: np.ndarray, tol: float = 1e-8,
@@ -127,8 +134,9 @@ def logme_class_evidence(features: np.ndarray, y: np.ndarray, tol: float = 1e-8,
     n, d = f.shape
     if yv.size != n:
         raise ValueError(f"y has {yv.size} entries, features have {n} rows")
-    u, s2 = _svd(f)
-    return _maximise(s2, u.T @ yv, float(yv @ yv), n, d, tol, max_iter)
+    u, s2, c2 = _svd(f)
+    ev, alpha, beta = _maximise(s2, u.T @ yv, float(yv @ yv), n, d, tol, max_iter)
+    return ev, alpha * c2, beta  # alpha for F itself (the SVD was of F / c)
 
 
 _BOUNDARY = 1e10
@@ -180,7 +188,7 @@ def logme_targets(features: np.ndarray, targets: np.ndarray) -> float:
     n, d = f.shape
     if y.shape[0] != n:
         raise ValueError(f"targets have {y.shape[0]} rows, features have {n}")
-    u, s2 = _svd(f)
+    u, s2, _c2 = _svd(f)
     values = []
     for yv in y.T:
         ev = _maximise(s2, u.T @ yv, float(yv @ yv), n, d, 1e-8, 1000)[0]
