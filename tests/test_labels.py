@@ -290,7 +290,7 @@ def test_logme_invariant_to_global_feature_scale():
 
 
 def test_logme_is_the_same_at_any_feature_scale():
-    """Multiplying F by c leaves the evidence unchanged and moves the best alpha to alpha / c^2 (the
+    """Multiplying F by c leaves the evidence unchanged and moves the best alpha to alpha * c^2 (the
     model is the same); at 1e-8 and below the iteration used to stop at once as 'explains nothing'."""
     rng = np.random.default_rng(0)
     f = rng.normal(size=(200, 32))
@@ -299,4 +299,4 @@ def test_logme_is_the_same_at_any_feature_scale():
     _, alpha, _ = L.logme_class_evidence(f, y)
     for c in (1e-16, 1e-8, 1e-3, 1e8):
         assert L.logme(f * c, y) == pytest.approx(ref, rel=1e-9)
-        assert L.logme_class_evidence(f * c, y)[1] == pytest.approx(alpha / c**2, rel=1e-6)
+        assert L.logme_class_evidence(f * c, y)[1] == pytest.approx(alpha * c**2, rel=1e-6)

@@ -105,7 +105,7 @@ def _evidence_terms(s2: np.ndarray, z: np.ndarray, r2: float, n: int, d: int,
 def _svd(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(U [n, r], s^2 [r], c^2) of the thin SVD of F / c, r = min(n, d), c = F's root mean square.
 
-    The evidence is the same for F and F / c (only alpha moves, to alpha / c^2), but the fixed-point
+    The evidence is the same for F and F / c (only alpha moves, to alpha / c^2 for F / c), but the fixed-point
     iteration starts at alpha = beta = 1 and stops at boundaries relative to s^2: features at a scale
     of 1e-8 or below (a random-init MobileNet's are ~1e-16) stopped at once as "explains nothing".
     LAPACK's thin SVD costs O(min(n, d)^2 * max(n, d)); the d - r zero
