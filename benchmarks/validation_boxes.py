@@ -286,9 +286,10 @@ def analyse_boxes(rows: list[dict]) -> dict:
     return out
 
 
-# A data set whose best configuration stays below this mAP@0.5 has a ground truth at its floor: the
-# probe finds nothing from any features, so its τ is noise and it can neither support nor refute a score.
-FLOOR = 0.05
+# A data set whose best configuration stays below bbselect's probe floor (scoring.detection.FLOOR)
+# has a ground truth at its floor: the probe finds nothing from any features, so its τ is noise and it
+# can neither support nor refute a score.
+from bbselect.scoring.detection import FLOOR  # noqa: E402
 
 
 def counted(res: dict) -> list[str]:

@@ -37,3 +37,25 @@ def test_no_backbone_above_the_prior_is_said_plainly():
     p = probe({"a": entry(0.42, (0.33, 0.5), 0.02, (-0.03, 0.07), True, 0.0, (0.0, 0.0))})
     r = probe_ranking(p, {"a": 1.0})
     assert r["beats_prior"] == [] and "no backbone beats it" in r["sentence"]
+
+
+def test_a_probe_at_its_floor_is_said_to_be_noise_in_the_verdict_and_the_headline():
+    from bbselect.report import headline as hl
+    from bbselect.scoring import detection
+
+    floor = probe({"a": entry(0.004, (0.0, 0.01), 0.004, (0.0, 0.01), True, 0.0, (0.0, 0.0)),
+                   "b": entry(0.001, (0.0, 0.005), 0.001, (0.0, 0.005), True, 0.003, (-0.001, 0.008))}, prior=0.0)
+    ok = probe({"a": entry(0.30, (0.2, 0.4), 0.1, (0.05, 0.15), True, 0.0, (0.0, 0.0))})
+    assert detection.at_floor(floor) and not detection.at_floor(ok)
+    for p in (floor, ok):
+        for b in p["backbones"].values():
+            b.update(resolvable=10, n_boxes=10)
+    ordered = [{"label": "a", "cost": {"gflops": 1.0}}, {"label": "b", "cost": {"gflops": 2.0}}]
+    v = detection.verdict(ordered, {**floor, "candidates": 2, "max_images": 500}, False)
+    assert v.startswith("AT ITS FLOOR") and "best mAP@0.5 0.004 < 0.05" in v
+    assert "AT ITS FLOOR" not in detection.verdict(ordered[:1], {**ok, "candidates": 1, "max_images": 500}, False)
+    summary = {"run": {"n_images": 2}, "evidence": {"supported": False, "unsupported": detection.floor_sentence(floor)},
+               "backbones": [{"label": "a", "rank": 1, "primary": {"metric": "detection-probe mAP@0.5", "mean": 0.004,
+                                                                    "lo": 0.0, "hi": 0.01}, "tied_with": []}]}
+    text = hl.headline_text(hl.headline(summary))
+    assert "AT ITS FLOOR" in text and "UNVALIDATED" not in text

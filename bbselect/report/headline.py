@@ -134,7 +134,8 @@ def headline(summary: dict) -> dict:
     out = {"best": None, "metric": metric_of(summary), "evidence": None, "tied": [], "cheapest": None,
            "gflops": {}, "random_weights": bool(run.get("random_weights")), "n_images": run.get("n_images"),
            "kind": (summary.get("evidence") or {}).get("evidence"),
-           "supported": (summary.get("evidence") or {}).get("supported", True)}
+           "supported": (summary.get("evidence") or {}).get("supported", True),
+           "unsupported": (summary.get("evidence") or {}).get("unsupported") or UNSUPPORTED}
     ranked = scored(summary)
     if not ranked:
         return out
@@ -167,7 +168,7 @@ def headline_text(h: dict) -> str:
     else:
         parts.append("no other backbone is tied with it")
     if not h.get("supported", True):
-        parts.append(UNSUPPORTED)
+        parts.append(h.get("unsupported") or UNSUPPORTED)
     text = "; ".join(parts) + "."
     return ("RANDOM WEIGHTS — " + text) if h.get("random_weights") else text
 

@@ -89,7 +89,7 @@ def headline_html(summary: dict) -> str:
     else:
         parts.append("no other backbone is tied with it")
     if not h.get("supported", True):
-        parts.append(f'<span class="random">{e(UNSUPPORTED)}</span>')
+        parts.append(f'<span class="random">{e(h.get("unsupported") or UNSUPPORTED)}</span>')
     return f'<p class="headline" id="headline">{random}' + "; ".join(parts) + ".</p>"
 
 

@@ -19,6 +19,9 @@ from bbselect.scoring import registry
 from bbselect.scoring.registry import ScoreSpec
 
 EVIDENCE = "detection probe"
+# Below this mAP@0.5 for every backbone the probe found almost nothing: its order is noise, not evidence
+# (coco128's small objects at 224 px: best 0.001-0.006). The validation study applies the same floor.
+FLOOR = 0.05
 PROBE_FILE = "probe.json"  # in the run folder, written by run/probe.py
 LIMITS = (
     "What this can tell: how well a small detection head, trained on each backbone's frozen features "
@@ -102,10 +105,23 @@ def paired_ties(ordered: list[dict], probe: dict) -> None:
             b["tied_with"] = [best] if b["label"] in tied else []
 
 
+def at_floor(probe: dict) -> bool:
+    """Whether no backbone's mAP@0.5 reaches ``FLOOR``: the probe then cannot rank them."""
+    return not any(b["map50"] >= FLOOR for b in probe["backbones"].values())
+
+
+def floor_sentence(probe: dict) -> str:
+    best = max(b["map50"] for b in probe["backbones"].values())
+    return (f"AT ITS FLOOR: the detection probe found almost none of these objects with any backbone (best "
+            f"mAP@0.5 {best:.3f} < {FLOOR}), so the order below is noise, not evidence. Small objects need "
+            f"a finer stride (--layer c3), a larger --input-size, or more annotated images")
+
+
 def verdict(ordered: list[dict], probe: dict, random_weights: bool) -> str:
     """The verdict paragraph when the probe ranked: its sentence, sampling, stride, random weights, limits."""
     r = probe_ranking(probe, {b["label"]: (b.get("cost") or {}).get("gflops") for b in ordered})
-    parts = [r["sentence"]]
+    parts = [floor_sentence(probe) + "." if at_floor(probe) else "", r["sentence"]]
+    parts = [p for p in parts if p]
     if probe.get("sampled"):
         parts.append(f"The probe used a stratified sample of {probe['n_images']} of {probe['candidates']} "
                      f"annotated images (--probe-max-images {probe['max_images']}).")
@@ -144,4 +160,5 @@ registry.register(ScoreSpec(
 ))
 
 
-__all__ = ["EVIDENCE", "PROBE_FILE", "LIMITS", "probe_ranking", "attach", "paired_ties", "verdict"]
+__all__ = ["EVIDENCE", "FLOOR", "PROBE_FILE", "LIMITS", "at_floor", "floor_sentence", "probe_ranking", "attach",
+           "paired_ties", "verdict"]

@@ -123,6 +123,8 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
         else:
             detection.attach(entries, probe)
     used = evidence.choose_primary(entries)
+    if used["evidence"] == "detection" and detection.at_floor(probe):
+        used.update(supported=False, unsupported=detection.floor_sentence(probe))
     ordered = ranking.rank(entries, health_gate=used["evidence"] == "label-free")
     if used["evidence"] == "detection":
         detection.paired_ties(ordered, probe)
