@@ -125,17 +125,25 @@ def cheapest(backbones: list[dict]) -> dict | None:
     return min(costed, key=lambda b: b["cost"]["gflops"]) if costed else None
 
 
+def warning_of(evidence: dict) -> str | None:
+    """What the headline must add when the ranking evidence is not earned (None when it is): the
+    evidence's own reason (e.g. a detection probe at its floor), else the unvalidated label-free text."""
+    if evidence.get("supported", True):
+        return None
+    return evidence.get("unsupported") or UNSUPPORTED
+
+
 def headline(summary: dict) -> dict:
     """What the first line of every output says: ``best``, ``metric``, ``evidence`` (mean, lo, hi),
     ``tied`` (labels), ``cheapest`` (label, or None when the best is itself the cheapest of its tie
-    group), ``gflops`` (label -> GFLOPs of the tie group), ``random_weights``, ``n_images``; ``best``
-    is None when no backbone could be scored."""
+    group), ``gflops`` (label -> GFLOPs of the tie group), ``random_weights``, ``n_images``,
+    ``warning`` (what the headline adds when the evidence is not earned, else None); ``best`` is None
+    when no backbone could be scored."""
     run = summary.get("run") or {}
     out = {"best": None, "metric": metric_of(summary), "evidence": None, "tied": [], "cheapest": None,
            "gflops": {}, "random_weights": bool(run.get("random_weights")), "n_images": run.get("n_images"),
            "kind": (summary.get("evidence") or {}).get("evidence"),
-           "supported": (summary.get("evidence") or {}).get("supported", True),
-           "unsupported": (summary.get("evidence") or {}).get("unsupported") or UNSUPPORTED}
+           "warning": warning_of(summary.get("evidence") or {})}
     ranked = scored(summary)
     if not ranked:
         return out
@@ -167,8 +175,8 @@ def headline_text(h: dict) -> str:
             parts.append("it is also the cheapest of them")
     else:
         parts.append("no other backbone is tied with it")
-    if not h.get("supported", True):
-        parts.append(h.get("unsupported") or UNSUPPORTED)
+    if h.get("warning"):
+        parts.append(h["warning"])
     text = "; ".join(parts) + "."
     return ("RANDOM WEIGHTS — " + text) if h.get("random_weights") else text
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 
 from bbselect.report.content import RANDOM_BANNER, url_of
-from bbselect.report.headline import UNSUPPORTED, fmt_gflops, fmt_interval, headline, shorten_end
+from bbselect.report.headline import fmt_gflops, fmt_interval, headline, shorten_end
 
 LABEL_CHARS = 30  # backbone labels in tables and headers (the full label is in the tooltip)
 
@@ -88,8 +88,8 @@ def headline_html(summary: dict) -> str:
             parts.append("it is also the cheapest of them")
     else:
         parts.append("no other backbone is tied with it")
-    if not h.get("supported", True):
-        parts.append(f'<span class="random">{e(h.get("unsupported") or UNSUPPORTED)}</span>')
+    if h.get("warning"):
+        parts.append(f'<span class="random">{e(h["warning"])}</span>')
     return f'<p class="headline" id="headline">{random}' + "; ".join(parts) + ".</p>"
 
 
