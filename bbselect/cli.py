@@ -202,7 +202,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
 @_guard()
 def report(run_dir, figures, overlay, fmt, quiet):
     """Re-render RUN_DIR's figures and reports from its saved maps (no model is built)."""
-    from bbselect.run.pipeline import report as run_report
+    from bbselect.run.finish import report as run_report
 
     _echo_outcome(run_report(run_dir, figures=figures, overlay=overlay, quiet=quiet), fmt, quiet)
 

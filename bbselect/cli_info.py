@@ -14,7 +14,6 @@ from bbselect.common import did_you_mean
 from bbselect.errors import BBSelectError, UsageError
 from bbselect.models import registry
 
-
 MEASURE_AT_MOST = 6  # unmeasured backbones built in one call; the whole registry takes minutes
 
 

@@ -64,7 +64,7 @@ def cascade_weights(weights_file: str, alpha: float, top_block: int, k: int, ima
 def calibration_batch(paths: list[Path], input_size: int = 224, n: int = 32) -> np.ndarray:
     """``n`` images spread evenly over the sorted paths (so every class folder is represented),
     letterboxed and preprocessed for MobileNet."""
-    from bbselect.inputs import images as imgs
+    from bbselect.inputs import decode as dec
     from bbselect.models import runtime
 
     keras = runtime.keras()
@@ -72,6 +72,6 @@ def calibration_batch(paths: list[Path], input_size: int = 224, n: int = 32) -> 
     paths = sorted(paths)
     pick = np.unique(np.linspace(0, len(paths) - 1, min(n, len(paths))).round().astype(int))
     for p in (paths[i] for i in pick):
-        arr, _ = imgs.fit_to_input(imgs.load_image(p), input_size, "letterbox")
+        arr, _ = dec.fit_to_input(dec.load_image(p), input_size, "letterbox")
         batch.append(arr)
     return keras.applications.mobilenet.preprocess_input(np.stack(batch).astype(np.float32))

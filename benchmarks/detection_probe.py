@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bbselect.inputs import decode as dec
 from bbselect.inputs import images as imgs
 from bbselect.models import registry, runtime
 from bbselect.models.weights import build_backbone
@@ -47,7 +48,7 @@ def main() -> None:
         raise SystemExit(f"no boxes found in {args.data}")
     arrays, valid = [], {}
     for r in refs:
-        a, v = imgs.fit_to_input(imgs.load_image(r.path), args.size, "letterbox")
+        a, v = dec.fit_to_input(dec.load_image(r.path), args.size, "letterbox")
         arrays.append(a)
         valid[r.rel] = v
     x = np.stack(arrays)

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bbselect.config.schema import CompareConfig  # noqa: E402
+from bbselect.inputs import decode as dec
 from bbselect.inputs import images
 from bbselect.models import (
     registry,
@@ -62,7 +63,7 @@ BACKBONES = tuple(CompareConfig().backbones)  # the product's default selection
 def raw_rate(name: str, refs, size: int, resize: str, batch: int = 8) -> float:
     sel = registry.parse_selection(name)
     model, _ = build_backbone(sel, "none", size)
-    arrs = [images.decode_input(r, size, resize, images.DEFAULT_MAX_PIXELS)[0] for r in refs]
+    arrs = [dec.decode_input(r, size, resize, dec.DEFAULT_MAX_PIXELS)[0] for r in refs]
     batches = [sel.spec.preprocess(np.stack(arrs[i:i + batch]).astype(np.float32))
                for i in range(0, len(arrs), batch)]
     model.predict_on_batch(batches[0])  # warm-up / tracing

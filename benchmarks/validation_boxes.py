@@ -111,6 +111,7 @@ def extract(data: dict, cfg: dict, weights: str) -> dict:
     pooled features of one augmented view per image (bbselect's own views: seed 0, view 0), for
     neighbourhood stability and augmentation retrieval."""
     from bbselect.inputs import augment
+    from bbselect.inputs import decode as dec
     from bbselect.inputs import images as imgs
     from bbselect.models import runtime
     from bbselect.models.registry import parse_selection, resolve_layer
@@ -132,20 +133,20 @@ def extract(data: dict, cfg: dict, weights: str) -> dict:
         out = forward([a for a, _ in batch])
         out_v = forward([va for _, (va, _vv) in batch])
         for f, fv, (rel, v), (_, (_va, vv)) in zip(out, out_v, batch_meta, batch):
-            r, c = imgs.valid_map_region(v, size, f.shape[:2])
+            r, c = dec.valid_map_region(v, size, f.shape[:2])
             feats.append(np.asarray(f, np.float32))
             crops.append(feats[-1][:r, :c])
             valid.append(v)
             rels.append(rel)
-            rv, cv = imgs.valid_map_region(vv, size, fv.shape[:2])
+            rv, cv = dec.valid_map_region(vv, size, fv.shape[:2])
             view_gap.append(np.asarray(fv[:rv, :cv], np.float64).mean(axis=(0, 1)))
         batch.clear()
         batch_meta.clear()
 
     for ref in data["refs"]:
-        img = imgs.load_image(ref.path)
-        arr, v = imgs.fit_to_input(img, size, "letterbox")
-        view = imgs.fit_to_input(augment.augmented_view(img, 0, imgs.image_id(ref.rel), 0), size, "letterbox")
+        img = dec.load_image(ref.path)
+        arr, v = dec.fit_to_input(img, size, "letterbox")
+        view = dec.fit_to_input(augment.augmented_view(img, 0, imgs.image_id(ref.rel), 0), size, "letterbox")
         batch.append((arr, view))
         batch_meta.append((ref.rel, v))
         if len(batch) == 32:
@@ -159,7 +160,7 @@ def extract(data: dict, cfg: dict, weights: str) -> dict:
 
 def cheap_scores(data: dict, ex: dict, seed: int = 0) -> dict:
     """Every cheap score of one configuration (see the module docstring)."""
-    from bbselect.probes import labels as lab
+    from bbselect.probes import logme as lm
     from bbselect.probes import objectness, roilogme
     from bbselect.scoring import boxscores, evidence, mapscores, stability, stats
     from bbselect.scoring.ranking import separation
@@ -187,7 +188,7 @@ def cheap_scores(data: dict, ex: dict, seed: int = 0) -> dict:
         labs = [str(b.label) for b in boxes.get(rel, [])]
         dominant.append(max(sorted(set(labs)), key=labs.count) if labs else "(none)")
     y = roilogme.class_labels(dominant)
-    pooled = lab.logme(gap, y) if len(set(y.tolist())) >= 2 else math.nan
+    pooled = lm.logme(gap, y) if len(set(y.tolist())) >= 2 else math.nan
     finite = [v for v in per_image if math.isfinite(v)]
     st = stability.neighbourhood_stability(gap, ex["view_gap"])
     return {

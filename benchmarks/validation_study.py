@@ -168,6 +168,7 @@ def measure_group(data_dir: Path, group: dict, work: Path, tag: str) -> list[dic
     from bbselect.config.schema import CompareConfig
     from bbselect.inputs import labelfiles
     from bbselect.probes import labels as lab
+    from bbselect.probes import logme as lm
     from bbselect.run.pipeline import compare
 
     weights = group["weights"]
@@ -198,7 +199,7 @@ def measure_group(data_dir: Path, group: dict, work: Path, tag: str) -> list[dic
         f, y = np.stack(feats), np.asarray(ys)
         probe = lab.probe_scores(f, y, folds=5, seed=0)
         try:
-            logme = lab.logme(f, y)
+            logme = lm.logme(f, y)
         except (ValueError, np.linalg.LinAlgError):
             logme = math.nan
         name = b["label"].split(":")[0]

@@ -259,13 +259,13 @@ def test_json_stdout_stays_clean_when_keras_prints(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- one pass for all backbones
 
 def test_each_image_is_decoded_once_for_all_backbones(tmp_path, image_folder, monkeypatch):
-    from bbselect.inputs import images
+    from bbselect.inputs import decode as dec
 
     # count real decodes (load_image): no labels, no boxes, so --stability auto also makes each image's
     # augmented view, which must come from the same decode
     calls = []
-    real = images.load_image
-    monkeypatch.setattr(images, "load_image", lambda path, *a, **k: calls.append(path.name) or real(path, *a, **k))
+    real = dec.load_image
+    monkeypatch.setattr(dec, "load_image", lambda path, *a, **k: calls.append(path.name) or real(path, *a, **k))
     out = tmp_path / "r"
     assert run(["compare", str(image_folder), "-o", str(out), "--name", "both", "--no-cache",
                 "--figures", "none", *FAST]).exit_code == 0

@@ -50,6 +50,7 @@ def test_compare_writes_every_output(demo_run):
 
 def test_saved_maps_match_a_direct_forward_pass(demo_run, image_folder):
     """The saved max map equals the channel max of the backbone's own output for the same input."""
+    from bbselect.inputs import decode as dec
     from bbselect.inputs import images
     from bbselect.models import registry
     from bbselect.models.weights import build_backbone
@@ -57,7 +58,7 @@ def test_saved_maps_match_a_direct_forward_pass(demo_run, image_folder):
 
     model, _ = build_backbone(registry.parse_selection("mobilenetv2"), "none", 64, seed=0)
     ref = images.discover_images(image_folder)[0][0]
-    arr, _ = images.decode_input(ref, 64, "stretch", images.DEFAULT_MAX_PIXELS)
+    arr, _ = dec.decode_input(ref, 64, "stretch", dec.DEFAULT_MAX_PIXELS)
     feats = model.predict_on_batch(registry.get_spec("mobilenetv2").preprocess(arr[None].astype("float32")))
     saved = mapfiles.load_maps(demo_run / "maps" / "mobilenetv2" / f"{ref.id}.npz")
     np.testing.assert_allclose(saved["max"], feats[0].max(axis=-1), rtol=1e-4, atol=1e-4)

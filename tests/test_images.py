@@ -13,20 +13,18 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from bbselect.inputs import decode as decode_mod
 from bbselect.inputs import images as images_mod
-from bbselect.inputs.images import (
+from bbselect.inputs.decode import (
     DEFAULT_MAX_PIXELS,
-    IMAGE_EXTENSIONS,
     PAD_RGB,
     RESIZE_MODES,
     ImageDecodeError,
-    ImageRef,
-    Skipped,
-    discover_images,
     fit_to_input,
     load_image,
     valid_map_region,
 )
+from bbselect.inputs.images import IMAGE_EXTENSIONS, ImageRef, Skipped, discover_images
 
 SHARED = Path(os.environ.get("BBSELECT_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
 ODD = SHARED / "data" / "odd-formats"
@@ -319,11 +317,11 @@ def test_16bit_full_ramp_is_monotonic_and_spans_range(tmp_path: Path):
 
 def test_16bit_big_endian_and_int32_and_float_modes():
     be = Image.frombytes("I;16B", (3, 1), np.array([0, 32768, 65535], dtype=">u2").tobytes())
-    assert np.asarray(images_mod._to_rgb(be))[0, :, 0].tolist() == [0, 128, 255]
+    assert np.asarray(decode_mod._to_rgb(be))[0, :, 0].tolist() == [0, 128, 255]
     wide = Image.fromarray(np.array([[-1000, 0, 1000]], dtype=np.int32), mode="I")
-    assert np.asarray(images_mod._to_rgb(wide))[0, :, 0].tolist() == [0, 128, 255]  # min..max stretch
+    assert np.asarray(decode_mod._to_rgb(wide))[0, :, 0].tolist() == [0, 128, 255]  # min..max stretch
     f = Image.fromarray(np.array([[-1.0, 0.0, 1.0, np.nan]], dtype=np.float32), mode="F")
-    assert np.asarray(images_mod._to_rgb(f))[0, :, 0].tolist() == [0, 128, 255, 128]  # NaN -> 0.0 -> 128
+    assert np.asarray(decode_mod._to_rgb(f))[0, :, 0].tolist() == [0, 128, 255, 128]  # NaN -> 0.0 -> 128
 
 
 def test_transparency_composited_over_mid_gray(tmp_path: Path):
@@ -419,7 +417,7 @@ def test_permission_denied(tmp_path: Path, monkeypatch):
         def deny(*args, **kwargs):
             raise PermissionError(13, "Permission denied", str(p))
 
-        monkeypatch.setattr(images_mod.Image, "open", deny)
+        monkeypatch.setattr(decode_mod.Image, "open", deny)
     with pytest.raises(ImageDecodeError) as e:
         load_image(p)
     assert e.value.reason == "permission denied"

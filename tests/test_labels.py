@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from bbselect.errors import UsageError
 from bbselect.inputs import labelfiles
 from bbselect.probes import labels as L
+from bbselect.probes import logme as LM
 from bbselect.report import charts
 
 
@@ -52,14 +53,14 @@ def small_problem():
 
 def test_class_evidence_equals_direct_density(small_problem):
     F, y = small_problem
-    ev, a, b = L.logme_class_evidence(F, y)
+    ev, a, b = LM.logme_class_evidence(F, y)
     assert 0 < a < 1e6 and 0 < b < 1e6          # an interior optimum
     assert ev == pytest.approx(direct_log_evidence(F, y, a, b), rel=1e-9, abs=1e-9)
 
 
 def test_class_evidence_is_a_maximum(small_problem):
     F, y = small_problem
-    ev, a, b = L.logme_class_evidence(F, y)
+    ev, a, b = LM.logme_class_evidence(F, y)
     grid = np.logspace(-3, 3, 41)
     best = max(direct_log_evidence(F, y, a * s, b * t) for s in grid for t in grid)
     assert best <= ev + 1e-9
@@ -72,7 +73,7 @@ def test_class_evidence_wide_features_n_less_than_d():
     rng = np.random.default_rng(2)
     F = rng.normal(size=(12, 40))
     y = (F[:, 0] + F[:, 1] + 0.3 * rng.normal(size=12) > 0).astype(float)
-    ev, a, b = L.logme_class_evidence(F, y)
+    ev, a, b = LM.logme_class_evidence(F, y)
     assert ev == pytest.approx(direct_log_evidence(F, y, a, b), rel=1e-7)
     grid = np.logspace(-2, 2, 21)
     assert max(direct_log_evidence(F, y, a * s, b * t) for s in grid for t in grid) <= ev + 1e-7
@@ -86,7 +87,7 @@ def test_class_evidence_unrelated_target_reaches_the_no_signal_limit():
     y = (rng.random(40) < 0.4).astype(float)
     n = y.size
     limit = -0.5 * n * math.log(2 * math.pi * float(y @ y) / n) - 0.5 * n
-    ev, a, b = L.logme_class_evidence(F, y)
+    ev, a, b = LM.logme_class_evidence(F, y)
     assert ev >= limit - 1e-6
     assert ev == pytest.approx(direct_log_evidence(F, y, a, b), rel=1e-9)
     for s in np.logspace(-3, 3, 13):
@@ -98,22 +99,22 @@ def test_logme_is_mean_of_per_class_evidence_over_n():
     expected = []
     for k in range(3):
         yk = (y == k).astype(float)
-        _, a, b = L.logme_class_evidence(X, yk)
+        _, a, b = LM.logme_class_evidence(X, yk)
         expected.append(direct_log_evidence(X, yk, a, b) / X.shape[0])
-    assert L.logme(X, y) == pytest.approx(np.mean(expected), rel=1e-8)
+    assert LM.logme(X, y) == pytest.approx(np.mean(expected), rel=1e-8)
 
 
 def test_logme_accepts_string_labels():
     X, y = blobs(n_per=10, k=2, d=4)
     names = np.array(["cat", "dog"])[y]
-    assert L.logme(X, names) == pytest.approx(L.logme(X, y), rel=1e-12)
+    assert LM.logme(X, names) == pytest.approx(LM.logme(X, y), rel=1e-12)
 
 
 def test_logme_linear_labels_beat_random_features():
     X, y = blobs(n_per=30, k=3, d=10, sep=8.0)
     rng = np.random.default_rng(5)
     R = rng.normal(size=X.shape) * X.std()
-    assert L.logme(X, y) > L.logme(R, y) + 0.3
+    assert LM.logme(X, y) > LM.logme(R, y) + 0.3
 
 
 @pytest.mark.parametrize("labels, reason_part", [
@@ -122,16 +123,16 @@ def test_logme_linear_labels_beat_random_features():
 ])
 def test_logme_degenerate_is_nan_with_reason(labels, reason_part):
     X = np.random.default_rng(0).normal(size=(6, 3))
-    assert math.isnan(L.logme(X, labels))
+    assert math.isnan(LM.logme(X, labels))
     assert reason_part in L.labelled_reason(X, labels)
 
 
 def test_logme_constant_or_nonfinite_features_nan():
     y = np.array([0, 0, 1, 1])
-    assert math.isnan(L.logme(np.ones((4, 3)), y))
+    assert math.isnan(LM.logme(np.ones((4, 3)), y))
     X = np.random.default_rng(0).normal(size=(4, 3))
     X[1, 2] = np.nan
-    assert math.isnan(L.logme(X, y))
+    assert math.isnan(LM.logme(X, y))
     assert "non-finite" in L.labelled_reason(X, y)
 
 
@@ -147,7 +148,7 @@ def test_probe_separable_vs_shuffled():
         assert good[metric]["mean"] >= 0.95
         assert bad[metric]["mean"] <= 0.6            # chance is 1/3
         assert good[metric]["lo"] > bad[metric]["hi"]
-    assert L.logme(X, y) > L.logme(X, ys) + 0.3
+    assert LM.logme(X, y) > LM.logme(X, ys) + 0.3
 
 
 def test_probe_matches_cross_val_predict():
@@ -286,7 +287,7 @@ def test_pca_2d_small_inputs_pad_with_zeros():
 def test_logme_invariant_to_global_feature_scale():
     # alpha^-1 (cF)(cF)^T = (alpha / c^2)^-1 F F^T: rescaling F only moves the optimal alpha
     X, y = blobs(n_per=10, k=3, d=6, sep=3.0)
-    assert L.logme(25.0 * X, y) == pytest.approx(L.logme(X, y), rel=1e-7)
+    assert LM.logme(25.0 * X, y) == pytest.approx(LM.logme(X, y), rel=1e-7)
 
 
 def test_logme_is_the_same_at_any_feature_scale():
@@ -295,8 +296,8 @@ def test_logme_is_the_same_at_any_feature_scale():
     rng = np.random.default_rng(0)
     f = rng.normal(size=(200, 32))
     y = (f[:, 0] + 0.5 * rng.normal(size=200) > 0).astype(int)
-    ref = L.logme(f, y)
-    _, alpha, _ = L.logme_class_evidence(f, y)
+    ref = LM.logme(f, y)
+    _, alpha, _ = LM.logme_class_evidence(f, y)
     for c in (1e-16, 1e-8, 1e-3, 1e8):
-        assert L.logme(f * c, y) == pytest.approx(ref, rel=1e-9)
-        assert L.logme_class_evidence(f * c, y)[1] == pytest.approx(alpha * c**2, rel=1e-6)
+        assert LM.logme(f * c, y) == pytest.approx(ref, rel=1e-9)
+        assert LM.logme_class_evidence(f * c, y)[1] == pytest.approx(alpha * c**2, rel=1e-6)

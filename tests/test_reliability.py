@@ -412,14 +412,14 @@ def test_sweep_charts_raise_no_warnings_when_every_score_is_missing():
 
 
 def test_max_pixels_above_pillows_own_limit_is_honoured(tmp_path, monkeypatch):
-    from bbselect.inputs import images
+    from bbselect.inputs import decode as dec
 
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses above 2 x 1000 pixels
     p = tmp_path / "big.png"
     Image.fromarray(np.zeros((60, 60, 3), np.uint8)).save(p)  # 3600 pixels
-    assert images.load_image(p, max_pixels=5000).size == (60, 60)
-    with pytest.raises(images.ImageDecodeError, match="3,000"):
-        images.load_image(p, max_pixels=3000)
+    assert dec.load_image(p, max_pixels=5000).size == (60, 60)
+    with pytest.raises(dec.ImageDecodeError, match="3,000"):
+        dec.load_image(p, max_pixels=3000)
 
 
 def test_dead_channel_test_is_scale_free():

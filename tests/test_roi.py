@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from bbselect.probes import labels as L
+from bbselect.probes import logme as LM
 from bbselect.probes import roi as R
 from bbselect.probes import roilogme as RL
 
@@ -110,7 +110,7 @@ def test_roi_logme_equals_logme_on_the_same_matrix():
     rois = RL.collect(synthetic_maps(20), seed=0)
     f = np.concatenate([rois["objects"], rois["background"]])
     y = np.array([1] * len(rois["objects"]) + [0] * len(rois["background"]))
-    assert RL.roi_logme(rois["objects"], rois["background"]) == L.logme(f, y)
+    assert RL.roi_logme(rois["objects"], rois["background"]) == LM.logme(f, y)
 
 
 def test_roi_logme_visible_objects_beat_invisible_and_shuffled():
@@ -120,7 +120,7 @@ def test_roi_logme_visible_objects_beat_invisible_and_shuffled():
     s_inv = RL.roi_logme(inv["objects"], inv["background"])
     f = np.concatenate([vis["objects"], vis["background"]])
     y = np.array([1] * len(vis["objects"]) + [0] * len(vis["background"]))
-    s_shuf = L.logme(f, np.random.default_rng(0).permutation(y))
+    s_shuf = LM.logme(f, np.random.default_rng(0).permutation(y))
     assert len(vis["background"]) == len(vis["objects"]) == 40
     assert s_vis > s_inv + 0.1
     assert s_vis > s_shuf + 0.1
@@ -134,12 +134,12 @@ def test_roi_logme_cls_needs_two_classes_and_merges_singletons():
     v = RL.roi_logme_cls(rois["objects"], labs, rois["background"])
     y = np.array(list(RL.class_labels(labs)) + [RL.BACKGROUND] * len(rois["background"]))
     assert math.isfinite(v)
-    assert v == L.logme(np.concatenate([rois["objects"], rois["background"]]), y)
+    assert v == LM.logme(np.concatenate([rois["objects"], rois["background"]]), y)
     # a lone singleton cannot form a class of two: its ROI is left out
     labs = ["a"] * 5 + ["b"] * 4 + ["c"]
     v = RL.roi_logme_cls(rois["objects"], labs, rois["background"])
     y = np.array(labs[:9] + [RL.BACKGROUND] * len(rois["background"]))
-    assert v == L.logme(np.concatenate([rois["objects"][:9], rois["background"]]), y)
+    assert v == LM.logme(np.concatenate([rois["objects"][:9], rois["background"]]), y)
 
 
 def test_roi_scores_deterministic_and_regression_term_sees_position():

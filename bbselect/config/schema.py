@@ -10,7 +10,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from bbselect.errors import UsageError
-from bbselect.inputs import images as imgs
+from bbselect.inputs import decode as dec
 from bbselect.models import registry
 from bbselect.store.cache import DEFAULT_MAX_MB
 
@@ -50,7 +50,7 @@ class CompareConfig:
              "init (outputs are marked RANDOM WEIGHTS); PATH: a local .h5 file.")
     input_size: int = setting(224, help="Network input side in pixels (multiple of 32).")
     resize: str = setting(
-        "stretch", choices=imgs.RESIZE_MODES,
+        "stretch", choices=dec.RESIZE_MODES,
         help="stretch: squash to size x size (classifier style). letterbox: keep aspect ratio, longest side = "
              "size, pad (detector style); maps are cropped to the image area.")
     batch_size: int = setting(8, help="Images per forward pass.")
@@ -66,7 +66,7 @@ class CompareConfig:
              "figure), so the default is a sample; contact sheets (first 24 images) and charts are drawn "
              "unless none.")
     seed: int = setting(0, help="Seed for random weights.")
-    max_pixels: int = setting(imgs.DEFAULT_MAX_PIXELS,
+    max_pixels: int = setting(dec.DEFAULT_MAX_PIXELS,
                               help="Skip images larger than this many pixels (decompression-bomb guard).")
     cache: bool = setting(True, help="Reuse maps computed earlier for the same image content and settings.")
     cache_dir: str | None = setting(None, metavar="DIR",

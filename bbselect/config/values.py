@@ -33,7 +33,7 @@ from bbselect.config.schema import (
     parse_shard,
 )
 from bbselect.errors import UsageError
-from bbselect.inputs.images import RESIZE_MODES
+from bbselect.inputs.decode import RESIZE_MODES
 from bbselect.models import registry
 from bbselect.scoring.gates import parse_fail_under
 

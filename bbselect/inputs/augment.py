@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from bbselect.inputs import decode as dec
 from bbselect.inputs import images as imgs
 
 VERSION = 1  # bump when a view changes for the same (seed, id, index): part of the map cache key
@@ -92,8 +93,8 @@ def augmented_view(img: Image.Image, seed: int, image_id: str, view: int = 0) ->
 def decode_with_views(ref: imgs.ImageRef, input_size: int, resize: str, max_pixels: int, m: int, seed: int):
     """Decode one image once and fit it and its ``m`` views to the input:
     (uint8 [S,S,3], valid_hw, uint8 [m,S,S,3]). Raises ImageDecodeError."""
-    img = imgs.load_image(ref.path, max_pixels=max_pixels, draft_size=input_size)
-    arr, valid = imgs.fit_to_input(img, input_size, resize)
-    views = np.stack([imgs.fit_to_input(augmented_view(img, seed, ref.id, j), input_size, resize)[0]
+    img = dec.load_image(ref.path, max_pixels=max_pixels, draft_size=input_size)
+    arr, valid = dec.fit_to_input(img, input_size, resize)
+    views = np.stack([dec.fit_to_input(augmented_view(img, seed, ref.id, j), input_size, resize)[0]
                       for j in range(m)])
     return arr, valid, views

@@ -26,7 +26,7 @@ the features).  Every LogME value is the existing ``bbselect.probes.labels`` Log
 ``roi_logme_reg``
     Regression: LogME of the object ROIs predicting their own box (cx, cy, w, h, normalised to the
     image, each standardised over the boxes), mean over the four targets
-    (``labels.logme_targets``: one SVD, evidence per column).  TLogME's localisation term.
+    (``logme.logme_targets``: one SVD, evidence per column).  TLogME's localisation term.
 ``tlogme``
     Mean of the classification term (``roi_logme_cls`` when defined, else ``roi_logme``) and
     ``roi_logme_reg``: the TLogME-style combination.
@@ -43,7 +43,7 @@ from collections import Counter
 
 import numpy as np
 
-from bbselect.probes import labels as lab
+from bbselect.probes import logme as lm
 from bbselect.probes.roi import image_rois
 
 BACKGROUND = "__background__"
@@ -87,7 +87,7 @@ def roi_logme(objects: np.ndarray, background: np.ndarray) -> float:
         return math.nan
     f = np.concatenate([objects, background])
     y = np.asarray(["object"] * len(objects) + [BACKGROUND] * len(background))
-    return lab.logme(f, y)
+    return lm.logme(f, y)
 
 
 def class_labels(labels) -> np.ndarray:
@@ -106,7 +106,7 @@ def roi_logme_cls(objects: np.ndarray, labels, background: np.ndarray) -> float:
     if len(set(y.tolist())) < 2 or len(background) == 0:
         return math.nan
     f = np.concatenate([np.asarray(objects)[keep], background])
-    return lab.logme(f, np.concatenate([y, np.asarray([BACKGROUND] * len(background))]))
+    return lm.logme(f, np.concatenate([y, np.asarray([BACKGROUND] * len(background))]))
 
 
 def roi_logme_reg(objects: np.ndarray, coords: np.ndarray) -> float:
@@ -120,7 +120,7 @@ def roi_logme_reg(objects: np.ndarray, coords: np.ndarray) -> float:
     keep = sd > 0
     if not keep.any():
         return math.nan
-    return lab.logme_targets(f, (t[:, keep] - t[:, keep].mean(axis=0)) / sd[keep])
+    return lm.logme_targets(f, (t[:, keep] - t[:, keep].mean(axis=0)) / sd[keep])
 
 
 def roi_scores(rois: dict) -> dict:

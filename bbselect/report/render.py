@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bbselect.common import finite
+from bbselect.inputs import decode as dec
 from bbselect.inputs import images as imgs
 from bbselect.models.extractor import MAP_KEYS
 from bbselect.progress import Progress, log
@@ -136,8 +137,8 @@ def image_rows(run_dir, im, path, settings, entries, metas, limits, quiet):
 
     ref = imgs.ImageRef(Path(path), im["rel"], im["id"])
     try:
-        arr, valid = imgs.decode_input(ref, settings["input_size"], settings["resize"], settings["max_pixels"])
-    except (imgs.ImageDecodeError, OSError) as err:
+        arr, valid = dec.decode_input(ref, settings["input_size"], settings["resize"], settings["max_pixels"])
+    except (dec.ImageDecodeError, OSError) as err:
         log(f"warning: no figure for {im['rel']}: {getattr(err, 'reason', err)}", quiet=quiet)
         return None
     rows, row_maps = [], {}
@@ -232,7 +233,7 @@ THUMB = 96
 
 
 def _thumb(img) -> np.ndarray:
-    return imgs.fit_to_input(img, THUMB, "stretch")[0]
+    return dec.fit_to_input(img, THUMB, "stretch")[0]
 
 
 def _stability_figure(drawer, run_dir: Path, summary: dict, metas: dict, manifest: dict) -> str | None:
@@ -272,8 +273,8 @@ def _stability_figure(drawer, run_dir: Path, summary: dict, metas: dict, manifes
     seed = int(settings.get("stability_seed") or 0)
     for image_id in wanted:
         try:
-            img = imgs.load_image(Path(paths[image_id]), draft_size=THUMB)
-        except (imgs.ImageDecodeError, KeyError):
+            img = dec.load_image(Path(paths[image_id]), draft_size=THUMB)
+        except (dec.ImageDecodeError, KeyError):
             continue
         thumbs[image_id] = _thumb(img)
         if any(r.image == image_id for r in rows):

@@ -31,6 +31,7 @@ import numpy as np
 
 from bbselect.errors import OutputError
 from bbselect.inputs import augment
+from bbselect.inputs import decode as dec
 from bbselect.inputs import images as imgs
 from bbselect.models import device, timing
 from bbselect.models.extractor import FEATURES, MAP_KEYS, Extractor
@@ -143,7 +144,7 @@ def decoded(
             fill()
             try:
                 result = fut.result()
-            except imgs.ImageDecodeError as err:
+            except dec.ImageDecodeError as err:
                 on_skip(ref, err.reason)
                 continue
             yield (ref, *result)
@@ -200,7 +201,7 @@ def _flush(job: Job, input_size: int, cache, progress, hashes: dict[str, str]) -
     job.run.image_seconds.append(dt / len(batch))  # this batch's seconds per image
     view_gap = _view_features(job, batch)
     for i, (ref, _arr, valid, *_views) in enumerate(batch):
-        rows, cols = imgs.valid_map_region(valid, input_size, ex.map_shape)
+        rows, cols = dec.valid_map_region(valid, input_size, ex.map_shape)
         arrays = {k: np.asarray(out[k][i, :rows, :cols], np.float32) for k in MAP_KEYS}
         arrays.update(gap=out["gap"][i].astype(np.float32), gmp=out["gmp"][i].astype(np.float32),
                       valid_hw=np.asarray(valid, np.int32))
@@ -272,7 +273,7 @@ def run_backbones(
     def work(ref):
         if views is not None:
             return augment.decode_with_views(ref, input_size, resize, max_pixels, views.m, views.seed)
-        return imgs.decode_input(ref, input_size, resize, max_pixels)
+        return dec.decode_input(ref, input_size, resize, max_pixels)
 
     # one decode thread per core, two batches decoded ahead, so a fast device is not starved
     for item in decoded(needed, work, on_skip, ahead=device.prefetch_images(batch_size),

@@ -16,7 +16,7 @@ from pathlib import Path
 from bbselect.config.schema import CompareConfig
 from bbselect.errors import UsageError
 from bbselect.progress import log
-from bbselect.run.pipeline import Outcome, finish, now
+from bbselect.run.finish import Outcome, finish, now
 from bbselect.run.runfolder import load_run
 from bbselect.run.shards import FOLDER
 from bbselect.run.shardset import ShardPart, check_set, find_runs

@@ -1,4 +1,5 @@
-"""The three ways to produce a run folder, on one engine:
+"""The three ways to produce a run folder, on one engine (this module is ``compare``; ``report`` and the
+end every run shares are in ``run/finish.py``, ``merge`` in ``run/merge.py``):
 
 ``compare``  discover images → (shard) → build uncached backbones (fail early on weights) → claim
              run folder → per backbone: maps from the run folder (resume), the cache, or the
@@ -13,18 +14,16 @@ timings — everything ``report`` and ``merge`` need besides the maps.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from bbselect import __version__
-from bbselect.config.schema import CompareConfig, parse_figures
+from bbselect.config.schema import CompareConfig
 from bbselect.config.validate import resolve
 from bbselect.errors import InputError, Interrupted, mark_run_dir
 from bbselect.inputs import images as imgs
@@ -33,30 +32,14 @@ from bbselect.models.cost import count_params, gflops
 from bbselect.models.extractor import build_extractor
 from bbselect.models.weights import build_backbone, md5sum
 from bbselect.progress import Progress, log
-from bbselect.report import render
 from bbselect.run import probe as probe_step
 from bbselect.run import shardrun, shards
 from bbselect.run.engine import Job, Views, run_backbones
-from bbselect.run.runfolder import load_run
-from bbselect.scoring import evidence, gates, summarize
+from bbselect.run.finish import Outcome, finish, now
+from bbselect.scoring import evidence, gates
 from bbselect.store import rundir
 from bbselect.store.cache import Cache, backbone_key, entry_key, file_hash
 from bbselect.store.cache import default_dir as default_cache_dir
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass
-class Outcome:
-    run_dir: Path
-    summary: dict
-    gates: list[dict]
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if all(g["passed"] for g in self.gates) else 1
 
 
 class _Skips:
@@ -291,38 +274,3 @@ def _environment(argv) -> dict:
         "platform": platform.platform(),
         "versions": {p: version(p) for p in ("tensorflow", "keras", "numpy", "pillow", "matplotlib")},
     }
-
-
-def finish(run_dir: Path, manifest: dict, cfg: CompareConfig, fail_under: dict, quiet: bool) -> Outcome:
-    figure_limit = parse_figures(cfg.figures)
-    drawer = render.start_drawing(figure_limit, len(manifest["images"]))  # starts while scoring runs
-    try:
-        prog = Progress("scores", len(manifest["images"]) * len(manifest["backbones"]), quiet=quiet, unit="maps")
-        summary, per_image = summarize.summarize_run(run_dir, manifest, progress=prog)
-        prog.close()
-        results = gates.evaluate(summary["backbones"], fail_under, cfg.expect_best)
-        summary["gates"] = results
-    except BaseException:
-        if drawer is not None:
-            drawer.close()
-        raise
-    render.write_outputs(run_dir, summary, manifest, per_image, figure_limit=figure_limit,
-                         overlay=cfg.overlay, quiet=quiet, drawer=drawer)
-    for g in results:
-        log(f"gate {'passed' if g['passed'] else 'FAILED'}: {g['gate']} ({g['detail']})", quiet=quiet and g["passed"])
-    log(f"done: {run_dir / 'report.html'}", quiet=quiet)
-    return Outcome(run_dir, summary, results)
-
-
-def report(run_dir: Path, *, figures: str | None = None, overlay: bool | None = None, quiet: bool = False) -> Outcome:
-    """Re-render an existing run's figures and reports from its saved maps; builds no model."""
-    manifest, cfg = load_run(run_dir)
-    if figures is not None:
-        cfg.figures = figures
-    if overlay is not None:
-        cfg.overlay = overlay
-    try:
-        return finish(run_dir, manifest, cfg, gates.parse_fail_under(cfg.fail_under), quiet)
-    except Exception as err:
-        mark_run_dir(err, run_dir)
-        raise

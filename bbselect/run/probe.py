@@ -22,7 +22,7 @@ import numpy as np
 
 from bbselect.common import file_digest, fmt_num
 from bbselect.errors import UsageError
-from bbselect.inputs import images as imgs
+from bbselect.inputs import decode as dec
 from bbselect.inputs.boxmodel import BoxSet
 from bbselect.probes import study
 from bbselect.probes.detection import ProbeConfig
@@ -155,8 +155,8 @@ def _figure(run_dir: Path, pimg: study.ProbeImages, ready: list[dict], result: d
     first_prior = next(iter(result["priors"]))
     rows = []
     for i in order[:FIGURE_ROWS]:
-        img = imgs.load_image(Path(ready[i]["path"]), draft_size=input_size)
-        arr, _ = imgs.fit_to_input(img, input_size, resize)
+        img = dec.load_image(Path(ready[i]["path"]), draft_size=input_size)
+        arr, _ = dec.fit_to_input(img, input_size, resize)
         panels = {"ground truth": DetectionPanel(pimg.boxes[i], None, pimg.classes[i])}
         for label, b in result["backbones"].items():
             d = b["detections"][i]

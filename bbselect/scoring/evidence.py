@@ -26,6 +26,7 @@ import numpy as np
 from bbselect.errors import UsageError
 from bbselect.inputs import annotations, labelfiles
 from bbselect.probes import labels
+from bbselect.probes.logme import logme
 from bbselect.scoring import boxscores, registry, roiscores, stability, stats, validated
 from bbselect.scoring.registry import SCORED_MAPS as BOX_MAPS
 from bbselect.scoring.registry import ScoreSpec
@@ -106,7 +107,7 @@ def stability_wanted(setting: str, images_dir: Path, rels: list[str], labels_set
 def label_scores(features: np.ndarray, classes: list[str], seed: int = 0) -> dict:
     probe = labels.probe_scores(features, np.asarray(classes), seed=seed)
     try:
-        lm = labels.logme(features, np.asarray(classes))
+        lm = logme(features, np.asarray(classes))
     except (ValueError, np.linalg.LinAlgError):
         lm = float("nan")
     keep = ("mean", "lo", "hi", "reason")
@@ -225,7 +226,7 @@ registry.register(ScoreSpec(
     doc="Out-of-fold accuracy of a k-nearest-neighbour classifier on the standardised pooled features.",
 ))
 registry.register(ScoreSpec(
-    name="logme", title="LogME", tier="labels", path=("labels", "logme"), fn=labels.logme,
+    name="logme", title="LogME", tier="labels", path=("labels", "logme"), fn=logme,
     doc="LogME (You et al., ICML 2021): the maximised Bayesian evidence of a linear model from pooled features "
         "to the labels, per image; comparable between backbones on the same images and labels only.",
 ))

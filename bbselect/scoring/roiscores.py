@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from bbselect.inputs.images import valid_map_region
+from bbselect.inputs.decode import valid_map_region
 from bbselect.probes import objectness, roilogme
 from bbselect.scoring import registry
 from bbselect.scoring.boxscores import box_mask
