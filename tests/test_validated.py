@@ -100,3 +100,23 @@ def test_a_data_set_at_its_floor_is_not_quoted_or_counted_for_the_box_choice():
     c = validated.box_choice(es, st)
     assert c["tau"] == {"raccoon": 0.7} and c["worst_tau"] == 0.7
     assert "coco128" not in validated.tau_text(c)
+
+
+def test_a_supported_score_that_could_not_be_computed_is_named_with_its_reason():
+    """Stability is supported but undefined here (too few images): the run falls back to separation, and
+    the headline says why (the reason from the run), not that the study supports no label-free score."""
+    from bbselect.report import headline as hl
+
+    es = [stab_entry("a", math.nan, 0.3), stab_entry("b", math.nan, 0.6)]
+    for e in es:
+        e["stability"]["reason"] = "8 images is fewer than 3 × k = 30"
+    used = evidence.choose_primary(es, label_free_study(True))
+    assert used["metric"] == "separation" and used["supported"] is False
+    assert "neighbourhood stability" in used["unsupported"] and "8 images is fewer than 3 × k = 30" in used["unsupported"]
+    for i, e in enumerate(sorted(es, key=lambda e: -e["primary"]["mean"]), start=1):
+        e["rank"] = i
+    text = hl.headline_text(hl.headline({"run": {"n_images": 8}, "backbones": es, "evidence": used}))
+    assert "could not be computed here (8 images" in text and hl.UNSUPPORTED not in text
+    # where the study supports nothing label-free, the general sentence stays
+    used = evidence.choose_primary(es, label_free_study(False))
+    assert "unsupported" not in used

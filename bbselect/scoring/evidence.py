@@ -181,6 +181,9 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
         if name == order[-1][0] or any(np.isfinite(registry.value(e, name)) for e in entries):
             break
     used = {"evidence": spec.tier, "metric": spec.title, "why": why, "supported": supported(spec, study)}
+    missed = [registry.get(n) for n, _ in order[:[n for n, _ in order].index(name)] if registry.get(n).tier == "label-free"]
+    if not used["supported"] and missed:
+        used["unsupported"] = missing_sentence(missed[0], entries)
     if note:
         used["note"] = note
     if name in roiscores.NAMES:
@@ -190,6 +193,16 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
     for e in entries:
         e["primary"] = {"metric": spec.title, **_summary_at(e, spec.path)}
     return used
+
+
+def missing_sentence(spec, entries: list[dict]) -> str:
+    """Why a run ranks by an unsupported score although the study supports ``spec``: it could not be
+    computed here (too few images, turned off, ...), with the first backbone's own reason."""
+    reason = next((r for e in entries if (r := _summary_at(e, spec.path).get("reason"))), "it was not computed in this run; see --stability")
+    return (f"UNVALIDATED: {spec.title}, the label-free score bbselect's validation study supports "
+            f"(docs/validation.md), could not be computed here ({reason}); the order below rests on a score "
+            f"the study does not support, so it describes the maps and is not evidence; give more images, "
+            f"labels (class folders) or boxes for a verdict")
 
 
 def supported(spec, study: dict) -> bool:
