@@ -72,6 +72,22 @@ def test_warm_run_without_changes_is_identical(tmp_path, image_folder, monkeypat
     assert _scores(out / "cold") == _scores(out / "warm")
 
 
+def test_a_cache_hit_under_another_name_keeps_this_runs_label_and_its_speed(tmp_path, image_folder, monkeypatch):
+    """`-b mobilenetv2:layer=c3` and `-b mobilenetv2 --layer c3` are the same network (one cache entry):
+    the second run names it as it was asked for, and its measured speed is found under that name."""
+    out = tmp_path / "r"
+    small = ["--weights", "none", "--input-size", "64", "--batch-size", "2", "-q", "--figures", "none"]
+    assert run(["compare", str(image_folder), "-o", str(out), "--name", "a", "-b", "mobilenetv2:layer=c3",
+                *small]).exit_code == 0
+    _no_model(monkeypatch)
+    res = run(["compare", str(image_folder), "-o", str(out), "--name", "b", "-b", "mobilenetv2", "--layer", "c3", *small])
+    assert res.exit_code == 0, res.output
+    s = json.loads((out / "b" / "scores.json").read_text())
+    assert [b["label"] for b in s["backbones"]] == ["mobilenetv2"] and s["backbones"][0]["stage"] == "c3"
+    speed = s["timing"]["backbones"]["mobilenetv2"]
+    assert speed["cached"] == 3 and speed["ms_per_image"] > 0
+
+
 def test_changed_setting_misses_the_cache(tmp_path, image_folder, monkeypatch):
     out = tmp_path / "r"
     assert run(["compare", str(image_folder), "-o", str(out), *FAST]).exit_code == 0

@@ -129,6 +129,8 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
                             device.policy_name(cfg.mixed_precision))
         keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
         meta = cache.meta(bkey) or prior.get(sel.label)
+        if meta is not None:  # facts of the same network, maybe named otherwise where it was computed
+            meta = {**meta, "label": sel.label, "options": dict(sel.options)}
         plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
         kept = resume / "maps" / rundir.safe_name(sel.label) if resume else None
         if meta is None or not all(cache.has(k) or (kept and (kept / f"{i}.npz").exists()) for i, k in keys.items()):
