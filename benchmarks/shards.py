@@ -15,6 +15,12 @@ environment (`--shard auto` with BBSELECT_SHARD=I/N), the way an array job's tas
               with --figures 12 it also draws the default figure sample
   equal       whether the merged scores.json equals the unsharded one (it must)
 
+    python benchmarks/shards.py --merge-scaling [--sizes 1000,2000,4000,8000] [--channels 2048]
+
+times the one part of a merge that grows faster than the folder: neighbourhood stability, which finds
+every image's nearest neighbours among all images (n^2 similarities), on random pooled features of
+the given width, and fits seconds = a * n^2 to extrapolate to large folders.
+
 On one machine the shards share its cores, so they cannot beat the unsharded run; the figures are
 the inputs of the wall-time estimate for N machines in the README's scale-out section.
 """
@@ -68,6 +74,28 @@ def scores(run_dir: Path):
     return s["backbones"], s["images"]
 
 
+def merge_scaling(sizes: list[int], channels: int) -> None:
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from bbselect.scoring import stability
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in sizes:
+        gap = rng.standard_normal((n, channels)).astype(np.float32)
+        views = (gap + 0.5 * rng.standard_normal((n, channels)).astype(np.float32))[:, None, :]
+        t0 = time.perf_counter()
+        stability.backbone_summary(gap, views)
+        rows.append((n, time.perf_counter() - t0))
+    a = sum(t * n**2 for n, t in rows) / sum(n**4 for n, _ in rows)  # least squares for t = a n^2
+    print(f"stability of one backbone at merge time, {channels} channels, one view per image:")
+    for n, t in rows:
+        print(f"  n = {n:7,d}: {t:7.2f} s   (a n^2 fit: {a * n * n:7.2f} s)")
+    for n in (10_000, 100_000):
+        print(f"  extrapolated n = {n:7,d}: {a * n * n:9.0f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("images", nargs="?", default=str(ROOT.parent / "shared" / "data" / "photos"))
@@ -76,7 +104,13 @@ def main() -> None:
     ap.add_argument("-b", "--backbone", action="append", default=None)
     ap.add_argument("--input-size", default="224")
     ap.add_argument("--merge-figures", default="none")
+    ap.add_argument("--merge-scaling", action="store_true", help="only time stability's n^2 part of a merge")
+    ap.add_argument("--sizes", default="1000,2000,4000,8000")
+    ap.add_argument("--channels", type=int, default=2048)
     args = ap.parse_args()
+    if args.merge_scaling:
+        merge_scaling([int(x) for x in args.sizes.split(",")], args.channels)
+        return
     work = Path(tempfile.mkdtemp(prefix="bbselect-shards-"))
     env = dict(os.environ, PYTHONPATH=str(ROOT), BBSELECT_CACHE=str(work / "cache"))
     backbones = [a for b in (args.backbone or []) for a in ("-b", b)]

@@ -266,3 +266,26 @@ def test_health_gate_demotes_but_never_promotes():
     assert "never fire" in out[2]["demoted"] and "effective rank 1.3" in out[3]["demoted"]
     # without the gate (labelled or boxed evidence) the order is the score's
     assert [e["label"] for e in ranking.rank([worse, flat, dead, good])] == ["dead", "flat", "good", "worse"]
+
+
+def _knn_by_full_sort(z, k):
+    """The definition, written the slow way: sort each whole row (stable, so ties go by index)."""
+    s = z @ z.T
+    np.fill_diagonal(s, -np.inf)
+    return np.argsort(-s, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties", "zero rows"])
+def test_knn_indices_equal_a_stable_sort_of_whole_rows(kind, monkeypatch):
+    """The partition-based neighbour search returns exactly what sorting every row would, ties
+    included, also across the blocks it works in."""
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((301, 12))
+    if kind == "ties":  # few distinct values: many equal similarities, also at the k-th place
+        z = rng.integers(-1, 2, size=(301, 4)).astype(float)
+    if kind == "zero rows":
+        z[::7] = 0.0
+    z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    monkeypatch.setattr(st, "_BLOCK", 64)  # several blocks, the last one partial
+    for k in (1, 10, 300):
+        assert np.array_equal(st.knn_indices(z, k), _knn_by_full_sort(z, k)), k
