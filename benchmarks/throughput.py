@@ -7,7 +7,9 @@ does not depend on the weights' values; this runs offline). Three measurements p
 
   raw        the model alone on pre-decoded, pre-preprocessed, pre-batched tensors (batch 8): the limit
   bbselect   pipeline.compare in-process with an empty cache: decode + inference + maps + scores +
-             figures + reports; with default settings and with --figures none
+             figures + reports; with default settings, with --figures none, and "lean" (--figures none
+             --stability off: one forward pass per image and no drawing, the same work as raw and seed;
+             a default label-free run also passes one augmented view per image for stability)
   seed-style the 2020 notebook's way: per image, keras load_img + img_to_array + preprocess_input +
              model.predict on a batch of one, then numpy max/mean over channels (in its own process)
 
@@ -131,12 +133,15 @@ class Phases:
             setattr(mod, name, fn)
 
 
-def bbselect_run(names, folder: Path, n: int, size: int, resize: str, work: Path, figures: str | None = None):
+def bbselect_run(names, folder: Path, n: int, size: int, resize: str, work: Path, figures: str | None = None,
+                 stability: str | None = None):
     """(images/s excluding one-off model preparation, preparation seconds, phase seconds)."""
     cfg = CompareConfig(images=str(folder), backbones=list(names), weights="none", input_size=size,
                         resize=resize, output=str(work / "results"), cache=False)
     if figures is not None:
         cfg.figures = figures
+    if stability is not None:
+        cfg.stability = stability
     with Phases() as phases:
         t0 = time.perf_counter()
         outcome = compare(cfg, quiet=True)
@@ -217,13 +222,13 @@ def peak_rss_mb(folder: Path, work: Path) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024.0
 
 
-HEAD = (f"{'backbones':28s} {'input':>13s} {'n':>5s} {'raw':>7s} {'default':>8s} {'no-fig':>7s} {'seed':>6s} "
-        f"{'def/raw':>8s} {'nofig/raw':>9s} {'def/seed':>8s} {'prep s':>7s}")
+HEAD = (f"{'backbones':28s} {'input':>13s} {'n':>5s} {'raw':>7s} {'default':>8s} {'no-fig':>7s} {'lean':>6s} "
+        f"{'seed':>6s} {'def/raw':>8s} {'lean/raw':>8s} {'lean/seed':>9s} {'prep s':>7s}")
 
 
-def row(label, size, resize, n, raw, e2e, nofig, seed, prep) -> str:
-    return (f"{label:28s} {f'{size} {resize}':>13s} {n:5d} {raw:7.1f} {e2e:8.1f} {nofig:7.1f} {seed:6.1f} "
-            f"{e2e / raw:8.0%} {nofig / raw:9.0%} {e2e / seed:7.1f}x {prep:7.1f}")
+def row(label, size, resize, n, raw, e2e, nofig, lean, seed, prep) -> str:
+    return (f"{label:28s} {f'{size} {resize}':>13s} {n:5d} {raw:7.1f} {e2e:8.1f} {nofig:7.1f} {lean:6.1f} "
+            f"{seed:6.1f} {e2e / raw:8.0%} {lean / raw:8.0%} {lean / seed:8.1f}x {prep:7.1f}")
 
 
 def main() -> None:
@@ -267,12 +272,12 @@ def main() -> None:
         f = folder if n == args.n else subset(Path(args.images), n, work / f"imgs224-{n}")
         e2e, prep, phases = bbselect_run(BACKBONES, f, n, 224, "stretch", work)
         nofig, _, nofig_phases = bbselect_run(BACKBONES, f, n, 224, "stretch", work, figures="none")
-        runs.append((n, "default", phases))
-        runs.append((n, "none", nofig_phases))
-        print(row("default three", 224, "stretch", n, chain(list(raw.values())), e2e, nofig,
+        lean, _, lean_phases = bbselect_run(BACKBONES, f, n, 224, "stretch", work, figures="none", stability="off")
+        runs += [(n, "default", phases), (n, "none", nofig_phases), (n, "lean", lean_phases)]
+        print(row("default three", 224, "stretch", n, chain(list(raw.values())), e2e, nofig, lean,
                   chain(list(seed.values())), prep), flush=True)
     print("\nWhere the default run's time goes (seconds; prepare = model builds + first calls, excluded above):")
-    print(f"{'n':>5s} {'--figures':>9s} {'wall':>6s} {'prepare':>8s} {'maps pass':>10s} {'inference':>10s} "
+    print(f"{'n':>5s} {'setting':>9s} {'wall':>6s} {'prepare':>8s} {'maps pass':>10s} {'inference':>10s} "
           f"{'networks alone':>15s} {'scores':>7s} {'figures':>8s} {'reports':>8s} {'other':>6s}")
     for n, fig, p in runs:
         alone = n / chain(list(raw.values()))
@@ -300,7 +305,8 @@ def main() -> None:
                 s = seed[name] if size == 224 else seed_rate(name, f, size)
                 e2e, prep, _ = bbselect_run([name], f, n, size, resize, work)
                 nofig, _, _ = bbselect_run([name], f, n, size, resize, work, figures="none")
-                print(row(name, size, resize, n, r, e2e, nofig, s, prep), flush=True)
+                lean, _, _ = bbselect_run([name], f, n, size, resize, work, figures="none", stability="off")
+                print(row(name, size, resize, n, r, e2e, nofig, lean, s, prep), flush=True)
     if args.stability:
         stability_cost(Path(args.stability_images), args.stability_weights, work)
     if args.memory:
