@@ -197,12 +197,12 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
 
 def missing_sentence(spec, entries: list[dict]) -> str:
     """Why a run ranks by an unsupported score although the study supports ``spec``: it could not be
-    computed here (too few images, turned off, ...), with the first backbone's own reason."""
+    computed here (too few images, turned off, ...), with the first clause of the run's own reason."""
     reason = next((r for e in entries if (r := _summary_at(e, spec.path).get("reason"))), "it was not computed in this run; see --stability")
-    return (f"UNVALIDATED: {spec.title}, the label-free score bbselect's validation study supports "
-            f"(docs/validation.md), could not be computed here ({reason}); the order below rests on a score "
-            f"the study does not support, so it describes the maps and is not evidence; give more images, "
-            f"labels (class folders) or boxes for a verdict")
+    return (f"UNVALIDATED: {spec.title}, the label-free score bbselect's validation study supports, could "
+            f"not be computed here ({reason.split(':')[0]}); this order rests on a score the study does not "
+            f"support, so it describes the maps and is not evidence; give more images, labels (class "
+            f"folders) or boxes for a verdict")
 
 
 def supported(spec, study: dict) -> bool:
