@@ -176,12 +176,14 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
     ``study``: the validation study's verdict (default: ``validated.load()``)."""
     study = validated.load() if study is None else study
     order, note = ranked_by(entries, study)
+    skipped = []  # would have ranked, but no backbone has a value for them here
     for name, why in order:
         spec = registry.get(name)
         if name == order[-1][0] or any(np.isfinite(registry.value(e, name)) for e in entries):
             break
+        skipped.append(spec)
     used = {"evidence": spec.tier, "metric": spec.title, "why": why, "supported": supported(spec, study)}
-    missed = [registry.get(n) for n, _ in order[:[n for n, _ in order].index(name)] if registry.get(n).tier == "label-free"]
+    missed = [s for s in skipped if s.tier == "label-free"]
     if not used["supported"] and missed:
         used["unsupported"] = missing_sentence(missed[0], entries)
     if note:
