@@ -9,6 +9,11 @@ import numbers
 from difflib import get_close_matches
 from pathlib import Path
 
+# A spread below this share of the values' own magnitude counts as none ("constant", "dead"): float32
+# carries ~7 significant digits. Relative, so the tests hold at any scale (random-init activations are
+# ~1e-16 and still differ between images). Used by the map, channel, stability and probe checks.
+CONSTANT_RTOL = 1e-6
+
 
 def finite(x) -> bool:
     """A real, finite number (numpy scalars included; bools, None and strings are not numbers here)."""

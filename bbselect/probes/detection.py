@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bbselect.common import CONSTANT_RTOL
 from bbselect.models import runtime
 
 
@@ -154,10 +155,10 @@ def _coords(n: int, h: int, w: int) -> np.ndarray:
 def _standardise(train: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
     mu = train.mean(axis=(0, 1, 2), dtype=np.float64)
     sd = train.std(axis=(0, 1, 2), dtype=np.float64)
-    # constant = a std below 1e-6 of the features' own peak (scale-free: a random-init MobileNet's
+    # constant = a std below CONSTANT_RTOL of the features' own peak (scale-free: a random-init MobileNet's
     # activations are ~1e-16 and still differ between cells and images)
     peak = float(np.max(np.abs(train), initial=0.0))
-    sd = np.where(sd > 1e-6 * peak, sd, 1.0)
+    sd = np.where(sd > CONSTANT_RTOL * peak, sd, 1.0)
     out = []
     for a in (train, *arrays):
         z = ((a - mu) / sd).astype(np.float32)

@@ -40,6 +40,7 @@ from functools import partial
 
 import numpy as np
 
+from bbselect.common import CONSTANT_RTOL
 from bbselect.scoring import registry
 from bbselect.scoring.registry import ScoreSpec
 
@@ -106,7 +107,7 @@ def _unscorable_reason(a: np.ndarray, rtol: float) -> str | None:
     return None
 
 
-def degenerate_reason(m: np.ndarray, rtol: float = 1e-6) -> str | None:
+def degenerate_reason(m: np.ndarray, rtol: float = CONSTANT_RTOL) -> str | None:
     """Return None if ``m`` should be scored, else a short human-readable reason.
 
     Checks, in order: empty / fewer than 4 pixels, non-finite values, and
@@ -134,7 +135,7 @@ def degenerate_reason(m: np.ndarray, rtol: float = 1e-6) -> str | None:
 def _check(m: np.ndarray) -> np.ndarray | None:
     """Flattened float64 copy of ``m``, or None when it is degenerate."""
     a = np.asarray(m, dtype=np.float64)
-    if _unscorable_reason(a, 1e-6) is not None:
+    if _unscorable_reason(a, CONSTANT_RTOL) is not None:
         return None
     return a.ravel()
 

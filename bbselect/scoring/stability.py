@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from bbselect.common import CONSTANT_RTOL
 from bbselect.scoring import registry, stats
 from bbselect.scoring.registry import ScoreSpec
 
@@ -36,7 +37,6 @@ DEFAULT_K = 10
 MIN_IMAGES_PER_K = 3  # fewer than 3 * k images: not defined
 _BLOCK = 1024  # rows of the similarity matrix computed at once (memory ~ _BLOCK * n floats)
 _ZERO = 1e-12
-_REL = 1e-6  # a channel whose std is below this share of the layer's largest value is constant
 
 
 def min_images(k: int = DEFAULT_K) -> int:
@@ -58,7 +58,7 @@ def undefined_reason(n: int, k: int = DEFAULT_K) -> str | None:
 def standardise(orig: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     """Standardise with the originals' mean and std, then L2-normalise each row.
 
-    A channel whose std on the originals is below ``_REL`` of the layer's largest absolute value is
+    A channel whose std on the originals is below ``common.CONSTANT_RTOL`` of the layer's largest absolute value is
     constant (centred but not scaled): the test is scale-free, like the dead-channel test. Rows that end up (numerically)
     zero stay zero. Returns ``[orig, *others]`` transformed, float64."""
     x = np.asarray(orig, np.float64)
@@ -66,7 +66,7 @@ def standardise(orig: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     sd = x.std(axis=0)
     # "varies" is relative to the layer's own magnitude (float32 features carry ~7 digits), so a
     # random-init layer whose activations are ~1e-16 but differ between images is still scored
-    scale = np.where(sd > _REL * float(np.abs(x).max(initial=0.0)), sd, 1.0)
+    scale = np.where(sd > CONSTANT_RTOL * float(np.abs(x).max(initial=0.0)), sd, 1.0)
     out = []
     for a in (x, *others):
         z = (np.asarray(a, np.float64) - mu) / scale

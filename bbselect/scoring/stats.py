@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from bbselect.common import CONSTANT_RTOL
 from bbselect.scoring import registry
 from bbselect.scoring.registry import ScoreSpec
 
@@ -136,8 +137,8 @@ def paired_tie(a: dict, b: dict) -> bool:
 # channel statistics
 # --------------------------------------------------------------------------
 
-def channel_stats(gap: np.ndarray, gmp: np.ndarray, dead_rtol: float = 1e-6,
-                  rtol: float = 1e-6) -> dict:
+def channel_stats(gap: np.ndarray, gmp: np.ndarray, dead_rtol: float = CONSTANT_RTOL,
+                  rtol: float = CONSTANT_RTOL) -> dict:
     """Dead-channel share and effective rank of pooled features.
 
     ``gap``/``gmp``: [n_images, C] global-average / global-max pooled features.
