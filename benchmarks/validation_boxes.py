@@ -30,6 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bbselect.common import finite
+from bbselect.scoring.detection import FLOOR
+
 BOX_DATASETS = {
     # name: (image folder, --boxes setting relative to the data set folder or "auto")
     "raccoon": ("images", "annotations"),
@@ -189,7 +192,7 @@ def cheap_scores(data: dict, ex: dict, seed: int = 0) -> dict:
         dominant.append(max(sorted(set(labs)), key=labs.count) if labs else "(none)")
     y = roilogme.class_labels(dominant)
     pooled = lm.logme(gap, y) if len(set(y.tolist())) >= 2 else math.nan
-    finite = [v for v in per_image if math.isfinite(v)]
+    scored = [v for v in per_image if math.isfinite(v)]
     st = stability.neighbourhood_stability(gap, ex["view_gap"])
     return {
         "stability": st["stability"], "retrieval": st["retrieval"],
@@ -202,7 +205,7 @@ def cheap_scores(data: dict, ex: dict, seed: int = 0) -> dict:
         "pointing": bs["maps"]["mean"]["pointing"]["mean"],
         "effective_rank": ch.get("effective_rank", math.nan),
         "dead_fraction": ch.get("dead_fraction", math.nan),
-        "separation": float(np.mean(finite)) if finite else math.nan,
+        "separation": float(np.mean(scored)) if scored else math.nan,
     }
 
 
@@ -248,10 +251,6 @@ def is_box_score(key: str) -> bool:
         return False
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and v is not None and math.isfinite(v)
-
-
 def above_degraded(rows: list[dict], key: str) -> dict:
     """Share of (pretrained, degraded) pairs the score orders pretrained first (ties 0.5, NaN last);
     degraded = cascading-randomised or random-init; also over cascade pairs of the same stage only."""
@@ -275,10 +274,10 @@ def analyse_boxes(rows: list[dict]) -> dict:
         sub = [r for r in rows if r["dataset"] == ds]
         nonrandom = [r for r in sub if r["kind"] != "random"]
         keys = [k for k, _ in BOX_SCORES] + [TRUTH]
-        top = max((r[TRUTH] for r in sub if _finite(r[TRUTH])), default=math.nan)
+        top = max((r[TRUTH] for r in sub if finite(r[TRUTH])), default=math.nan)
         out[ds] = {
             "n_configs": len(sub), "n_nonrandom": len(nonrandom),
-            "top": top, "floor": not (_finite(top) and top >= FLOOR),
+            "top": top, "floor": not (finite(top) and top >= FLOOR),
             "tau": {k: kendall(sub, k, truth=TRUTH, direction=direction(k)) for k, _ in BOX_SCORES},
             "tau_nonrandom": {k: kendall(nonrandom, k, truth=TRUTH, direction=direction(k))
                               for k, _ in BOX_SCORES},
@@ -287,14 +286,11 @@ def analyse_boxes(rows: list[dict]) -> dict:
     return out
 
 
-# A data set whose best configuration stays below bbselect's probe floor (scoring.detection.FLOOR)
-# has a ground truth at its floor: the probe finds nothing from any features, so its τ is noise and it
-# can neither support nor refute a score.
-from bbselect.scoring.detection import FLOOR  # noqa: E402
-
-
 def counted(res: dict) -> list[str]:
-    """The box data sets whose ground truth is above its floor (the ones the rule is applied on)."""
+    """The box data sets whose ground truth is above its floor (the ones the rule is applied on): a data
+    set whose best configuration stays below bbselect's probe floor (``scoring.detection.FLOOR``) has a
+    ground truth at its floor; the probe finds nothing from any features, so its τ is noise and it can
+    neither support nor refute a score."""
     return [ds for ds in res if not res[ds].get("floor")]
 
 
@@ -305,7 +301,7 @@ def supported_boxes(res: dict, key: str) -> bool:
     def ok(ds):
         t = res[ds]["tau"][key]
         a = res[ds]["above"][key]["all"]
-        return _finite(t["tau"]) and t["tau"] > 0 and t["p"] < 0.05 and _finite(a) and a >= 0.8
+        return finite(t["tau"]) and t["tau"] > 0 and t["p"] < 0.05 and finite(a) and a >= 0.8
     dss = counted(res)
     return bool(dss) and all(ok(ds) for ds in dss)
 
@@ -320,12 +316,14 @@ def support_json(res: dict) -> dict:
             for k, _ in BOX_SCORES}
 
 
-def _f(v, nd=2) -> str:
-    return "NaN" if not _finite(v) else f"{v:.{nd}f}"
+def fmt_fixed(v, nd=2) -> str:
+    """A statistic with ``nd`` decimals, ``NaN`` when missing (both study scripts' tables)."""
+    return "NaN" if not finite(v) else f"{v:.{nd}f}"
 
 
-def _p(v) -> str:
-    if not _finite(v):
+def fmt_p(v) -> str:
+    """A p-value: three decimals, scientific below 1e-3, ``–`` when missing."""
+    if not finite(v):
         return "–"
     return f"{v:.1e}" if v < 1e-3 else f"{v:.3f}"
 
@@ -337,11 +335,11 @@ def tau_table(res: dict, ds: str) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for k, h in BOX_SCORES:
         t, tn, a = r["tau"][k], r["tau_nonrandom"][k], r["above"][k]
-        lines.append(f"| {h} | **{_f(t['tau'])}** | {_p(t['p'])} | {t['n']} | {_f(tn['tau'])} | {_p(tn['p'])} "
-                     f"| {tn['n']} | {_f(a['all'])} | {_f(a['cascade'])} | "
+        lines.append(f"| {h} | **{fmt_fixed(t['tau'])}** | {fmt_p(t['p'])} | {t['n']} | {fmt_fixed(tn['tau'])} | {fmt_p(tn['p'])} "
+                     f"| {tn['n']} | {fmt_fixed(a['all'])} | {fmt_fixed(a['cascade'])} | "
                      f"{'**yes**' if supported_boxes(res, k) else 'no'} |")
     a = r["above"][TRUTH]
-    lines.append(f"| *mAP@0.5 (reference)* | 1 | – | – | 1 | – | – | {_f(a['all'])} | {_f(a['cascade'])} | |")
+    lines.append(f"| *mAP@0.5 (reference)* | 1 | – | – | 1 | – | – | {fmt_fixed(a['all'])} | {fmt_fixed(a['cascade'])} | |")
     return "\n".join(lines)
 
 
@@ -360,11 +358,11 @@ def rows_table(rows: list[dict], ds: str) -> str:
     lines = ["| config | size | mAP@0.5 [95% CI] | prior-only mAP@0.5 | " + " | ".join(cols) + " |",
              "|---|---:|---|---:|" + "---:|" * len(cols)]
     sub = sorted((r for r in rows if r["dataset"] == ds),
-                 key=lambda r: -r[TRUTH] if _finite(r[TRUTH]) else 9)
+                 key=lambda r: -r[TRUTH] if finite(r[TRUTH]) else 9)
     for r in sub:
-        vals = [_f(r.get(c), 1 if c == "effective_rank" else 3) for c in cols]
-        lines.append(f"| {config_name(r)} | {r['size']} | {_f(r[TRUTH], 3)} [{_f(r['map50_lo'])}, "
-                     f"{_f(r['map50_hi'])}] | {_f(r['map50_prior'], 3)} | " + " | ".join(vals) + " |")
+        vals = [fmt_fixed(r.get(c), 1 if c == "effective_rank" else 3) for c in cols]
+        lines.append(f"| {config_name(r)} | {r['size']} | {fmt_fixed(r[TRUTH], 3)} [{fmt_fixed(r['map50_lo'])}, "
+                     f"{fmt_fixed(r['map50_hi'])}] | {fmt_fixed(r['map50_prior'], 3)} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 
 
@@ -375,8 +373,8 @@ def print_boxes(res: dict) -> None:
               f"{'>degr':>6s} {'>casc':>6s} supported")
         for k, h in BOX_SCORES:
             t, tn, a = res[ds]["tau"][k], res[ds]["tau_nonrandom"][k], res[ds]["above"][k]
-            print(f"{h:28s} {_f(t['tau']):>6s} {_p(t['p']):>8s} {t['n']:>3d} {_f(tn['tau']):>6s} "
-                  f"{_p(tn['p']):>8s} {tn['n']:>3d} {_f(a['all']):>6s} {_f(a['cascade']):>6s} "
+            print(f"{h:28s} {fmt_fixed(t['tau']):>6s} {fmt_p(t['p']):>8s} {t['n']:>3d} {fmt_fixed(tn['tau']):>6s} "
+                  f"{fmt_p(tn['p']):>8s} {tn['n']:>3d} {fmt_fixed(a['all']):>6s} {fmt_fixed(a['cascade']):>6s} "
                   f"{'yes' if supported_boxes(res, k) else 'no'}")
 
 
@@ -454,16 +452,16 @@ def box_doc(rows: list[dict], res: dict, meta: dict) -> list[str]:
     for ds in res:
         parts += [f"### {ds}", "", tau_table(res, ds), ""]
     for ds in res:
-        top = max((r[TRUTH] for r in rows if r["dataset"] == ds and _finite(r[TRUTH])), default=math.nan)
-        if _finite(top) and top < 0.05:
-            parts += [f"**{ds}: the ground truth is at its floor** (best mAP@0.5 {_f(top, 3)}): this probe "
+        top = max((r[TRUTH] for r in rows if r["dataset"] == ds and finite(r[TRUTH])), default=math.nan)
+        if finite(top) and top < FLOOR:
+            parts += [f"**{ds}: the ground truth is at its floor** (best mAP@0.5 {fmt_fixed(top, 3)}): this probe "
                       "cannot detect these objects from any configuration, so τ there says nothing.", ""]
     parts += ["### Verdict (boxes)", ""]
     if sup:
         dss = counted(res)
         ranking = [k for k in sup if is_box_score(k)]
         parts.append("Supported on " + ", ".join(dss) + " (the box data sets above their floor): " + ", ".join(
-            f"`{HEADING[k]}` (τ " + " / ".join(_f(res[ds]['tau'][k]['tau']) for ds in dss) + ")" for k in sup) + ".")
+            f"`{HEADING[k]}` (τ " + " / ".join(fmt_fixed(res[ds]['tau'][k]['tau']) for ds in dss) + ")" for k in sup) + ".")
         if ranking:
             best = max(ranking, key=lambda k: min(res[ds]["tau"][k]["tau"] for ds in dss))
             parts.append(f"The strongest box score (highest τ on its worse counted data set) is `{HEADING[best]}`; "

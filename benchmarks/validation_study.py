@@ -59,6 +59,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's bbselect, installed or not
+# imported after the BLAS settings above, like every import below
+from validation_boxes import fmt_fixed, fmt_p  # the script beside this one
+
+from bbselect.common import finite
+
 WEIGHTS_FILE = "weights/keras/mobilenet_2_5_224_tf_no_top.h5"
 DATASETS = ("trashnet", "magnetic-tile-defects")
 BOX_DATASETS = ("raccoon", "coco128")
@@ -237,10 +242,6 @@ def stability_columns(b: dict) -> dict:
 # statistics
 # --------------------------------------------------------------------------
 
-def _finite(v) -> bool:
-    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
-
-
 def kendall(rows: list[dict], key: str, nan_last: bool = False, truth: str = "probe",
             direction: int | None = None) -> dict:
     """tau-b between the score (oriented so that higher = claimed better) and the ground truth
@@ -252,8 +253,8 @@ def kendall(rows: list[dict], key: str, nan_last: bool = False, truth: str = "pr
 
     low = -1e300
     d = DIRECTION.get(key, 1) if direction is None else direction
-    pairs = [(d * r[key] if _finite(r.get(key)) else low, r[truth]) for r in rows
-             if (nan_last or _finite(r.get(key))) and _finite(r.get(truth))]
+    pairs = [(d * r[key] if finite(r.get(key)) else low, r[truth]) for r in rows
+             if (nan_last or finite(r.get(key))) and finite(r.get(truth))]
     n = len(pairs)
     if n < 3 or len({a for a, _ in pairs}) < 2:
         return {"tau": math.nan, "p": math.nan, "n": n}
@@ -267,9 +268,9 @@ def above(real: float, rand: float, direction: int) -> float:
 
     NaN is ranked last (as bbselect's own ranking does): a NaN real score never counts as above;
     a finite real score is above a NaN random score; two NaNs count 0 (not above)."""
-    if not _finite(real):
+    if not finite(real):
         return 0.0
-    if not _finite(rand):
+    if not finite(rand):
         return 1.0
     a, b = direction * real, direction * rand
     return 1.0 if a > b else 0.5 if a == b else 0.0
@@ -317,13 +318,7 @@ def analyse(rows: list[dict]) -> dict:
 # --------------------------------------------------------------------------
 
 def _f(v, nd=3) -> str:
-    return "NaN" if not _finite(v) else f"{v:.{nd}f}"
-
-
-def _p(v) -> str:
-    if not _finite(v):
-        return "–"
-    return f"{v:.1e}" if v < 1e-3 else f"{v:.3f}"
+    return fmt_fixed(v, nd)
 
 
 def tau_table(res: dict, ds: str) -> str:
@@ -335,10 +330,10 @@ def tau_table(res: dict, ds: str) -> str:
              "| real > cascade (same stage, size) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for k, h in SCORES:
-        lines.append(f"| {h} | **{_f(t[k]['tau'], 2)}** | {_p(t[k]['p'])} | {t[k]['n']} | "
-                     f"{_f(tn[k]['tau'], 2)} | {_p(tn[k]['p'])} | {tn[k]['n']} | "
+        lines.append(f"| {h} | **{_f(t[k]['tau'], 2)}** | {fmt_p(t[k]['p'])} | {t[k]['n']} | "
+                     f"{_f(tn[k]['tau'], 2)} | {fmt_p(tn[k]['p'])} | {tn[k]['n']} | "
                      f"{_f(tr[k]['tau'], 2)} | {tr[k]['n']} | "
-                     f"{_f(tnr[k]['tau'], 2)} | {_p(tnr[k]['p'])} | {tnr[k]['n']} | "
+                     f"{_f(tnr[k]['tau'], 2)} | {fmt_p(tnr[k]['p'])} | {tnr[k]['n']} | "
                      f"{_f(rvr[k]['all'], 2)} | {_f(rvr[k]['matched'], 2)} | {_f(rvc[k]['share'], 2)} |")
     k = "probe"
     lines.append(f"| *probe acc. (reference)* | 1 | – | – | 1 | – | – | 1 | – | 1 | – | – | {_f(rvr[k]['all'], 2)} "
@@ -352,7 +347,7 @@ def rows_table(rows: list[dict], ds: str) -> str:
     lines = ["| config | size | seed | probe acc. [95% CI] | " + " | ".join(cols[1:])
              + " | images with a scorable max / mean map |",
              "|---|---:|---:|---|" + "---:|" * (len(cols) - 1) + "---:|"]
-    sub = sorted((r for r in rows if r["dataset"] == ds), key=lambda r: -r["probe"] if _finite(r["probe"]) else 9)
+    sub = sorted((r for r in rows if r["dataset"] == ds), key=lambda r: -r["probe"] if finite(r["probe"]) else 9)
     for r in sub:
         arch = {"mobilenet": "MobileNet α0.25", "resnet50": "ResNet50", "mobilenetv2": "MobileNetV2"}.get(
             r["backbone"], r["backbone"])
@@ -376,9 +371,9 @@ def print_tables(res: dict) -> None:
         for k, h in SCORES:
             t, tn, tr, tnr, rv, rc = (res[ds][x][k] for x in
                                       ("tau", "tau_nan_last", "tau_real", "tau_nonrandom", "rvr", "rvc"))
-            print(f"{h:22s} {_f(t['tau'], 2):>6s} {_p(t['p']):>8s} {t['n']:>3d} {_f(tn['tau'], 2):>6s} "
-                  f"{_p(tn['p']):>8s} {tn['n']:>3d} {_f(tr['tau'], 2):>8s} {_f(tnr['tau'], 2):>6s} "
-                  f"{_p(tnr['p']):>8s} {_f(rv['all'], 2):>9s} {_f(rv['matched'], 2):>8s} {_f(rc['share'], 2):>6s}")
+            print(f"{h:22s} {_f(t['tau'], 2):>6s} {fmt_p(t['p']):>8s} {t['n']:>3d} {_f(tn['tau'], 2):>6s} "
+                  f"{fmt_p(tn['p']):>8s} {tn['n']:>3d} {_f(tr['tau'], 2):>8s} {_f(tnr['tau'], 2):>6s} "
+                  f"{fmt_p(tnr['p']):>8s} {_f(rv['all'], 2):>9s} {_f(rv['matched'], 2):>8s} {_f(rc['share'], 2):>6s}")
         rv, rc = res[ds]["rvr"]["probe"], res[ds]["rvc"]["probe"]
         print(f"{'(probe acc.)':22s} {'':>6s} {'':>8s} {'':>3s} {'':>6s} {'':>8s} {'':>3s} {'':>8s} {'':>6s} "
               f"{'':>8s} {_f(rv['all'], 2):>9s} {_f(rv['matched'], 2):>8s} {_f(rc['share'], 2):>6s}")
@@ -401,19 +396,19 @@ def figure(res: dict, path: Path) -> None:
         taus = [res[ds]["tau"][k]["tau"] for k in keys]
         ps = [res[ds]["tau"][k]["p"] for k in keys]
         xs = x + (i - (len(dss) - 1) / 2) * w
-        vals = [t if _finite(t) else 0.0 for t in taus]
+        vals = [t if finite(t) else 0.0 for t in taus]
         axes[0].bar(xs, vals, w, color=colors[i % 3], label=f"{ds} (n = {res[ds]['n_configs']})")
         for xi, k, t, p in zip(xs, keys, taus, ps):
             n = res[ds]["tau"][k]["n"]
-            if not _finite(t):
+            if not finite(t):
                 axes[0].text(xi, 0.02, f"NaN (n={n})", ha="center", va="bottom", fontsize=7, rotation=90)
             else:
-                star = "*" if _finite(p) and p < 0.05 else ""
+                star = "*" if finite(p) and p < 0.05 else ""
                 up = t >= 0
                 axes[0].text(xi, t + (0.02 if up else -0.02), f"{star}\n{n}" if up else f"{n}\n{star}",
                              ha="center", va="bottom" if up else "top", fontsize=7)
         fr = [res[ds]["rvr"][k]["all"] for k in keys]
-        axes[1].bar(xs, [v if _finite(v) else 0.0 for v in fr], w, color=colors[i % 3])
+        axes[1].bar(xs, [v if finite(v) else 0.0 for v in fr], w, color=colors[i % 3])
     axes[0].axhline(0, color="k", lw=0.8)
     axes[0].set_ylim(-1, 1.2)
     axes[0].set_ylabel("Kendall τ with linear-probe acc.")
@@ -436,17 +431,17 @@ def figure(res: dict, path: Path) -> None:
 
 def _sig_pos(res: dict, ds: str, k: str, which: str = "tau") -> bool:
     t = res[ds][which][k]
-    return _finite(t["tau"]) and t["tau"] > 0 and t["p"] < 0.05
+    return finite(t["tau"]) and t["tau"] > 0 and t["p"] < 0.05
 
 
 def _sig_neg(res: dict, ds: str, k: str) -> bool:
     t = res[ds]["tau"][k]
-    return _finite(t["tau"]) and t["tau"] < 0 and t["p"] < 0.05
+    return finite(t["tau"]) and t["tau"] < 0 and t["p"] < 0.05
 
 
 def _separates(res: dict, ds: str, k: str) -> bool:
     v = res[ds]["rvr"][k]["all"]
-    return _finite(v) and v >= 0.8
+    return finite(v) and v >= 0.8
 
 
 def supported(res: dict, k: str) -> bool:
@@ -478,7 +473,7 @@ def verdict(res: dict) -> list[str]:
             word = "**not supported**"
         if neg:
             word += f"; significantly *inverted* (higher score = worse probe) on {', '.join(neg)}"
-        taus = ", ".join(f"{ds} τ = {_f(res[ds]['tau'][k]['tau'], 2)} (p {_p(res[ds]['tau'][k]['p'])}, "
+        taus = ", ".join(f"{ds} τ = {_f(res[ds]['tau'][k]['tau'], 2)} (p {fmt_p(res[ds]['tau'][k]['p'])}, "
                          f"n = {res[ds]['tau'][k]['n']})" for ds in dss)
         rv = ", ".join(f"{ds} {_f(res[ds]['rvr'][k]['all'], 2)}" for ds in dss)
         tr = ", ".join(f"{ds} {_f(res[ds]['tau_real'][k]['tau'], 2)}" for ds in dss)
@@ -490,9 +485,9 @@ def verdict(res: dict) -> list[str]:
 def stability_verdict(res: dict) -> str:
     """What the label-free verdict may rest on: neighbourhood stability, if this study supports it (the
     tool ranks by it only while ``validated.json`` says so, and quotes its non-random τ)."""
-    taus = "; ".join(f"{ds} τ = {_f(res[ds]['tau']['stability']['tau'], 2)} (p {_p(res[ds]['tau']['stability']['p'])}) "
+    taus = "; ".join(f"{ds} τ = {_f(res[ds]['tau']['stability']['tau'], 2)} (p {fmt_p(res[ds]['tau']['stability']['p'])}) "
                      f"over all configurations, {_f(res[ds]['tau_nonrandom']['stability']['tau'], 2)} "
-                     f"(p {_p(res[ds]['tau_nonrandom']['stability']['p'])}) over pretrained + cascade (the τ the "
+                     f"(p {fmt_p(res[ds]['tau_nonrandom']['stability']['p'])}) over pretrained + cascade (the τ the "
                      f"verdict quotes), {_f(res[ds]['tau_real']['stability']['tau'], 2)} over pretrained only"
                      for ds in res)
     if supported(res, "stability"):
@@ -517,8 +512,8 @@ def finer(rows: list[dict], res: dict) -> list[str]:
         f"{' / '.join(res)}; n = {n_real}, so none of these is statistically meaningful): "
         + best(LABEL_FREE) + "; label-aware " + best(["logme", "knn"]) + ".")
     # 2. dead_fraction / effective_rank mostly detect dead networks
-    dead_real = sorted({r["dead_fraction"] for r in real if _finite(r["dead_fraction"])})
-    dead_rand = [r for r in rows if r["kind"] == "random" and _finite(r["dead_fraction"]) and r["dead_fraction"] >= 0.99]
+    dead_real = sorted({r["dead_fraction"] for r in real if finite(r["dead_fraction"])})
+    dead_rand = [r for r in rows if r["kind"] == "random" and finite(r["dead_fraction"]) and r["dead_fraction"] >= 0.99]
     n_rand = sum(1 for r in rows if r["kind"] == "random")
     out += ["", f"`dead_fraction` takes only the values {', '.join(_f(v, 3) for v in dead_real)} on the pretrained "
             f"configurations, while {len(dead_rand)} of {n_rand} random-init configurations have every pooled "
@@ -527,7 +522,7 @@ def finer(rows: list[dict], res: dict) -> list[str]:
             "not evidence for choosing between healthy pretrained backbones."]
     # 3. coverage of max-map scores on pretrained configs
     cov = [r["n_images"] - r["max.otsu.n_missing"] for r in real
-           if r.get("max.otsu.n_missing") is not None and _finite(r["max.otsu"])]
+           if r.get("max.otsu.n_missing") is not None and finite(r["max.otsu"])]
     if cov:
         out += ["", f"The `max`-map scores exist for {len(cov)} of {len(real)} pretrained configurations, and "
                 f"there they rest on a median of {sorted(cov)[len(cov) // 2]} scorable images out of ≈ 240 "
@@ -542,10 +537,10 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
     lf_pred = [k for k in LABEL_FREE if supported(res, k)]
     lf_neg = [k for k in LABEL_FREE if any(_sig_neg(res, ds, k) for ds in res)]
     lf_pred_nan = [k for k in LABEL_FREE if all(
-        _finite(res[ds]["tau_nan_last"][k]["tau"]) and res[ds]["tau_nan_last"][k]["tau"] > 0
+        finite(res[ds]["tau_nan_last"][k]["tau"]) and res[ds]["tau_nan_last"][k]["tau"] > 0
         and res[ds]["tau_nan_last"][k]["p"] < 0.05 for ds in res)]
     la_pred = [k for k in ("logme", "knn") if supported(res, k)]
-    nan_max = {ds: sum(1 for r in rows if r["dataset"] == ds and not _finite(r["max.otsu"])) for ds in res}
+    nan_max = {ds: sum(1 for r in rows if r["dataset"] == ds and not finite(r["max.otsu"])) for ds in res}
     parts = [
         "# Validation: do bbselect's cheap scores predict transfer?",
         "",
