@@ -88,3 +88,28 @@ def test_registering_a_different_spec_under_a_taken_name_fails(monkeypatch):
 def test_chart_caption_names_the_metric_that_ranked():
     assert registry.axis_label("separation") == "separation: mean of otsu, top10_mass, concentration (95% bootstrap CI)"
     assert registry.axis_label("linear-probe accuracy") == "linear-probe accuracy (mean, 95% interval)"
+
+
+def _entry(dead: float) -> dict:
+    return {"label": "net", "tied_with": [], "channels_stats": {"dead_fraction": dead},
+            "primary": {"metric": "x", "mean": 0.5, "higher_is_better": True}}
+
+
+@pytest.mark.parametrize("dead, passes", [(0.3, False), (0.1, True), (0.02, True)])
+def test_fail_under_honours_a_lower_is_better_score(dead, passes):
+    """dead_fraction is registered lower-is-better: ``--fail-under dead_fraction=0.1`` must fail when more
+    than 10 % of the picked backbone's channels are dead (it used to pass: the gate tested got >= threshold)."""
+    assert registry.get("dead_fraction").higher_is_better is False
+    (result,) = gates.evaluate([_entry(dead)], gates.parse_fail_under(["dead_fraction=0.1"]), None)
+    assert result["passed"] is passes
+
+
+def test_ranking_honours_the_primary_scores_direction():
+    from bbselect.scoring import ranking
+
+    def b(label, mean, higher):
+        return {"label": label, "primary": {"mean": mean, "lo": mean, "hi": mean, "higher_is_better": higher}}
+
+    up = [b["label"] for b in ranking.rank([b("a", 0.2, True), b("b", 0.9, True)])]
+    down = [b["label"] for b in ranking.rank([b("a", 0.2, False), b("b", 0.9, False)])]
+    assert up == ["b", "a"] and down == ["a", "b"]

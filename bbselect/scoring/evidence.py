@@ -193,7 +193,7 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
     if name == "stability":
         used["how_sure"] = stability.how_sure(validated.label_free("stability", study)["tau"])
     for e in entries:
-        e["primary"] = {"metric": spec.title, **_summary_at(e, spec.path)}
+        e["primary"] = {"metric": spec.title, "higher_is_better": spec.higher_is_better, **_summary_at(e, spec.path)}
     return used
 
 

@@ -1,7 +1,9 @@
 """Quality gates for CI: a failed gate makes the run exit with code 1.
 
 ``--fail-under METRIC=VALUE`` (repeatable): the top-ranked backbone — the one you would pick — must
-reach VALUE on METRIC (see ``registry.gate_metrics()``). A metric that does not exist (all maps degenerate)
+reach VALUE on METRIC (see ``registry.gate_metrics()``): at least VALUE for a higher-is-better score, at
+most VALUE for a lower-is-better one (``dead_fraction=0.1``: no more than 10 % dead channels), as the
+score's registry entry declares. A metric that does not exist (all maps degenerate)
 fails the gate. ``--expect-best BACKBONE``: BACKBONE (a label such as ``resnet50`` or
 ``mobilenet:alpha=0.25``) must be ranked first, or be tied with the first (overlapping 95% CIs).
 Both can also be set in YAML under ``gates:`` (``fail_under: {separation: 0.3}``, ``expect_best: x``).
@@ -44,10 +46,11 @@ def evaluate(ordered: list[dict], fail_under: dict[str, float], expect_best: str
     top = ordered[0] if ordered else None
     for metric, threshold in fail_under.items():
         got = value(top, metric) if top else float("nan")
-        passed = got == got and got >= threshold
+        higher = registry.higher_is_better(metric, top)
+        passed = got == got and (got >= threshold if higher else got <= threshold)
         shown = "n/a" if got != got else f"{got:.4g}"
         results.append({
-            "gate": f"fail_under {metric}={threshold:g}",
+            "gate": f"fail_under {metric}={threshold:g}" + ("" if higher else " (at most: lower is better)"),
             "passed": passed,
             "detail": f"{top['label'] if top else 'no backbone'}: {metric} = {shown}",
         })

@@ -69,7 +69,8 @@ def rank(backbones: list[dict], health_gate: bool = False) -> list[dict]:
 
     def key(b):
         m = _score(b)["mean"]
-        return (0 if finite(m) else 1, bool(b.get("demoted")), -m if finite(m) else 0)
+        sign = -1 if _score(b).get("higher_is_better", True) else 1  # the score's declared direction
+        return (0 if finite(m) else 1, bool(b.get("demoted")), sign * m if finite(m) else 0)
 
     for b in backbones:
         b["demoted"] = health_problem(b) if health_gate else None

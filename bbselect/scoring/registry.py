@@ -136,6 +136,16 @@ def _walk(entry, path):
     return entry["mean"] if isinstance(entry, dict) else entry
 
 
+def higher_is_better(metric: str, entry: dict | None = None) -> bool:
+    """The declared direction of a gate metric (``gate_metrics()``). ``primary`` takes the direction of
+    whatever score the verdict ranked by (``entry["primary"]["higher_is_better"]``, default higher)."""
+    _load_all()
+    if metric == PRIMARY:
+        return bool(((entry or {}).get(PRIMARY) or {}).get("higher_is_better", True))
+    name = metric if metric in _SCORES else metric.partition(".")[2]
+    return _SCORES[name].higher_is_better if name in _SCORES else True
+
+
 def value(entry: dict, metric: str) -> float:
     """A backbone's value for a gate metric (``gate_metrics()``); NaN when it does not exist."""
     _load_all()
