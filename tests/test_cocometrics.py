@@ -62,7 +62,7 @@ def test_half_recall_gives_51_of_101_recall_points():
     assert ev.map50 == pytest.approx(51 / 101)
 
 
-def _two_class_case(shift):
+def _two_class_case(shift, with_inputs=False):
     rng = np.random.default_rng(3)
     n = 12
     geo = [M.Geometry(120, 90, 64, (48, 64))] * n
@@ -75,14 +75,54 @@ def _two_class_case(shift):
         noisy = M.to_input_pixels(b + rng.normal(0, shift, b.shape), geo[i])
         dets.append(det(noisy, rng.uniform(0.1, 1, 2), [0, 1]))
     gt = M.coco_ground_truth(gt_boxes, gt_cls, geo, ["a", "b"])
-    return M.evaluate(gt, M.coco_detections(dets, geo))
+    coco_dets = M.coco_detections(dets, geo)
+    ev = M.evaluate(gt, coco_dets)
+    return (ev, gt, coco_dets) if with_inputs else ev
+
+
+def _cocoeval_on_image_list(gt, dets, idx):
+    """The independent reference: pycocotools' own evaluate + accumulate over a resampled image list
+    (an image drawn twice is its evalImgs entries listed twice), as bbselect did before issue 25."""
+    import contextlib
+    import copy
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        ev = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(dets)), "bbox")
+        ev.params.areaRng, ev.params.areaRngLbl, ev.params.maxDets = [[0, 1e10]], ["all"], [100]
+        ev.evaluate()
+        n, n_cat = len(ev.params.imgIds), len(ev.params.catIds)
+        pe = copy.copy(ev._paramsEval)
+        pe.imgIds = list(range(len(idx)))
+        ev._paramsEval = ev.params = pe
+        ev.evalImgs = [ev.evalImgs[k * n + int(i)] for k in range(n_cat) for i in idx]
+        ev.accumulate(pe)
+    prec = ev.eval["precision"][:, :, :, 0, 0]
+    return float(np.mean(prec[0][prec[0] > -1])), float(np.mean(prec[prec > -1]))
 
 
 def test_resampling_with_every_image_once_reproduces_cocoeval():
     ev = _two_class_case(6.0)
     assert 0.05 < ev.map < ev.map50 < 1.0  # a case where the numbers are not trivial
-    m50, m = M.resampled(ev.evaluator, np.arange(ev.n_images))
+    m50, m = M.resampled(ev.matches, np.arange(ev.n_images))
     assert m50 == pytest.approx(ev.map50, abs=1e-12) and m == pytest.approx(ev.map, abs=1e-12)
+
+
+@pytest.mark.parametrize("shift", [2.0, 6.0, 15.0])
+def test_weighted_resampling_equals_cocoevals_accumulate_over_the_drawn_list(shift):
+    """The fast re-accumulation (image multiplicities as weights) against pycocotools' accumulate over
+    the resampled image list itself, on resamples with repeats and missing images (scores distinct)."""
+    ev, gt, dets = _two_class_case(shift, with_inputs=True)
+    rng = np.random.default_rng(int(shift))
+    for idx in [rng.integers(0, ev.n_images, ev.n_images) for _ in range(6)] + [np.array([0, 0, 0, 5])]:
+        want = _cocoeval_on_image_list(gt, dets, idx)
+        assert M.resampled(ev.matches, idx) == pytest.approx(want, abs=1e-12)
 
 
 def test_bootstrap_interval_brackets_the_point_and_paired_test_separates():
