@@ -34,6 +34,22 @@ def test_maps_match_numpy_on_tiny_model():
     assert (got["max"] >= got["mean"] - 1e-6).all()
 
 
+def test_every_image_of_a_call_is_timed_on_its_own():
+    """The run's own images are its speed measurement: one timing per image, each a positive share of
+    the call's wall time (so no synthetic passes are needed once a run has k images)."""
+    import time
+
+    sel = registry.Selection(registry.get_spec("vgg16"))
+    ex = build_extractor(sel, _tiny_model(), "c2")
+    x = np.zeros((3, 16, 16, 3), np.uint8)
+    ex(x[:1])  # trace
+    t0 = time.perf_counter()
+    ex(x)
+    wall = time.perf_counter() - t0
+    assert len(ex.last_image_seconds) == 3
+    assert all(s > 0 for s in ex.last_image_seconds) and sum(ex.last_image_seconds) <= wall
+
+
 def test_collapse_reference_by_hand():
     f = np.zeros((1, 1, 2, 3))
     f[0, 0, 0] = [1, 2, 3]

@@ -2,9 +2,11 @@
 
 One timing of one batch is at the mercy of whatever else the machine does in that moment (decode
 threads, another process, the first call into a kernel): a stage-c4 extractor, a strict prefix of the
-c5 one, was once measured slower than c5. So the engine times every batch it runs; this module turns
-those timings into the median ms/image with its spread, after topping them up to ``k`` timed batches
-(on a synthetic batch, after the warm-up call) when the run itself had fewer.
+c5 one, was once measured slower than c5. The extractor runs one image per forward pass and times each
+(models/extractor.py), so a run's own images are the measurement; this module turns those timings into
+the median ms/image with its spread, topping them up to ``k`` timings (on a synthetic image, after the
+warm-up call) only when the run itself computed fewer images. (The JSON key ``timed_batches`` counts
+these one-image passes.)
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import statistics
 import time
 from typing import Callable
 
-DEFAULT_K = 5  # timed batches per backbone (median of k; the spread is their min..max)
+DEFAULT_K = 5  # timed forward passes per backbone (median of k; the spread is their min..max)
 
 
 def summarize(image_seconds: list[float]) -> dict:
-    """ms/image (median over timed batches), its spread (min..max over batches), images/s, and k.
+    """ms/image (median over timed passes), its spread (min..max), images/s, and k.
 
-    ``image_seconds``: one entry per timed batch, that batch's seconds divided by its images.
+    ``image_seconds``: one entry per timed forward pass, its seconds divided by its images (one).
     """
     per_image = [1000.0 * s for s in image_seconds if s > 0]
     if not per_image:
@@ -32,8 +34,8 @@ def summarize(image_seconds: list[float]) -> dict:
 
 def top_up(run: Callable[[], object], image_seconds: list[float], k: int = DEFAULT_K, k_min: int = 3,
            budget_s: float = 2.0, per: int = 1, clock: Callable[[], float] = time.perf_counter) -> list[float]:
-    """Time ``run()`` (one batch of ``per`` images) until ``image_seconds`` holds ``k`` timings (each
-    a batch's seconds per image); return the list.
+    """Time ``run()`` (one pass of ``per`` images) until ``image_seconds`` holds ``k`` timings (each
+    a pass's seconds per image); return the list.
 
     A large backbone on a small folder would spend seconds on extra batches, so topping up stops
     at ``k_min`` timings once ``budget_s`` seconds have gone into it. Call it after the warm-up

@@ -89,7 +89,7 @@ def fmt_params(p) -> str:
 
 
 def fmt_ms(cost: dict) -> str:
-    """Measured ms/image: the median, with the spread over timed batches when known."""
+    """Measured ms/image: the median, with the spread over timed forward passes when known."""
     ms = cost.get("ms_per_image")
     if not finite(ms):
         return "n/a"

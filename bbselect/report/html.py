@@ -87,7 +87,7 @@ def _ranking(summary: dict) -> list[str]:
                   row_class=lambda i: "best" if backbones[i].get("label") in group else None),
             f"<p><small>{e(content.ranking_note(summary))} GFLOPs: analytic, of the layers the extractor runs, at the "
             "run's input size: the stable cost the chart and \"cheapest\" use. params: of those same layers. "
-            "ms / image: median over timed batches on this machine (their range in brackets). eff. rank: "
+            "ms / image: median over timed forward passes (one image each) on this machine (their range in brackets). eff. rank: "
             "effective rank of the pooled features (share of the maximum in brackets).</small></p>"]
 
 

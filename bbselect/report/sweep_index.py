@@ -81,7 +81,7 @@ def render_index(name: str, rows: list[dict], charts: list[str], sweep: dict) ->
                        "params", "ms / image"], trows, numeric={0, 5, 6, 7, 8},
                       row_class=lambda i: "best" if summary["backbones"][i]["label"] in best else None))
     body.append("<p><small>GFLOPs and params: of the layers each extractor runs, at the point's input size. "
-                "ms / image: median over timed batches, measured on this machine.</small></p>")
+                "ms / image: median over timed forward passes (one image each), measured on this machine.</small></p>")
     return page(f"bbselect sweep: {name}", body)
 
 

@@ -2,7 +2,7 @@
 
 Rendered with ``rich`` (colours and box drawing on a terminal, plain text when piped). The same
 rows as ``Result.ranking`` (``headline.ranking_rows``): rank, backbone, evidence with its 95%
-interval, GFLOPs, and measured ms/image (the median over timed batches; report.html shows the spread).
+interval, GFLOPs, and measured ms/image (the median over timed forward passes, one image each; report.html shows the spread).
 """
 
 from __future__ import annotations

@@ -50,10 +50,10 @@ class BackboneRun:
     infer_seconds: float = 0.0
     view_seconds: float = 0.0  # the augmented views' forward passes (neighbourhood stability)
     warmup_seconds: float = 0.0  # the first call, which traces the graph: a one-off per run
-    image_seconds: list[float] = field(default_factory=list)  # per timed batch: its seconds per image
+    image_seconds: list[float] = field(default_factory=list)  # seconds of each image's forward pass
 
     def cost(self) -> dict:
-        """ms/image: the median over timed batches, with their spread (``timing.summarize``)."""
+        """ms/image: the median over timed images, with their spread (``timing.summarize``)."""
         return timing.summarize(self.image_seconds)
 
 
@@ -198,7 +198,7 @@ def _flush(job: Job, input_size: int, cache, progress, hashes: dict[str, str]) -
     out = ex(x)
     dt = time.perf_counter() - t0
     job.run.infer_seconds += dt
-    job.run.image_seconds.append(dt / len(batch))  # this batch's seconds per image
+    job.run.image_seconds.extend(ex.last_image_seconds)  # one timing per image: the extractor runs them one by one
     view_gap = _view_features(job, batch)
     for i, (ref, _arr, valid, *_views) in enumerate(batch):
         rows, cols = dec.valid_map_region(valid, input_size, ex.map_shape)
@@ -287,12 +287,11 @@ def run_backbones(
         if job.pending:
             _flush(job, input_size, cache, progress, hashes)
     wall = time.perf_counter() - t_wall
-    # ms/image is the median over several timed batches: top up a small run's few batches (timing.py)
-    zeros = np.zeros((batch_size, input_size, input_size, 3), np.uint8)
+    # ms/image is the median over several timed images: a run of fewer images is topped up (timing.py)
+    zero = np.zeros((1, input_size, input_size, 3), np.uint8)
     for job in jobs:
         if job.run.computed:
-            job.run.image_seconds = timing.top_up(lambda ex=job.extractor: ex(zeros), job.run.image_seconds,
-                                                  per=batch_size)
+            job.run.image_seconds = timing.top_up(lambda ex=job.extractor: ex(zero), job.run.image_seconds)
     return wall
 
 
