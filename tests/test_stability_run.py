@@ -75,3 +75,20 @@ def test_too_few_images_says_why(tmp_path):
     assert st["mean"] is None and "fewer than 3 × k = 9" in st["reason"]
     assert s["evidence"]["metric"] == "separation"  # stability undefined: the ranking falls back
     assert "stability is not defined here: 6 images is fewer than" in s["verdict"]
+
+
+def test_auto_makes_no_views_when_the_folder_is_too_small_and_says_why(tmp_path):
+    """Too few images for the score (6 < 3 × k = 9): ``auto`` spends no second forward pass on views, and
+    the run still says why stability is missing, as a run with views would (issue 25: small runs)."""
+    images = tmp_path / "imgs"
+    make_images(images, n=6, size=(48, 40))
+    _, s, maps = _run(tmp_path, images, "small")  # stability: auto
+    assert maps and all("view_gap" not in m for m in maps.values())
+    assert s["run"]["stability"]["on"] is False and "fewer than 3 × k = 9" in s["run"]["stability"]["why"]
+    st = s["backbones"][0]["stability"]
+    assert st["mean"] is None and "6 images is fewer than 3 × k = 9" in st["reason"]
+    assert "stability is not defined here: 6 images is fewer than" in s["verdict"]
+    # with enough images, auto makes them
+    make_images(tmp_path / "more", n=9, size=(48, 40))
+    _, s9, maps9 = _run(tmp_path, tmp_path / "more", "enough")
+    assert s9["run"]["stability"]["on"] is True and all("view_gap" in m for m in maps9.values())

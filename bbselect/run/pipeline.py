@@ -117,8 +117,8 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         except OSError as err:
             skips(r, f"cannot read ({err.strerror or err})")
 
-    want_views, views_why = evidence.stability_wanted(cfg.stability, res.images_dir, folder_rels,
-                                                      cfg.labels, cfg.boxes)
+    want_views, views_why, undefined = evidence.stability_wanted(cfg.stability, res.images_dir, folder_rels,
+                                                      cfg.labels, cfg.boxes, cfg.stability_k)
     views = Views(cfg.stability_views, cfg.stability_seed) if want_views else None
     probe_plan = probe_step.plan(res.images_dir, [r for r in refs if r.rel not in skips.items], cfg, quiet)
     plans, prior = [], _prior_metas(resume) if resume else {}
@@ -191,7 +191,8 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         good = [r for r in refs if r.rel not in skips.items]
         manifest = {
             "bbselect": __version__,
-            "run": {**_settings(run_dir, cfg, res), "stability": {"on": views is not None, "why": views_why},
+            "run": {**_settings(run_dir, cfg, res), "stability": {"on": views is not None, "why": views_why,
+                                                                   "undefined": undefined},
                     "folder": folder, "device": used, "shard_source": shard.as_dict() if shard else None},
             "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve())} for r in good],
             "skipped": skips.as_list(),

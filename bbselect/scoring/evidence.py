@@ -85,21 +85,27 @@ def find_boxes(images_dir: Path, images: list[dict], setting: str | None):
 
 
 def stability_wanted(setting: str, images_dir: Path, rels: list[str], labels_setting: str | None,
-                     boxes_setting: str | None) -> tuple[bool, str]:
-    """Whether to make augmented views for neighbourhood stability, and why (``--stability``).
+                     boxes_setting: str | None, k: int = stability.DEFAULT_K) -> tuple[bool, str, str | None]:
+    """Whether to make augmented views for neighbourhood stability, why (``--stability``), and, when it
+    is off only because the score is not defined for so few images, that reason (else None).
 
-    ``auto``: on when there are no labels and no boxes (then stability is what the verdict rests on)."""
+    ``auto``: on when there are no labels and no boxes (then stability is what the verdict rests on),
+    and the folder (``rels``: all of it, so every shard agrees) has enough images for the score to be
+    defined: a second forward pass per image for a score that cannot be computed would be wasted."""
     if setting == "off":
-        return False, "turned off (--stability off)"
+        return False, "turned off (--stability off)", None
     if setting == "on":
-        return True, "turned on (--stability on)"
+        return True, "turned on (--stability on)", None
     classes, _ = find_labels(images_dir, rels, labels_setting)
     if classes:
-        return False, "class labels were found, so the verdict rests on them (--stability on computes it too)"
+        return False, "class labels were found, so the verdict rests on them (--stability on computes it too)", None
     b = (boxes_setting or "auto").strip()
     if b.lower() != "none" and (b.lower() != "auto" or annotations.detect_format(images_dir, rels, None)):
-        return False, "box annotations were found, so the verdict rests on them (--stability on computes it too)"
-    return True, "no labels and no boxes: the label-free verdict rests on it"
+        return False, "box annotations were found, so the verdict rests on them (--stability on computes it too)", None
+    too_few = stability.undefined_reason(len(rels), k)
+    if too_few:
+        return False, f"{too_few}; so no augmented views were made (--stability on makes them anyway)", too_few
+    return True, "no labels and no boxes: the label-free verdict rests on it", None
 
 
 # ---------------------------------------------------------------- scores

@@ -246,6 +246,14 @@ def backbone_summary(gap: np.ndarray, view_gap: np.ndarray, k: int = DEFAULT_K) 
     return entry, r["per_image"]
 
 
+def undefined_entry(n: int, k: int = DEFAULT_K) -> dict:
+    """The stability entry of a run whose ``n`` images are too few for the score (no views were made):
+    the same keys as ``backbone_summary``'s, NaN values, and the reason."""
+    nan = [math.nan] * n
+    return {**stats.summarize(nan), "k": k, "m": 0, "chance": math.nan, "reason": undefined_reason(n, k),
+            "retrieval": stats.summarize(nan)}
+
+
 def add_paired(entries: list[dict], per_image: dict[str, dict[str, float]], n_boot: int = 2000) -> None:
     """Give every backbone's stability entry a paired comparison with each other backbone on the images
     both have (``stats.paired_bootstrap``): ``entry["stability"]["paired"][other] = {diff, lo, hi, n, tied}``."""

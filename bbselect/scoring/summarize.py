@@ -44,7 +44,7 @@ def _read_maps(run_dir: Path, path: Path) -> dict:
 
 
 def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | None, boxes, stab_k: int,
-              progress=None):
+              progress=None, undefined: str | None = None):
     maps_dir = run_dir / meta["maps_dir"]
     per_image: dict[str, dict[str, mapscores.MapScores]] = {}
     samples = {k: [] for k in MAP_KEYS}
@@ -90,6 +90,8 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
     if views and all(v is not None for v in views):  # the run made augmented views (--stability)
         entry["stability"], values = stability.backbone_summary(np.stack(gap), np.stack(views), stab_k)
         stab = dict(zip(per_image, values.tolist()))
+    elif undefined:  # no views because the score is not defined for so few images: say so, as if computed
+        entry["stability"] = stability.undefined_entry(len(per_image), stab_k)
     return entry, per_image, stab
 
 
@@ -110,7 +112,8 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
     entries, per_image, stab = [], {}, {}
     k = int(settings.get("stability_k") or stability.DEFAULT_K)
     for meta in manifest["backbones"]:
-        entry, scored, stab[meta["label"]] = _backbone(run_dir, meta, images, classes, boxes, k, progress)
+        entry, scored, stab[meta["label"]] = _backbone(run_dir, meta, images, classes, boxes, k, progress,
+                                                       (settings.get("stability") or {}).get("undefined"))
         if entry is not None:
             entries.append(entry)
             per_image[meta["label"]] = scored
