@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -147,6 +147,17 @@ class Evaluation:
     map: float
     n_images: int
     matches: Matches | None  # per-image matches, for resampling (None: no detections at all)
+    # (map50, map) per resample, by (n_boot, seed): a backbone's interval, its gain over the prior and its
+    # comparison with the best all use the same resamples, so each is accumulated once
+    resamples: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def samples(self, n_boot: int, seed: int) -> np.ndarray:
+        """[n_boot, 2]: (map50, map) on each of the ``n_boot`` resamples drawn with ``seed``."""
+        key = (n_boot, seed)
+        if key not in self.resamples:
+            self.resamples[key] = np.array([resampled(self.matches, idx)
+                                            for idx in _indices(self.n_images, n_boot, seed)]).reshape(n_boot, 2)
+        return self.resamples[key]
 
 
 def evaluate(gt: dict, dets: list[dict]) -> Evaluation:
@@ -211,7 +222,7 @@ def _indices(n: int, n_boot: int, seed: int) -> np.ndarray:
 
 def bootstrap(ev: Evaluation, n_boot: int = 500, seed: int = 0) -> dict:
     """Point estimates and 95 % percentile intervals for map50 and map."""
-    samples = np.array([resampled(ev.matches, idx) for idx in _indices(ev.n_images, n_boot, seed)])
+    samples = ev.samples(n_boot, seed)
     lo, hi = np.percentile(samples, [2.5, 97.5], axis=0)
     return {"map50": ev.map50, "map50_ci": (float(lo[0]), float(hi[0])),
             "map": ev.map, "map_ci": (float(lo[1]), float(hi[1])),
@@ -224,8 +235,7 @@ def paired_bootstrap(a: Evaluation, b: Evaluation, n_boot: int = 500, seed: int 
     if a.n_images != b.n_images:
         raise ValueError("paired comparison needs the same images")
     j = 0 if metric == "map50" else 1
-    diffs = np.array([resampled(a.matches, idx)[j] - resampled(b.matches, idx)[j]
-                      for idx in _indices(a.n_images, n_boot, seed)])
+    diffs = a.samples(n_boot, seed)[:, j] - b.samples(n_boot, seed)[:, j]  # the same resampled images
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     point = getattr(a, metric) - getattr(b, metric)
     return {"metric": metric, "diff": float(point), "ci": (float(lo), float(hi)),
