@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn: a run without figures never loads it
+    from matplotlib.figure import Figure
 
 GT_COLOUR = "#00a000"
 DET_COLOUR = "#d00000"
@@ -52,6 +54,9 @@ def detections_figure(rows: list[DetectionRow], class_names: list[str], min_scor
     if not rows:
         raise ValueError("no images to draw")
     columns = list(rows[0].panels)
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
     fig = Figure(figsize=(panel_inches * len(columns), panel_inches * len(rows) + 0.8))
     axes = fig.subplots(len(rows), len(columns), squeeze=False)
     multi = len(class_names) > 1
