@@ -193,7 +193,8 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
             "bbselect": __version__,
             "run": {**_settings(run_dir, cfg, res), "stability": {"on": views is not None, "why": views_why},
                     "folder": folder, "device": used, "shard_source": shard.as_dict() if shard else None},
-            "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve())} for r in good],
+            "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve()), "sha256": hashes.get(r.id)}
+                       for r in good],
             "skipped": skips.as_list(),
             "backbones": metas,
             "timing": timing,

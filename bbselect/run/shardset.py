@@ -8,8 +8,8 @@ settings. It refuses, whatever the options:
 - a run that is not a shard (no ``--shard``);
 - shards of different sets (another N);
 - one index twice;
-- different settings (every config key but the output-only ones), bbselect versions, backbones or
-  weights files;
+- different settings (every config key but the output-only and cache ones, and the images path when
+  both saw the same files), bbselect versions, backbones or weights files;
 - shards that saw different folder contents;
 - an image in two shards, or in a shard its path does not hash to.
 
@@ -28,8 +28,11 @@ from bbselect.config.schema import parse_shard
 from bbselect.errors import InputError
 from bbselect.run.shards import FOLDER, shard_of
 
-# Config keys that may differ between shards of one set: where the output went and how it is drawn.
-OUTPUT_ONLY = frozenset({"shard", "shards", "name", "output", "figures", "overlay", "quiet"})
+# Config keys that may differ between shards of one set: where the output went, how it is drawn, and
+# where maps were cached (a cache entry is verified and keyed by content, so it never changes a result:
+# Slurm tasks cache on node-local scratch).
+OUTPUT_ONLY = frozenset({"shard", "shards", "name", "output", "figures", "overlay", "quiet",
+                         "cache", "cache_dir", "cache_max_mb"})
 
 
 def find_runs(args: list[Path | str]) -> list[Path]:
@@ -94,9 +97,14 @@ class SetCheck:
                 f"scores cover only the merged shards' images")
 
 
-def _differences(a: dict, b: dict) -> list[str]:
-    keys = (set(a) | set(b)) - OUTPUT_ONLY
-    return sorted(k for k in keys if a.get(k) != b.get(k))
+def _differences(a: ShardPart, b: ShardPart) -> list[str]:
+    """Settings that differ. The images path may differ when both shards saw the same files (the same
+    folder fingerprint): a folder staged to a local copy is the same input; what identifies an image is
+    its relative path and content (the sha256 each maps file and ``run.json`` record), not where it sat."""
+    keys = (set(a.settings) | set(b.settings)) - OUTPUT_ONLY
+    if a.folder and b.folder and a.folder == b.folder:
+        keys -= {"images"}
+    return sorted(k for k in keys if a.settings.get(k) != b.settings.get(k))
 
 
 def check_set(parts: list[ShardPart]) -> SetCheck:
@@ -107,7 +115,7 @@ def check_set(parts: list[ShardPart]) -> SetCheck:
         return out
     first = parts[0]
     for p in parts[1:]:
-        diff = _differences(first.settings, p.settings)
+        diff = _differences(first, p)
         if diff:
             out.problems.append(f"{p.path}: its settings differ from {first.path} in {', '.join(diff)}")
         for what, mine, theirs in (("bbselect version", p.version, first.version),
