@@ -7,19 +7,25 @@ Runs use the smallest real backbone (MobileNet v1, alpha 0.25, random weights, 6
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 from conftest import make_images
 from hypothesis import given
 from hypothesis import strategies as hs
+from PIL import Image
 
 from bbselect.cli import main
 from bbselect.errors import InputError
 from bbselect.inputs.images import image_id
+from bbselect.run import pipeline
+from bbselect.run.shardset import SetCheck
 from bbselect.store import rundir
 
 LABEL = "mobilenet:alpha=0.25"
@@ -155,3 +161,144 @@ def test_merge_still_refuses_a_copy_that_holds_other_files(runs, tmp_path):
     res = run(["merge", str(split), "-o", str(tmp_path / "out")])
     clean_error(res, 2, "image folder contents")
     assert "images" in res.output and not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ 2. a read-only or shared cache
+
+def test_a_bad_entry_in_a_read_only_cache_is_skipped_not_fatal(runs, tmp_path, monkeypatch):
+    """Deleting the entry that failed verification raised EROFS and the run exited 70."""
+    cache = shutil.copytree(runs["root"] / "cache", tmp_path / "ro-cache")
+    entry = sorted((cache / "maps").rglob("*.npz"))[0]
+    entry.write_bytes(entry.read_bytes()[:100])
+    real = Path.unlink
+
+    def read_only(self, *a, **k):
+        if str(self).startswith(str(cache)):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, *a, **k)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    res = run(["compare", str(runs["images"]), "-o", str(tmp_path / "r"), "--name", "x", *FAST,
+               "--cache-dir", str(cache)])
+    assert res.exit_code == 0, res.output
+    assert "cannot delete it (Read-only file system)" in res.output and res.output.count("corrupt cache entry") == 1
+    assert scores(tmp_path / "r" / "x") == scores(runs["plain"])
+    assert entry.exists()  # left as it was
+
+
+# ------------------------------------------------------------------ 3. the probe's feature cache
+
+def _boxed(folder: Path, n: int = 6) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        arr = np.full((64, 64, 3), 30, np.uint8)
+        x, y = 4 * i, 3 * i
+        arr[y:y + 24, x:x + 24] = 250
+        Image.fromarray(arr).save(folder / f"d{i:02d}.png")
+        (folder / f"d{i:02d}.txt").write_text(f"0 {(x + 12) / 64} {(y + 12) / 64} {24 / 64} {24 / 64}\n")
+    return folder
+
+
+def test_a_warm_box_run_takes_the_feature_tensors_from_the_cache(tmp_path, monkeypatch):
+    """Feature entries were verified as maps entries: one false "corrupt cache entry" per image, and the
+    warm run rebuilt the model and recomputed every tensor."""
+    folder = _boxed(tmp_path / "boxed")
+    args = ["compare", str(folder), "--probe", "cheap", *FAST, "--cache-dir", str(tmp_path / "c")]
+    first = run([*args, "-o", str(tmp_path / "r1")])
+    assert first.exit_code == 0, first.output
+
+    def refuse(*a, **k):
+        raise AssertionError("a model was built")
+    monkeypatch.setattr(pipeline, "build_backbone", refuse)
+    warm = run([*args, "-o", str(tmp_path / "r2")])
+    assert warm.exit_code == 0, warm.output
+    assert "corrupt cache entry" not in warm.output
+    name = folder.name
+    assert (json.loads((tmp_path / "r1" / name / "probe.json").read_text())["roi"]
+            == json.loads((tmp_path / "r2" / name / "probe.json").read_text())["roi"])
+
+
+# ------------------------------------------------------------------ 4. an image replaced during a run
+
+def test_an_image_replaced_mid_run_never_poisons_the_cache(runs, tmp_path, monkeypatch):
+    """Maps of the new bytes were stored under the hash of the old bytes: a later run on the original
+    image got the other image's maps from the cache."""
+    folder = shutil.copytree(runs["images"], tmp_path / "imgs")
+    victim, other = sorted(folder.iterdir())[:2]
+    original = victim.read_bytes()
+    real = pipeline.file_hash
+
+    def hash_then_replace(path):
+        digest = real(path)
+        if Path(path).name == victim.name:
+            victim.write_bytes(other.read_bytes())  # replaced after it was hashed, before it is decoded
+        return digest
+    monkeypatch.setattr(pipeline, "file_hash", hash_then_replace)
+    cache = ["--cache-dir", str(tmp_path / "c")]
+    during = run(["compare", str(folder), "-o", str(tmp_path / "r"), "--name", "during", *FAST, *cache])
+    assert during.exit_code == 0, during.output
+    assert f"{victim.name} changed while the run was going" in during.output
+    monkeypatch.undo()
+    victim.write_bytes(original)
+    after = run(["compare", str(folder), "-o", str(tmp_path / "r"), "--name", "after", *FAST, *cache, "-q"])
+    assert after.exit_code == 0, after.output
+    assert scores(tmp_path / "r" / "after") == scores(runs["plain"])
+
+
+# ------------------------------------------------------------------ 5. resume after a hand-edited config.yaml
+
+def test_resume_after_editing_config_yaml_recomputes_with_the_new_settings(runs, tmp_path):
+    """Changing input_size in config.yaml and resuming reused the 64 px maps while the report said 96."""
+    run_dir = shutil.copytree(runs["plain"], tmp_path / "r" / "edited")
+    (run_dir / "run.json").unlink()  # an interrupted run, as --resume is meant for
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg["input_size"] = 96
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = run(["compare", "--resume", str(run_dir)])
+    assert res.exit_code == 0, res.output
+    assert "made with other settings" in res.output
+    fresh = run(["compare", str(runs["images"]), "-o", str(tmp_path / "r"), "--name", "fresh",
+                 *[a if a != "64" else "96" for a in FAST], "-q", "--no-cache"])
+    assert fresh.exit_code == 0, fresh.output
+    assert scores(run_dir) == scores(tmp_path / "r" / "fresh")
+
+
+# ------------------------------------------------------------------ 12. --cache-dir naming a file
+
+@pytest.mark.parametrize("how", ["option", "below", "env"])
+def test_a_cache_dir_that_is_a_file_is_a_usage_error(runs, tmp_path, monkeypatch, how):
+    """``--cache-dir FILE`` (or BBSELECT_CACHE=FILE) exited 70 with NotADirectoryError."""
+    f = tmp_path / "not-a-folder"
+    f.write_text("x")
+    args = ["compare", str(runs["images"]), "-o", str(tmp_path / "r"), *FAST]
+    if how == "env":
+        monkeypatch.setenv("BBSELECT_CACHE", str(f))
+    else:
+        args += ["--cache-dir", str(f if how == "option" else f / "sub")]
+    res = run(args)
+    clean_error(res, 2, "is a file, not a folder", "--no-cache")
+    assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------ 14. --shard I/N with a huge N
+
+@pytest.mark.parametrize("spec", ["1/100000000000000000000", "1/1000000", "1/" + "9" * 5000])
+def test_a_huge_shard_count_is_refused_in_one_short_line(runs, tmp_path, spec):
+    res = run(["compare", str(runs["images"]), "-o", str(tmp_path / "r"), "--shard", spec, *FAST])
+    clean_error(res, 2, "--shard")
+    assert len(res.output) < 300 and not (tmp_path / "r").exists()
+
+
+def test_merge_of_a_shard_claiming_a_huge_set_is_refused_quickly_and_briefly(runs, tmp_path):
+    """A shard whose run.json says 1/10^20 made merge build the list of missing shards (7.6 GB, exit 70);
+    at 10^6 the error was one 15.9 MB line."""
+    part = shutil.copytree(runs["set"] / "shard-1-of-2", tmp_path / "s" / "shard-1-of-2")
+    for n in (10 ** 20, 10 ** 6):
+        _edit_manifest(part, lambda d, n=n: d["run"].update(shard=f"1/{n}"))
+        res = run(["merge", str(part), "--allow-partial", "-o", str(tmp_path / "out")])
+        clean_error(res, 2, "at most 10,000")
+        assert len(res.output) < 1000 and not (tmp_path / "out").exists()
+
+
+def test_a_partial_set_names_at_most_ten_missing_shards():
+    check = SetCheck(count=10_000, present=[1], missing=list(range(2, 10_001)))
+    assert len(check.missing_text()) < 200 and "and 9989 more" in check.partial_note()

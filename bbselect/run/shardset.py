@@ -88,13 +88,17 @@ class SetCheck:
     def complete(self) -> bool:
         return not self.problems and not self.missing
 
+    def _missing(self, shown: int = 10) -> str:
+        """The missing shards, the first ``shown`` of them by name: one short line whatever N is."""
+        names = ", ".join(f"{i}/{self.count}" for i in self.missing[:shown])
+        return names + (f" and {len(self.missing) - shown} more" if len(self.missing) > shown else "")
+
     def missing_text(self) -> str:
-        return f"{len(self.present)} of {self.count}; missing {', '.join(f'{i}/{self.count}' for i in self.missing)}"
+        return f"{len(self.present)} of {self.count}; missing {self._missing()}"
 
     def partial_note(self) -> str:
         return (f"PARTIAL: merged {len(self.present)} of {self.count} shards "
-                f"(missing {', '.join(f'{i}/{self.count}' for i in self.missing)}); "
-                f"scores cover only the merged shards' images")
+                f"(missing {self._missing()}); scores cover only the merged shards' images")
 
 
 def _differences(a: ShardPart, b: ShardPart) -> list[str]:
