@@ -137,11 +137,11 @@ class Content:
         """(the hash of the content the maps are made of, whether they may go to the cache). An image
         replaced since it was hashed gets the hash of the bytes decoded and is not cached: its cache key
         names the old content (storing it there would serve these maps for the original)."""
-        got = self.read.get(ref.id)
-        if got is not None and got != self.keyed.get(ref.id) and self.hashes.get(ref.id) != got:
+        got, was = self.read.get(ref.id), self.keyed.get(ref.id)
+        if got is not None and was is not None and got != was and self.hashes.get(ref.id) != got:
             log(f"warning: {ref.rel} changed while the run was going: scored as read now, not cached", quiet=self.quiet)
-            self.hashes[ref.id] = got
-        return self.hashes.get(ref.id), got is not None and got == self.keyed.get(ref.id)
+        self.hashes[ref.id] = got or self.hashes.get(ref.id)
+        return self.hashes[ref.id], got is not None and got == was
 
 
 def _read_bytes(path: Path) -> bytes | None:
