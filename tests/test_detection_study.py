@@ -64,7 +64,7 @@ def test_probe_images_puts_normalised_boxes_into_input_pixels():
 def test_feature_tensors_keep_their_values_at_any_scale(tmp_path):
     """float16 only where it holds the values: a random-init net's ~1e-16 activations underflowed to 0
     (every cheap box score became n/a), and values above 6.5e4 would overflow."""
-    from bbselect.run.engine import FeatureJob
+    from bbselect.store.features import FeatureJob
     from bbselect.store import mapfiles
 
     job = FeatureJob({"a", "b", "c"}, tmp_path)

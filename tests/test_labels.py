@@ -6,13 +6,14 @@ directly as a multivariate normal, y ~ N(0, alpha^-1 F F^T + beta^-1 I)
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 from scipy.optimize import brentq
 from scipy.stats import multivariate_normal
-from sklearn.linear_model import LogisticRegressionCV
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -157,8 +158,8 @@ def test_probe_matches_cross_val_predict():
     res = L.probe_scores(X, y, folds=5, seed=7)
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=7)
     inner = StratifiedKFold(n_splits=3, shuffle=True, random_state=7)
-    pred = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegressionCV(
-        Cs=list(L.PROBE_CS), cv=inner, max_iter=10000)), X, y, cv=cv)
+    pred = cross_val_predict(make_pipeline(StandardScaler(), GridSearchCV(
+        LogisticRegression(max_iter=10000), {"C": list(L.PROBE_CS)}, scoring="accuracy", cv=inner)), X, y, cv=cv)
     assert res["linear_probe"]["mean"] == pytest.approx(np.mean(pred == y), abs=1e-12)
     assert len(res["linear_probe"]["folds"]) == 5
 
@@ -190,6 +191,25 @@ def test_probe_interval_is_wilson_on_pooled_predictions():
         assert r["mean"] == pytest.approx(k / r["n"])
         assert (r["lo"], r["hi"]) == pytest.approx(wilson_by_inversion(k, r["n"]), abs=1e-9)
         assert min(r["folds"]) <= r["mean"] <= max(r["folds"])
+
+
+def test_sklearn_calls_set_every_setting_whose_default_is_changing(monkeypatch):
+    """Issue 20: scikit-learn 1.9 announces (FutureWarning) that LogisticRegressionCV's fitted attributes and
+    l1_ratios change in 1.10 and its scoring default in 1.11 (accuracy -> log loss): the probe's choice of C
+    would silently change with the version a fresh install picks. Every scikit-learn call on a score path
+    runs here with FutureWarning as an error, and no code path may hide one (simplefilter is disabled)."""
+    from bbselect.probes.objectness import objectness_probe
+
+    X, y = blobs(n_per=12, k=3, d=6, sep=3.0, seed=2)
+    rng = np.random.default_rng(5)
+    feats = [rng.normal(size=(4, 4, 3)) for _ in range(8)]
+    masks = [np.pad(np.ones((2, 2), bool), ((i % 2, 2 - i % 2), (1, 1))) for i in range(8)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        monkeypatch.setattr(warnings, "simplefilter", lambda *a, **k: None)
+        assert L.probe_scores(X, y, folds=3)["linear_probe"]["mean"] > 0.5
+        assert np.isfinite(objectness_probe(feats, masks)["auroc"])
+        assert charts.pca_2d(X).shape == (len(X), 2)
 
 
 def test_probe_deterministic():

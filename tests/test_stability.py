@@ -269,23 +269,55 @@ def test_health_gate_demotes_but_never_promotes():
 
 
 def _knn_by_full_sort(z, k):
-    """The definition, written the slow way: sort each whole row (stable, so ties go by index)."""
-    s = z @ z.T
-    np.fill_diagonal(s, -np.inf)
+    """The definition, written the slow way and without floating point: the similarity of two rows is
+    the exact integer dot product of the rows rounded to the 2**-GRID_BITS grid (int64 arithmetic, no
+    BLAS); sort each whole row (stable, so ties go by index)."""
+    q = np.rint(z * 2.0 ** st.GRID_BITS).astype(np.int64)
+    s = q @ q.T  # |entries| <= 2**26, d <= 12 terms: far inside int64
+    np.fill_diagonal(s, -(2 ** 62))
     return np.argsort(-s, axis=1, kind="stable")[:, :k]
 
 
-@pytest.mark.parametrize("kind", ["continuous", "ties", "zero rows"])
-def test_knn_indices_equal_a_stable_sort_of_whole_rows(kind, monkeypatch):
-    """The partition-based neighbour search returns exactly what sorting every row would, ties
-    included, also across the blocks it works in."""
+def _features(kind):
     rng = np.random.default_rng(3)
     z = rng.standard_normal((301, 12))
     if kind == "ties":  # few distinct values: many equal similarities, also at the k-th place
         z = rng.integers(-1, 2, size=(301, 4)).astype(float)
     if kind == "zero rows":
         z[::7] = 0.0
-    z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-    monkeypatch.setattr(st, "_BLOCK", 64)  # several blocks, the last one partial
+    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties", "zero rows"])
+@pytest.mark.parametrize("block", [1, 7, 64, 300, 1024])
+def test_knn_indices_equal_a_stable_sort_of_whole_rows(kind, block, monkeypatch):
+    """The partition-based neighbour search returns exactly what sorting every row would, ties
+    included, whatever the block size it works in (one row, uneven blocks, the last one partial, one block)."""
+    z = _features(kind)
+    monkeypatch.setattr(st, "_BLOCK", block)
     for k in (1, 10, 300):
         assert np.array_equal(st.knn_indices(z, k), _knn_by_full_sort(z, k)), k
+
+
+def _reversed_sum(a, b):
+    """Another BLAS: the same dot products summed in the opposite order, one pair at a time."""
+    return np.array([[sum(float(x) * float(y) for x, y in zip(r[::-1], c[::-1])) for c in b] for r in a])
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties"])
+def test_neighbours_do_not_depend_on_how_the_dot_products_are_summed(kind, monkeypatch):
+    """Issue 20: a fresh machine's BLAS rounded tied similarities differently in different block shapes,
+    so the k-th neighbour changed with the blocking. Summing every dot product in another order (as another
+    BLAS or kernel would) must give the same neighbours, tie order, retrieval and stability."""
+    z = _features(kind)[:61]
+    views = z + 0.05 * np.random.default_rng(4).standard_normal(z.shape)
+    want = st.knn_indices(z, 20), st.neighbourhood_stability(z, views, 10), st.neighbours_of(z, views, [0, 5])
+    monkeypatch.setattr(st, "similarities", _reversed_sum)
+    monkeypatch.setattr(st, "_BLOCK", 8)
+    assert np.array_equal(st.knn_indices(z, 20), want[0])
+    got = st.neighbourhood_stability(z, views, 10)
+    for key in ("per_image", "retrieval_per_image"):
+        assert np.array_equal(got[key], want[1][key], equal_nan=True), key
+    assert st.neighbours_of(z, views, [0, 5]) == want[2]
+    zs = st.standardise(z)[0]  # what the figure shows is what the score counted
+    assert want[2][1]["orig"] == st.knn_indices(zs, 10)[5].tolist()

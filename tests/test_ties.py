@@ -61,8 +61,8 @@ def test_identical_predictions_are_tied_and_unpaired_entries_fall_back_to_interv
 
 
 def test_probe_chooses_c_by_inner_cv_and_matches_sklearn():
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -75,8 +75,9 @@ def test_probe_chooses_c_by_inner_cv_and_matches_sklearn():
     lp = out["linear_probe"]
     assert len(lp["C"]) == 5 and all(c in L.PROBE_CS for c in lp["C"])
     ref = cross_val_predict(
-        make_pipeline(StandardScaler(), LogisticRegressionCV(
-            Cs=list(L.PROBE_CS), cv=StratifiedKFold(3, shuffle=True, random_state=0), max_iter=10000)),
+        make_pipeline(StandardScaler(), GridSearchCV(
+            LogisticRegression(max_iter=10000), {"C": list(L.PROBE_CS)}, scoring="accuracy",
+            cv=StratifiedKFold(3, shuffle=True, random_state=0))),
         X, y, cv=StratifiedKFold(5, shuffle=True, random_state=0))
     assert lp["mean"] == pytest.approx(float((ref == y).mean()))
     assert lp["correct"] == (ref == y).tolist()

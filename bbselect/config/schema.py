@@ -139,15 +139,32 @@ def default_images_dir() -> Path:
     return sample_images() or here
 
 
+MAX_SHARDS = 10_000  # a set of shards is at most this many tasks (merge lists the missing ones)
+
+
+def short(value, limit: int = 40) -> str:
+    """``repr`` of a user's value cut to ``limit`` characters, so an error message stays one short line."""
+    text = str(value)
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
+
+
+def check_shard_count(n: int, what: str) -> int:
+    """``n``, or UsageError when a set would have more than ``MAX_SHARDS`` shards."""
+    if n > MAX_SHARDS:
+        raise UsageError(f"{what}: N must be at most {MAX_SHARDS:,} shards")
+    return n
+
+
 def parse_shard(text: str, what: str = "--shard") -> tuple[int, int]:
-    """``"I/N"`` -> (I, N) with 1 <= I <= N; UsageError naming ``what`` otherwise (``auto`` is the
-    pipeline's to resolve: see run/shards.py)."""
+    """``"I/N"`` -> (I, N) with 1 <= I <= N <= ``MAX_SHARDS``; UsageError naming ``what`` (and the
+    value, cut short) otherwise (``auto`` is the pipeline's to resolve: see run/shards.py)."""
     try:
         i, n = (int(x) for x in str(text).split("/"))
     except ValueError:
-        raise UsageError(f"{what} {text!r}: expected I/N, e.g. 1/4, or auto") from None
+        raise UsageError(f"{what} {short(text)}: expected I/N, e.g. 1/4, or auto") from None
+    check_shard_count(n, f"{what} {short(text)}")
     if not 1 <= i <= n:
-        raise UsageError(f"{what} {text!r}: I must be between 1 and N")
+        raise UsageError(f"{what} {short(text)}: I must be between 1 and N")
     return i, n
 
 

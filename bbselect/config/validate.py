@@ -19,8 +19,10 @@ from bbselect.config.schema import (
     PROBE_CHOICES,
     STABILITY_CHOICES,
     CompareConfig,
+    check_shard_count,
     parse_figures,
     parse_shard,
+    short,
 )
 from bbselect.errors import InputError, UsageError
 from bbselect.models import registry
@@ -54,6 +56,7 @@ def resolve(cfg: CompareConfig, *, check_memory: bool = True) -> Resolved:
             setattr(cfg, key, values.check_value(key, v))
         except values.BadValue as bad:
             shown = v if isinstance(v, (int, str)) and not isinstance(v, bool) else values.show_value(v)
+            shown = short(shown)[1:-1]  # one short line, whatever was typed
             raise UsageError(f"{option(key)} {shown}: {bad}") from None
     selections = [registry.parse_selection(b) for b in cfg.backbones]
     labels = [s.label for s in selections]
@@ -75,6 +78,7 @@ def resolve(cfg: CompareConfig, *, check_memory: bool = True) -> Resolved:
         raise UsageError("--probe detection needs boxes, but --boxes is none")
     if cfg.shards < 0:
         raise UsageError(f"--shards {cfg.shards}: expected a number of shards (0 = from the environment)")
+    check_shard_count(cfg.shards, f"--shards {short(cfg.shards)}")
     shard = None
     if cfg.shard and str(cfg.shard).strip().lower() != "auto":
         shard = parse_shard(cfg.shard)  # auto is read from the environment when the run starts

@@ -28,9 +28,11 @@ import yaml
 from bbselect.common import did_you_mean
 from bbselect.config.schema import (
     FIGURE_CHOICES,
+    MAX_SHARDS,
     CompareConfig,
     parse_figures,
     parse_shard,
+    short,
 )
 from bbselect.errors import UsageError
 from bbselect.inputs.decode import RESIZE_MODES
@@ -107,7 +109,8 @@ def _check_shard(text: str) -> None:
         try:
             parse_shard(text)
         except UsageError:
-            raise BadValue(f"expected I/N with 1 <= I <= N (e.g. 1/4) or auto, got {text!r}") from None
+            raise BadValue(f"expected I/N with 1 <= I <= N <= {MAX_SHARDS:,} (e.g. 1/4) or auto, "
+                           f"got {short(text)}") from None
 
 
 def _check_fail_under(items) -> None:

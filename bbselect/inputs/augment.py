@@ -90,10 +90,11 @@ def augmented_view(img: Image.Image, seed: int, image_id: str, view: int = 0) ->
     return apply_params(img, draw_params(img.size, seed, image_id, view))
 
 
-def decode_with_views(ref: imgs.ImageRef, input_size: int, resize: str, max_pixels: int, m: int, seed: int):
-    """Decode one image once and fit it and its ``m`` views to the input:
+def decode_with_views(ref: imgs.ImageRef, input_size: int, resize: str, max_pixels: int, m: int, seed: int,
+                      data: bytes | None = None):
+    """Decode one image once (from ``data`` when given) and fit it and its ``m`` views to the input:
     (uint8 [S,S,3], valid_hw, uint8 [m,S,S,3]). Raises ImageDecodeError."""
-    img = dec.load_image(ref.path, max_pixels=max_pixels, draft_size=input_size)
+    img = dec.load_image(ref.path, max_pixels=max_pixels, draft_size=input_size, data=data)
     arr, valid = dec.fit_to_input(img, input_size, resize)
     views = np.stack([dec.fit_to_input(augmented_view(img, seed, ref.id, j), input_size, resize)[0]
                       for j in range(m)])

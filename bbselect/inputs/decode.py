@@ -32,6 +32,7 @@ Input-size policies (``fit_to_input``):
 
 from __future__ import annotations
 
+import io
 import struct
 import warnings
 from pathlib import Path
@@ -130,11 +131,13 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         raise ImageDecodeError(f"unsupported pixel mode {mode!r}") from exc
 
 
-def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: int | None = None) -> Image.Image:
+def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: int | None = None,
+               data: bytes | None = None) -> Image.Image:
     """Decode ``path`` into a fully loaded, upright ``RGB`` image. Raises ``ImageDecodeError``.
 
     ``draft_size``: the caller will resize to about this many pixels. JPEGs are then decoded at a
-    reduced DCT scale, but both sides stay >= ``draft_size``.
+    reduced DCT scale, but both sides stay >= ``draft_size``. ``data``: the file's bytes, read once by
+    the caller (who hashes exactly what is decoded); ``path`` then only names the image.
     """
     path = Path(path)
     try:
@@ -149,7 +152,7 @@ def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: int
         with warnings.catch_warnings():
             # max_pixels replaces Pillow's bomb warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(io.BytesIO(data) if data is not None else path) as img:
                 w, h = img.size
                 if w * h > max_pixels:
                     raise ImageDecodeError(
@@ -219,7 +222,7 @@ def valid_map_region(valid_hw: tuple[int, int], input_size: int, map_hw: tuple[i
     return max(1, min(map_hw[0], rows)), max(1, min(map_hw[1], cols))
 
 
-def decode_input(ref: ImageRef, input_size: int, resize: str, max_pixels: int):
-    """Decode and fit one image: (uint8 [S,S,3], valid_hw). Raises ImageDecodeError."""
-    img = load_image(ref.path, max_pixels=max_pixels, draft_size=input_size)
+def decode_input(ref: ImageRef, input_size: int, resize: str, max_pixels: int, data: bytes | None = None):
+    """Decode and fit one image (from ``data`` when given): (uint8 [S,S,3], valid_hw). Raises ImageDecodeError."""
+    img = load_image(ref.path, max_pixels=max_pixels, draft_size=input_size, data=data)
     return fit_to_input(img, input_size, resize)

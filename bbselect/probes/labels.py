@@ -23,7 +23,6 @@ Pure numpy / scipy / scikit-learn: no I/O. Label files are read by ``inputs.labe
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
@@ -96,11 +95,12 @@ def probe_scores(features: np.ndarray, labels: np.ndarray, folds: int = 5,
       random_state=seed)``; at least 2 folds, so every class needs >= 2 images.
     * Both classifiers see features standardised with a ``StandardScaler``
       fitted on the training fold only.
-    * ``linear_probe``: ``LogisticRegressionCV`` (lbfgs, max_iter = 10000): the inverse
-      regularisation C is chosen from ``PROBE_CS`` by an inner stratified
-      ``min(3, smallest class in the training fold)``-fold CV on the training fold only, then
-      refitted on the whole training fold (a fixed C = 1 read about 2 points low on average, up to
-      6, in an independent check).  The chosen C per fold is listed as ``C``; ``correct`` is the
+    * ``linear_probe``: ``LogisticRegression`` (lbfgs, max_iter = 10000) whose inverse
+      regularisation C is chosen from ``PROBE_CS`` by ``GridSearchCV`` (scoring = accuracy, the first
+      best C on a tie) over an inner stratified ``min(3, smallest class in the training fold)``-fold
+      CV on the training fold only, then refitted on the whole training fold (a fixed C = 1 read
+      about 2 points low on average, up to 6, in an independent check). Not ``LogisticRegressionCV``:
+      its defaults and fitted attributes change in scikit-learn 1.10/1.11.  The chosen C per fold is listed as ``C``; ``correct`` is the
       per-image out-of-fold hit (input order), for paired comparisons on the same images and folds
       (``bbselect.scoring.stats.mcnemar``).  With a class of a single training image there is no
       inner CV: C = 1.
@@ -117,8 +117,8 @@ def probe_scores(features: np.ndarray, labels: np.ndarray, folds: int = 5,
     "chance", "reason"}``; ``chance`` is the majority-class share.  Metrics are
     NaN with the reason when the input is degenerate.  Deterministic for a seed.
     """
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import StandardScaler
 
@@ -146,13 +146,11 @@ def probe_scores(features: np.ndarray, labels: np.ndarray, folds: int = 5,
         xtr, xte = scaler.transform(f[train]), scaler.transform(f[test])
         inner = int(np.bincount(codes[train], minlength=len(classes)).min())
         if inner >= 2:
-            with warnings.catch_warnings():  # sklearn announces new defaults; ours are explicit
-                warnings.simplefilter("ignore", FutureWarning)
-                lr = LogisticRegressionCV(
-                    Cs=list(PROBE_CS), max_iter=10000, scoring="accuracy",
-                    cv=StratifiedKFold(n_splits=min(3, inner), shuffle=True, random_state=seed),
-                ).fit(xtr, codes[train])
-            chosen.append(float(np.ravel(lr.C_)[0]))
+            lr = GridSearchCV(
+                LogisticRegression(max_iter=10000), {"C": list(PROBE_CS)}, scoring="accuracy", refit=True,
+                cv=StratifiedKFold(n_splits=min(3, inner), shuffle=True, random_state=seed),
+            ).fit(xtr, codes[train])
+            chosen.append(float(lr.best_params_["C"]))
         else:
             lr = LogisticRegression(C=1.0, max_iter=10000).fit(xtr, codes[train])
             chosen.append(1.0)

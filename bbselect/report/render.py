@@ -103,7 +103,7 @@ def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, q
         return image_rows(run_dir, im, paths[im["id"]]["path"], settings, entries, metas, limits, quiet)
 
     def submit_figure(im, shown, rows):
-        rel = Path("figures") / "images" / f"{im['id']}.png"
+        rel = rundir.inside(Path("figures"), "images", f"{im['id']}.png")  # ids may come from a run.json
         drawer.submit(run_dir / rel, figures.image_figure, shown, im["rel"], rows, counts=True,
                       overlay=overlay, boxes=summary.get("boxes", {}).get(im["rel"]))
         im["figure"] = rel.as_posix()

@@ -20,6 +20,9 @@ no second decode or forward pass. An image whose maps exist but whose tensor doe
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +40,7 @@ from bbselect.models import device, timing
 from bbselect.models.extractor import FEATURES, MAP_KEYS, Extractor
 from bbselect.progress import log
 from bbselect.store import mapfiles
+from bbselect.store.features import FeatureJob
 
 
 @dataclass
@@ -64,43 +68,12 @@ class Job:
     get_extractor: Callable[[], Extractor]  # built on first need: a fully cached backbone builds none
     maps_dir: Path
     cache_keys: dict[str, str] | None = None  # image id -> cache key
+    key: str | None = None  # the backbone settings' key, stored in every maps file (a resume checks it)
     run: BackboneRun = field(default_factory=BackboneRun)
     todo: set[str] = field(default_factory=set)
     pending: list = field(default_factory=list)  # decoded images waiting for a full batch
     extractor: Extractor | None = None
     features: FeatureJob | None = None  # the detection probe's images: keep their feature tensors
-
-
-# Feature tensors are stored as float16 when their peak |value| lies in this range, else float32.
-HALF_RANGE = (1e-2, 6e4)
-# Part of the features' cache key: changed whenever what a stored tensor holds changes (v2: no float16
-# underflow), so older cache entries are never reused.
-FEATURE_STORE = "features-v2"
-
-
-@dataclass
-class FeatureJob:
-    """Which images' full feature tensors to keep (the probe's sample), where, and their cache keys."""
-
-    ids: set[str]
-    out_dir: Path
-    cache_keys: dict[str, str] | None = None
-
-    def have(self, image_id: str, cache) -> bool:
-        dest = self.out_dir / f"{image_id}.npz"
-        return dest.exists() or bool(cache is not None and self.cache_keys
-                                     and cache.fetch(self.cache_keys[image_id], dest))
-
-    def save(self, image_id: str, tensor: np.ndarray, valid, cache) -> None:
-        dest = self.out_dir / f"{image_id}.npz"
-        peak = float(np.max(np.abs(tensor), initial=0.0))
-        # float16 halves the disk, but only where it keeps the values: it overflows above 6.5e4, and a
-        # random-init MobileNet's activations (~1e-16) would all underflow to 0
-        half = HALF_RANGE[0] <= peak < HALF_RANGE[1]
-        mapfiles.save_maps(dest, {"features": tensor.astype(np.float16 if half else np.float32),
-                                  "valid_hw": np.asarray(valid, np.int32)})
-        if cache is not None and self.cache_keys:
-            cache.store(self.cache_keys[image_id], dest)
 
 
 @dataclass(frozen=True)
@@ -150,9 +123,40 @@ def decoded(
             yield (ref, *result)
 
 
+@dataclass
+class Content:
+    """Image content hashes. ``keyed``: hashed before the pass (the cache keys were built from them);
+    ``read``: of the bytes each decode actually read; ``hashes``: the run's, updated to what was read."""
+
+    hashes: dict[str, str]
+    keyed: dict[str, str]
+    read: dict[str, str] = field(default_factory=dict)
+    quiet: bool = False
+
+    def settle(self, ref: imgs.ImageRef) -> tuple[str | None, bool]:
+        """(the hash of the content the maps are made of, whether they may go to the cache). An image
+        replaced since it was hashed gets the hash of the bytes decoded and is not cached: its cache key
+        names the old content (storing it there would serve these maps for the original)."""
+        got, was = self.read.get(ref.id), self.keyed.get(ref.id)
+        if got is not None and was is not None and got != was and self.hashes.get(ref.id) != got:
+            log(f"warning: {ref.rel} changed while the run was going: scored as read now, not cached", quiet=self.quiet)
+        self.hashes[ref.id] = got or self.hashes.get(ref.id)
+        return self.hashes[ref.id], got is not None and got == was
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    """A regular file's bytes (decoded and hashed from this one read), else None: decoding from the
+    path then reports why it cannot be read, and nothing of it is cached."""
+    try:
+        return path.read_bytes() if stat.S_ISREG(os.stat(path).st_mode) else None
+    except OSError:
+        return None
+
+
 def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress, hashes: dict[str, str], quiet: bool) -> None:
     """Count maps already in the run folder (resume) or in the cache; the rest is the job's to-do.
-    A run folder's file is kept only if it verifies and was made from the image's current content."""
+    A run folder's file is kept only if it verifies and was made from the image's current content
+    with the job's settings (``job.key``: a hand-edited config.yaml changes it)."""
     try:
         job.maps_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -164,12 +168,13 @@ def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress, hashes: dict[st
             raise OutputError(f"cannot create {job.features.out_dir}: {err.strerror or err}") from None
     for ref in refs:
         dest = job.maps_dir / f"{ref.id}.npz"
-        if job.features is not None and ref.id in job.features.ids and not job.features.have(ref.id, cache):
+        if job.features is not None and ref.id in job.features.ids \
+                and not job.features.have(ref.id, cache, hashes.get(ref.id)):
             job.todo.add(ref.id)  # the maps are recomputed with it (bit for bit the same)
             continue
         sha = hashes.get(ref.id)
         if dest.exists():
-            problem = mapfiles.verify_maps(dest, sha)
+            problem = mapfiles.verify_maps(dest, sha, job.key)
             if problem is None:
                 job.run.resumed += 1
                 job.run.done.append(ref.id)
@@ -189,7 +194,7 @@ def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress, hashes: dict[st
             progress.advance()
 
 
-def _flush(job: Job, input_size: int, cache, progress, hashes: dict[str, str]) -> None:
+def _flush(job: Job, input_size: int, cache, progress, content: Content) -> None:
     """Run the job's pending images through its model and save their maps."""
     batch, job.pending = job.pending, []
     ex = job.extractor
@@ -207,14 +212,14 @@ def _flush(job: Job, input_size: int, cache, progress, hashes: dict[str, str]) -
                       valid_hw=np.asarray(valid, np.int32))
         if view_gap is not None:
             arrays["view_gap"] = view_gap[i]
-        if ref.id in hashes:
-            arrays["image_sha256"] = np.asarray(hashes[ref.id])
+        sha, cacheable = content.settle(ref)
+        arrays.update(mapfiles.provenance(sha, job.key))
         dest = job.maps_dir / f"{ref.id}.npz"
         mapfiles.save_maps(dest, arrays)
-        if cache is not None and job.cache_keys:
+        if cache is not None and job.cache_keys and cacheable:
             cache.store(job.cache_keys[ref.id], dest)
         if job.features is not None and ref.id in job.features.ids:
-            job.features.save(ref.id, out[FEATURES][i], valid, cache)
+            job.features.save(ref.id, out[FEATURES][i], valid, cache, sha, cacheable)
         job.run.done.append(ref.id)
         job.run.computed += 1
     if progress is not None:
@@ -255,10 +260,12 @@ def run_backbones(
     Returns the wall-clock seconds of the pass; per-backbone counts are in each ``job.run``.
     With ``views``, each decode thread also makes the image's augmented views, and their pooled
     features are saved with its maps (``view_gap``). ``hashes`` (image id -> sha256 of the file) is
-    stored in every maps file made, and a resumed file must match it.
+    stored in every maps file made, and a resumed file must match it; an image that changed since it
+    was hashed is scored as decoded and ``hashes`` updated (``Content``).
     """
     t_wall = time.perf_counter()
-    hashes = hashes or {}
+    hashes = hashes if hashes is not None else {}
+    content = Content(hashes, dict(hashes), quiet=quiet)
     for job in jobs:
         _reuse(job, refs, cache, progress, hashes, quiet)
     needed = [r for r in refs if any(r.id in job.todo for job in jobs)]
@@ -271,9 +278,12 @@ def run_backbones(
             job.run.warmup_seconds = time.perf_counter() - t0
 
     def work(ref):
+        data = _read_bytes(ref.path)  # hashed and decoded from one read: the maps are of these bytes
+        if data is not None:
+            content.read[ref.id] = hashlib.sha256(data).hexdigest()
         if views is not None:
-            return augment.decode_with_views(ref, input_size, resize, max_pixels, views.m, views.seed)
-        return dec.decode_input(ref, input_size, resize, max_pixels)
+            return augment.decode_with_views(ref, input_size, resize, max_pixels, views.m, views.seed, data)
+        return dec.decode_input(ref, input_size, resize, max_pixels, data)
 
     # one decode thread per core, two batches decoded ahead, so a fast device is not starved
     for item in decoded(needed, work, on_skip, ahead=device.prefetch_images(batch_size),
@@ -282,10 +292,10 @@ def run_backbones(
             if item[0].id in job.todo:
                 job.pending.append(item)
                 if len(job.pending) == batch_size:
-                    _flush(job, input_size, cache, progress, hashes)
+                    _flush(job, input_size, cache, progress, content)
     for job in jobs:
         if job.pending:
-            _flush(job, input_size, cache, progress, hashes)
+            _flush(job, input_size, cache, progress, content)
     wall = time.perf_counter() - t_wall
     # ms/image is the median over several timed images: a run of fewer images is topped up (timing.py)
     zero = np.zeros((1, input_size, input_size, 3), np.uint8)

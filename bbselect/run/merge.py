@@ -62,9 +62,10 @@ def merge(paths: list[Path], output: Path, name: str | None, *, quiet: bool = Fa
     images, skipped = [], {}
     for d, (m, _c) in zip(run_dirs, loaded):
         for meta in m["backbones"]:
-            (run_dir / meta["maps_dir"]).mkdir(parents=True, exist_ok=True)
+            sub = meta["maps_dir"].split("/")  # maps/<name>, checked by load_run
+            rundir.inside(run_dir, *sub).mkdir(parents=True, exist_ok=True)
             for im in m["images"]:
-                shutil.copyfile(d / meta["maps_dir"] / f"{im['id']}.npz", run_dir / meta["maps_dir"] / f"{im['id']}.npz")
+                shutil.copyfile(rundir.inside(d, *sub, f"{im['id']}.npz"), rundir.inside(run_dir, *sub, f"{im['id']}.npz"))
         images.extend(m["images"])
         skipped.update({s["rel"]: s["reason"] for s in m["skipped"]})
     images.sort(key=lambda im: im["rel"])

@@ -39,7 +39,7 @@ from bbselect.run.finish import Outcome, finish, now
 from bbselect.scoring import evidence, gates
 from bbselect.store import rundir
 from bbselect.store.cache import Cache, backbone_key, entry_key, file_hash
-from bbselect.store.cache import default_dir as default_cache_dir
+from bbselect.store.cache import check_dir as check_cache_dir
 
 
 class _Skips:
@@ -82,6 +82,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
     started = now()
     res = resolve(cfg)  # every value, gate and the memory estimate, before any work
     fail_under = gates.parse_fail_under(cfg.fail_under)
+    cache_root = check_cache_dir(cfg.cache_dir) if cfg.cache else None
     shard = shards.resolve_shard(cfg.shard, cfg.shards, os.environ)
     shard_dir = None
     if shard:
@@ -106,8 +107,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         raise InputError(f"no image files found in {res.images_dir}"
                          f" (looked for {', '.join(imgs.IMAGE_EXTENSIONS)}, recursively)")
     skips = _Skips(skipped, cfg.strict, quiet)
-    cache = Cache(Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(),
-                  cfg.cache_max_mb, quiet=quiet) if cfg.cache else Cache(None)
+    cache = Cache(cache_root, cfg.cache_max_mb, quiet=quiet)
     hashes = {}  # stored in every maps file: a resumed run recomputes images whose content changed
     for r in refs:
         try:
@@ -128,7 +128,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
                             cfg.input_size, cfg.resize, views.key() if views else None,
                             device.policy_name(cfg.mixed_precision))
         keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
-        meta = cache.meta(bkey) or prior.get(sel.label)
+        meta = cache.meta(bkey) or _same_settings(prior.get(sel.label), bkey)
         if meta is not None:  # facts of the same network, maybe named otherwise where it was computed
             meta = {**meta, "label": sel.label, "options": dict(sel.options)}
         plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
@@ -153,7 +153,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         metas, timing = [], {"created": started, "backbones": {}}
         todo = [r for r in refs if r.rel not in skips.items]
         jobs = [Job(lambda p=plan: p["extractor"] or _build(p, res.weights, cfg, quiet),
-                    run_dir / "maps" / rundir.safe_name(plan["sel"].label), plan["keys"],
+                    run_dir / "maps" / rundir.safe_name(plan["sel"].label), plan["keys"], plan["bkey"],
                     features=probe_step.feature_job(run_dir, plan, probe_plan, hashes)) for plan in plans]
         feature_dirs = {p["sel"].label: j.features.out_dir for p, j in zip(plans, jobs) if j.features}
         prog = Progress(_backbones_label(plans), len(todo) * len(jobs), quiet=quiet, unit="maps")
@@ -169,10 +169,10 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
                 examples = "; ".join(f"{s['rel']}: {s['reason']}" for s in skips.as_list()[:3])
                 raise InputError(f"no readable image in {res.images_dir}: all {len(refs)} files were "
                                  f"skipped ({examples})")
-            meta = dict(plan["meta"], maps_dir=job.maps_dir.relative_to(run_dir).as_posix())
+            meta = dict(plan["meta"], maps_dir=job.maps_dir.relative_to(run_dir).as_posix(), key=plan["bkey"])
             if run.computed:  # a fresh measurement; keep it for cached runs
                 meta["speed"] = {**run.cost(), "measured": started}
-                cache.store_meta(plan["bkey"], {k: v for k, v in meta.items() if k != "maps_dir"})
+                cache.store_meta(plan["bkey"], {k: v for k, v in meta.items() if k not in ("maps_dir", "key")})
             metas.append(meta)
             timing["backbones"][label] = {
                 **meta.get("speed", {}), "computed": run.computed, "cached": run.cached, "resumed": run.resumed,
@@ -194,7 +194,8 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
             "run": {**_settings(run_dir, cfg, res), "stability": {"on": views is not None, "why": views_why,
                                                                    "undefined": undefined},
                     "folder": folder, "device": used, "shard_source": shard.as_dict() if shard else None},
-            "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve())} for r in good],
+            "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve()), "sha256": hashes.get(r.id)}
+                       for r in good],
             "skipped": skips.as_list(),
             "backbones": metas,
             "timing": timing,
@@ -224,6 +225,12 @@ def _prior_metas(run_dir: Path) -> dict[str, dict]:
         return {m["label"]: m for m in metas if isinstance(m, dict) and _META_KEYS <= set(m)}
     except Exception:  # noqa: BLE001 - a damaged run.json only costs a model build
         return {}
+
+
+def _same_settings(meta: dict | None, bkey: str) -> dict | None:
+    """A resumed run's backbone facts only if they were made with these settings (a hand-edited
+    config.yaml changes the key: the facts of the old layer or size would be wrong)."""
+    return meta if meta is not None and meta.get("key") == bkey else None
 
 
 def _backbones_label(plans: list[dict]) -> str:

@@ -28,12 +28,12 @@ from bbselect.probes import study
 from bbselect.probes.detection import ProbeConfig
 from bbselect.progress import log
 from bbselect.report.detections import DetectionPanel, DetectionRow, detections_figure
-from bbselect.run.engine import FEATURE_STORE, FeatureJob
 from bbselect.scoring import roiscores
 from bbselect.scoring.detection import PROBE_FILE
 from bbselect.scoring.evidence import find_boxes, upright_size
 from bbselect.store import mapfiles, rundir
 from bbselect.store.cache import entry_key
+from bbselect.store.features import FEATURE_STORE, FeatureJob
 
 FIGURE = "detections.png"
 FIGURE_ROWS = 6
@@ -99,7 +99,7 @@ def feature_job(run_dir: Path, plan: dict, probe_plan: ProbePlan | None, hashes:
     if probe_plan is None:
         return None
     keys = {i: entry_key(plan["bkey"] + "/" + FEATURE_STORE, h) for i, h in hashes.items()} if hashes else None
-    return FeatureJob(probe_plan.ids, run_dir / "features" / rundir.safe_name(plan["sel"].label), keys)
+    return FeatureJob(probe_plan.ids, run_dir / "features" / rundir.safe_name(plan["sel"].label), keys, plan["bkey"])
 
 
 def run(run_dir: Path, p: ProbePlan, feature_dirs: dict[str, Path], cfg, hashes: dict[str, str] | None = None,

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from bbselect.config.schema import parse_shard
+from bbselect.config.schema import check_shard_count, parse_shard, short
 from bbselect.errors import UsageError
 
 SLURM_ID = "SLURM_ARRAY_TASK_ID"
@@ -87,7 +87,7 @@ def _int(env: Mapping[str, str], name: str) -> int:
     try:
         return int(str(raw).strip())
     except ValueError:
-        raise UsageError(f"--shard auto: {name}={raw!r} is not an integer") from None
+        raise UsageError(f"--shard auto: {name}={short(raw)} is not an integer") from None
 
 
 def _slurm(env: Mapping[str, str]) -> tuple[int, int, list[str]]:
@@ -163,6 +163,7 @@ def from_environment(env: Mapping[str, str], shards: int = 0) -> Shard:
     if shards and shards != n:
         raise UsageError(f"--shard auto: --shards {shards} contradicts the {n} shards the environment gives "
                          f"({', '.join(f'{k}={env[k]}' for k in read)})")
+    check_shard_count(n, "--shard auto")
     return Shard(i, n, source, {k: str(env[k]) for k in read})
 
 
@@ -170,6 +171,7 @@ def resolve_shard(spec: str | None, shards: int, env: Mapping[str, str]) -> Shar
     """``--shard`` (None, ``auto`` or ``I/N``) and ``--shards`` -> the shard this run processes."""
     if shards < 0:
         raise UsageError(f"--shards {shards}: expected a positive number of shards (0 = not given)")
+    check_shard_count(shards, "--shards")
     if spec is None or str(spec).strip() == "":
         if shards:
             raise UsageError(f"--shards {shards} needs --shard auto (or --shard I/{shards})")

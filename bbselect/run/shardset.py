@@ -8,8 +8,8 @@ settings. It refuses, whatever the options:
 - a run that is not a shard (no ``--shard``);
 - shards of different sets (another N);
 - one index twice;
-- different settings (every config key but the output-only ones), bbselect versions, backbones or
-  weights files;
+- different settings (every config key but the output-only and cache ones, and the images path when
+  both saw the same files), bbselect versions, backbones or weights files;
 - shards that saw different folder contents;
 - an image in two shards, or in a shard its path does not hash to.
 
@@ -28,8 +28,11 @@ from bbselect.config.schema import parse_shard
 from bbselect.errors import InputError
 from bbselect.run.shards import FOLDER, shard_of
 
-# Config keys that may differ between shards of one set: where the output went and how it is drawn.
-OUTPUT_ONLY = frozenset({"shard", "shards", "name", "output", "figures", "overlay", "quiet"})
+# Config keys that may differ between shards of one set: where the output went, how it is drawn, and
+# where maps were cached (a cache entry is verified and keyed by content, so it never changes a result:
+# Slurm tasks cache on node-local scratch).
+OUTPUT_ONLY = frozenset({"shard", "shards", "name", "output", "figures", "overlay", "quiet",
+                         "cache", "cache_dir", "cache_max_mb"})
 
 
 def find_runs(args: list[Path | str]) -> list[Path]:
@@ -85,18 +88,27 @@ class SetCheck:
     def complete(self) -> bool:
         return not self.problems and not self.missing
 
+    def _missing(self, shown: int = 10) -> str:
+        """The missing shards, the first ``shown`` of them by name: one short line whatever N is."""
+        names = ", ".join(f"{i}/{self.count}" for i in self.missing[:shown])
+        return names + (f" and {len(self.missing) - shown} more" if len(self.missing) > shown else "")
+
     def missing_text(self) -> str:
-        return f"{len(self.present)} of {self.count}; missing {', '.join(f'{i}/{self.count}' for i in self.missing)}"
+        return f"{len(self.present)} of {self.count}; missing {self._missing()}"
 
     def partial_note(self) -> str:
         return (f"PARTIAL: merged {len(self.present)} of {self.count} shards "
-                f"(missing {', '.join(f'{i}/{self.count}' for i in self.missing)}); "
-                f"scores cover only the merged shards' images")
+                f"(missing {self._missing()}); scores cover only the merged shards' images")
 
 
-def _differences(a: dict, b: dict) -> list[str]:
-    keys = (set(a) | set(b)) - OUTPUT_ONLY
-    return sorted(k for k in keys if a.get(k) != b.get(k))
+def _differences(a: ShardPart, b: ShardPart) -> list[str]:
+    """Settings that differ. The images path may differ when both shards saw the same files (the same
+    folder fingerprint): a folder staged to a local copy is the same input; what identifies an image is
+    its relative path and content (the sha256 each maps file and ``run.json`` record), not where it sat."""
+    keys = (set(a.settings) | set(b.settings)) - OUTPUT_ONLY
+    if a.folder and b.folder and a.folder == b.folder:
+        keys -= {"images"}
+    return sorted(k for k in keys if a.settings.get(k) != b.settings.get(k))
 
 
 def check_set(parts: list[ShardPart]) -> SetCheck:
@@ -107,7 +119,7 @@ def check_set(parts: list[ShardPart]) -> SetCheck:
         return out
     first = parts[0]
     for p in parts[1:]:
-        diff = _differences(first.settings, p.settings)
+        diff = _differences(first, p)
         if diff:
             out.problems.append(f"{p.path}: its settings differ from {first.path} in {', '.join(diff)}")
         for what, mine, theirs in (("bbselect version", p.version, first.version),

@@ -14,11 +14,11 @@ For each image, how much of its neighbourhood in feature space survives an augme
 **Augmentation retrieval** comes free with the same features: the share of views whose nearest
 original (cosine, same standardisation) is their own image (top-1).
 
-Not defined with fewer than ``3 * k`` images (30 at k = 10): the k neighbours are then a third of the
-folder or more, so the overlap is large by chance alone (two random k-sets out of n - 1 share
-k² / (n - 1) members on average) and the score says little about the features. An image whose
-standardised original or view is the zero vector (every channel at the originals' mean — a dead
-network) has no direction, so no neighbours: its value is NaN, never a tie-broken 1.
+Not defined with fewer than ``3 * k`` images (30 at k = 10): two random k-sets out of n - 1 share
+k² / (n - 1) members on average, so the overlap would be large by chance alone. An image whose
+standardised original or view is the zero vector (a dead network) has no neighbours: NaN, never a tie-broken 1.
+Similarities are exact (``on_grid``), so neighbours and their tie order (by index) do not depend on
+blocking, shards or the BLAS.
 
 The statistics over images (bootstrap interval, ``paired_bootstrap``) live in ``scoring/stats.py``.
 """
@@ -37,6 +37,7 @@ DEFAULT_K = 10
 MIN_IMAGES_PER_K = 3  # fewer than 3 * k images: not defined
 _BLOCK = 1024  # rows of the similarity matrix computed at once (memory ~ _BLOCK * n floats)
 _ZERO = 1e-12
+GRID_BITS = 26  # unit vectors are rounded to multiples of 2**-26 before any dot product (``on_grid``)
 
 
 def min_images(k: int = DEFAULT_K) -> int:
@@ -79,18 +80,31 @@ def _zero_rows(z: np.ndarray) -> np.ndarray:
     return ~(np.abs(z) > 0).any(axis=1)
 
 
+def on_grid(z: np.ndarray) -> np.ndarray:
+    """Unit rows times ``2**GRID_BITS``, rounded to integers: their similarities are exact whatever the
+    BLAS, block shape or summation order (a float dot product rounds differently in different shapes, so
+    ties and the k-th neighbour would depend on ``_BLOCK``, shards or the machine). Entries are <= 2**26
+    and (Cauchy-Schwarz) every partial sum of a row pair is <= (2**26 + sqrt(d)/2)**2 < 2**53 for
+    d < 2**20: integers float64 holds exactly. A coordinate moves by <= 2**-27, below float32 precision."""
+    return np.rint(np.asarray(z, np.float64) * float(2 ** GRID_BITS))
+
+
+def similarities(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a @ b.T  # [len(a), len(b)], exact for rows ``on_grid`` (cosines scaled by 4**GRID_BITS)
+
+
 def knn_indices(z: np.ndarray, k: int) -> np.ndarray:
     """[n, k] indices of each row's k largest cosine similarities among the other rows (self excluded).
 
-    Rows are L2-normalised already. Ties at the k-th place are broken by index (deterministic): the
-    result is the first k of a stable sort of each row by descending similarity, found without sorting
-    whole rows (each row's k-th largest value by ``np.partition``, then only the entries at or above it
-    are ordered), so a merge of a large folder costs O(n^2), not O(n^2 log n)."""
+    Rows are L2-normalised already; similarities are exact (``on_grid``). Ties go by index: the first k
+    of a stable sort of each row by descending similarity, found without sorting whole rows (the k-th
+    largest by ``np.partition``, then only the entries at or above it are ordered): O(n^2), not O(n^2 log n)."""
     n = z.shape[0]
+    q = on_grid(z)
     out = np.empty((n, k), np.int64)
     for start in range(0, n, _BLOCK):
         stop = min(n, start + _BLOCK)
-        s = z[start:stop] @ z.T
+        s = similarities(q[start:stop], q)
         s[np.arange(stop - start), np.arange(start, stop)] = -np.inf
         kth = np.partition(s, n - k, axis=1)[:, n - k]  # each row's k-th largest similarity
         rows, cols = np.nonzero(s >= kth[:, None])  # >= k per row (more when values tie), row-major
@@ -137,6 +151,11 @@ def stability_per_image(orig: np.ndarray, views: np.ndarray, k: int = DEFAULT_K)
         j = jaccard_rows(nn_o, knn_indices(zv, k)).astype(np.float64)
         j[dead_o | _zero_rows(zv)] = np.nan
         vals.append(j)
+    return _mean_over_views(vals)
+
+
+def _mean_over_views(vals: list[np.ndarray]) -> np.ndarray:
+    """Per image, the mean over its view sets of the finite values (NaN when none is)."""
     with np.errstate(invalid="ignore"):
         v = np.stack(vals)
         out = np.full(v.shape[1], np.nan)
@@ -146,7 +165,8 @@ def stability_per_image(orig: np.ndarray, views: np.ndarray, k: int = DEFAULT_K)
 
 
 def retrieval_per_image(orig: np.ndarray, views: np.ndarray) -> np.ndarray:
-    """Per image, the share of its views whose nearest original (cosine) is itself (top-1), [n].
+    """Per image, the share of its views whose nearest original (cosine, exact on the grid; a tie goes
+    to the lower index) is itself (top-1), [n].
 
     NaN where the original or every view is the zero vector after standardisation."""
     orig = np.asarray(orig)
@@ -154,21 +174,17 @@ def retrieval_per_image(orig: np.ndarray, views: np.ndarray) -> np.ndarray:
     zo, *zvs = standardise(orig, *vsets)
     n = zo.shape[0]
     dead_o = _zero_rows(zo)
+    qo = on_grid(zo)
     hits = []
     for zv in zvs:
         h = np.empty(n)
         for start in range(0, n, _BLOCK):
             stop = min(n, start + _BLOCK)
-            s = zv[start:stop] @ zo.T
+            s = similarities(on_grid(zv[start:stop]), qo)
             h[start:stop] = np.argmax(s, axis=1) == np.arange(start, stop)
         h[dead_o | _zero_rows(zv)] = np.nan
         hits.append(h)
-    with np.errstate(invalid="ignore"):
-        v = np.stack(hits)
-        out = np.full(n, np.nan)
-        ok = np.isfinite(v).any(axis=0)
-        out[ok] = np.nanmean(v[:, ok], axis=0)
-    return out
+    return _mean_over_views(hits)
 
 
 def chance_jaccard(n: int, k: int = DEFAULT_K) -> float:
@@ -217,14 +233,12 @@ def neighbourhood_stability(orig: np.ndarray, views: np.ndarray, k: int = DEFAUL
 def neighbours_of(orig: np.ndarray, views: np.ndarray, queries, k: int = DEFAULT_K) -> list[dict]:
     """For each query image index: its k nearest originals and its first view's k nearest views
     (self excluded, nearest first), and their Jaccard overlap — what the stability figure shows."""
-    orig = np.asarray(orig)
-    vsets = _as_view_sets(orig, views)
-    zo, zv = standardise(orig, vsets[0])
+    grids = [on_grid(z) for z in standardise(orig, _as_view_sets(orig, views)[0])]
     out = []
     for q in queries:
         row = []
-        for z in (zo, zv):
-            s = z @ z[q]
+        for g in grids:
+            s = similarities(g, g[q:q + 1])[:, 0]
             s[q] = -np.inf
             row.append([int(i) for i in np.argsort(-s, kind="stable")[:k]])
         a, b = row

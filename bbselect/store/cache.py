@@ -31,6 +31,7 @@ import shutil
 from pathlib import Path
 
 from bbselect.common import file_digest
+from bbselect.errors import UsageError
 from bbselect.progress import log
 from bbselect.store.mapfiles import verify_maps
 from bbselect.store.rundir import atomic_write_bytes, atomic_write_text
@@ -47,6 +48,19 @@ def default_dir() -> Path:
         return Path(os.environ["BBSELECT_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "bbselect"
+
+
+def check_dir(cache_dir: str | None) -> Path:
+    """The cache folder for ``--cache-dir`` (None: ``default_dir``); UsageError (exit 2) when it, or the
+    nearest existing folder above it, is a file: said before any work, not a crash at the first entry."""
+    root = Path(cache_dir).expanduser() if cache_dir else default_dir()
+    source = "--cache-dir" if cache_dir else "$BBSELECT_CACHE" if os.environ.get("BBSELECT_CACHE") else "cache folder"
+    p = root
+    while not p.exists() and not p.is_symlink() and p != p.parent:
+        p = p.parent
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{source} {root}: {p} is a file, not a folder (name a folder, or pass --no-cache)")
+    return root
 
 
 def file_hash(path: Path) -> str:
@@ -100,22 +114,28 @@ class Cache:
         return self.enabled and self._path(key).exists()
 
     def _discard(self, path: Path, problem: str) -> None:
-        """Delete a bad entry (another run may have done it already) and say so once."""
-        path.unlink(missing_ok=True)
+        """Delete a bad entry (another run may have done it already) and say so once. A cache that
+        cannot be changed (read-only, shared, another user's) keeps the entry: it is skipped each time."""
+        try:
+            path.unlink(missing_ok=True)
+            done = "deleted"
+        except OSError as err:
+            done = f"cannot delete it ({err.strerror or err}), skipping it"
         if path not in self.discarded:
             self.discarded.add(path)
-            log(f"warning: corrupt cache entry {path} ({problem}): deleted, recomputing", quiet=self.quiet)
+            log(f"warning: corrupt cache entry {path} ({problem}): {done}, recomputing", quiet=self.quiet)
 
-    def fetch(self, key: str, dest: Path, image_sha256: str | None = None) -> bool:
-        """Copy the entry into ``dest`` if it is present and verifies (made from an image with
-        ``image_sha256`` when given); True on a hit. A bad entry is deleted and counts as a miss."""
+    def fetch(self, key: str, dest: Path, image_sha256: str | None = None, verify=verify_maps) -> bool:
+        """Copy the entry into ``dest`` if it is present and verifies (``verify``: ``mapfiles.verify_maps``
+        for maps, ``verify_features`` for feature tensors; made from an image with ``image_sha256`` when
+        given); True on a hit. A bad entry is deleted and counts as a miss."""
         if not self.enabled:
             return False
         src = self._path(key)
         tmp = dest.with_name(dest.name + ".tmp")
         try:
             shutil.copyfile(src, tmp)
-            problem = verify_maps(tmp, image_sha256)
+            problem = verify(tmp, image_sha256)
             if problem is None:
                 os.replace(tmp, dest)
         except OSError:

@@ -36,31 +36,72 @@ def load_maps(path: Path) -> dict[str, np.ndarray]:
 
 
 REQUIRED = ("max", "mean", "sum", "gap", "gmp", "valid_hw")
+FEATURE_REQUIRED = ("features", "valid_hw")
 
 
-def verify_maps(path: Path, image_sha256: str | None = None) -> str | None:
-    """Why the maps file at ``path`` cannot be used, or None if it can.
+def provenance(image_sha256: str | None, settings_key: str | None) -> dict[str, np.ndarray]:
+    """The arrays that say what a file was made from: its image's content hash and the key of the
+    backbone settings (backbone, options, layer, weights, input size, resize, views, precision)."""
+    out = {}
+    if image_sha256 is not None:
+        out["image_sha256"] = np.asarray(image_sha256)
+    if settings_key is not None:
+        out["settings_key"] = np.asarray(settings_key)
+    return out
 
-    Every array is read in full, so its CRC-32 (stored with it in the ``.npz``, a zip archive) is
-    checked; then the expected arrays and their shapes. With ``image_sha256`` the file must also
-    record that it was made from an image with exactly that content.
-    """
+
+def _read(path: Path) -> tuple[dict | None, str | None]:
     try:
-        arrays = load_maps(path)
+        return load_maps(path), None
     except FileNotFoundError:
-        return "missing"
+        return None, "missing"
     except Exception as err:  # noqa: BLE001 - whatever fails to read is a damaged file
-        return f"unreadable ({type(err).__name__}: {err})"
-    missing = [k for k in REQUIRED if k not in arrays]
-    if missing:
-        return f"incomplete (no {', '.join(missing)})"
-    maps = {arrays[k].shape for k in ("max", "mean", "sum")}
-    if len(maps) != 1 or len(maps.pop()) != 2 or arrays["gap"].ndim != 1 or arrays["gap"].shape != arrays["gmp"].shape:
-        return "inconsistent array shapes"
+        return None, f"unreadable ({type(err).__name__}: {err})"
+
+
+def _made_from(arrays: dict, image_sha256: str | None, settings_key: str | None) -> str | None:
     if image_sha256 is not None:
         stored = arrays.get("image_sha256")
         if stored is None:
             return "made by an older bbselect (no image content hash)"
         if str(stored) != image_sha256:
             return "made from different image content (the image changed since)"
+    if settings_key is not None:
+        stored = arrays.get("settings_key")
+        if stored is None or str(stored) != settings_key:
+            return ("made with other settings (backbone, layer, weights, input size, resize or views "
+                    "changed since, e.g. in config.yaml) or by an older bbselect")
     return None
+
+
+def verify_maps(path: Path, image_sha256: str | None = None, settings_key: str | None = None) -> str | None:
+    """Why the maps file at ``path`` cannot be used, or None if it can.
+
+    Every array is read in full, so its CRC-32 (stored with it in the ``.npz``, a zip archive) is
+    checked; then the expected arrays and their shapes. With ``image_sha256`` the file must also
+    record that it was made from an image with exactly that content, with ``settings_key`` that it
+    was made with exactly those backbone settings.
+    """
+    arrays, problem = _read(path)
+    if problem:
+        return problem
+    missing = [k for k in REQUIRED if k not in arrays]
+    if missing:
+        return f"incomplete (no {', '.join(missing)})"
+    maps = {arrays[k].shape for k in ("max", "mean", "sum")}
+    if len(maps) != 1 or len(maps.pop()) != 2 or arrays["gap"].ndim != 1 or arrays["gap"].shape != arrays["gmp"].shape:
+        return "inconsistent array shapes"
+    return _made_from(arrays, image_sha256, settings_key)
+
+
+def verify_features(path: Path, image_sha256: str | None = None, settings_key: str | None = None) -> str | None:
+    """``verify_maps`` for a feature file (``store/features.py``): ``features`` [h, w, C] and ``valid_hw``."""
+    arrays, problem = _read(path)
+    if problem:
+        return problem
+    missing = [k for k in FEATURE_REQUIRED if k not in arrays]
+    if missing:
+        return f"incomplete (no {', '.join(missing)})"
+    if arrays["features"].ndim != 3 or arrays["valid_hw"].shape != (2,):
+        return "inconsistent array shapes"
+    return _made_from(arrays, image_sha256, settings_key)

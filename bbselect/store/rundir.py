@@ -16,9 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from bbselect.errors import OutputError
+from bbselect.errors import InputError, OutputError
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")  # what safe_name and image ids produce
 
 
 def write_crash_log(err: BaseException, header: str) -> Path:
@@ -44,6 +45,24 @@ def safe_name(name: str) -> str:
     """A run or file name made of safe characters (``a b/c`` -> ``a-b-c``)."""
     cleaned = _SAFE.sub("-", name).strip("-.")
     return cleaned[:80] or "run"
+
+
+def is_safe_component(name) -> bool:
+    """True for one file or folder name of letters, digits, ``.``, ``_`` and ``-`` that does not start
+    with ``.`` or ``-``: no separator, never ``.`` or ``..``, so it names an entry of the folder it is
+    joined to. Every name ``safe_name`` and ``inputs.images.image_id`` make passes."""
+    return isinstance(name, str) and _COMPONENT.fullmatch(name) is not None
+
+
+def inside(root: Path, *parts) -> Path:
+    """``root / part / ...`` where every part is checked by ``is_safe_component``, so the path stays
+    inside ``root`` whatever the parts were read from (a run folder's ``run.json`` is untrusted).
+    InputError naming the bad part otherwise."""
+    for part in parts:
+        if not is_safe_component(part):
+            raise InputError(f"{str(part)[:80]!r} is not a safe file name (one name of letters, digits, '.', "
+                             f"'_' and '-'): refusing to use it as a path under {root}")
+    return Path(root).joinpath(*parts)
 
 
 def claim_exact_dir(path: Path) -> Path:
