@@ -87,8 +87,7 @@ def analyse(cache: dict, data: dict, fold_of: np.ndarray, keys: list[str], n_boo
     n = len(pimg.names)
     gt_px = [cm.to_image_pixels(b, g) for b, g in zip(pimg.boxes, pimg.geoms)]
     gt = cm.coco_ground_truth(gt_px, pimg.classes, pimg.geoms, pimg.class_names)
-    zoo = {e["name"]: e for e in json.loads((Path(data.get("zoo_dir", fs.ROOT.parent / "shared" / "weights" / "zoo"))
-                                              / "zoo.json").read_text())["networks"]}
+    zoo = {e["name"]: e for e in json.loads((Path(data["zoo_dir"]) / "zoo.json").read_text())["networks"]}
     nets = {k: (z, r) for k, z, r in fs.NETWORKS}
     rows, evals = {}, {}
     for key in keys:
@@ -182,6 +181,10 @@ def _f(v, nd=3) -> str:
     return f"{v:.{nd}f}" if finite(v) else "n/a"
 
 
+def _sec(v) -> str:
+    return f"{v:.0f}" if finite(v) else "–"
+
+
 def _tau(t: dict) -> str:
     return f"{_f(t['tau'], 2)} [{_f(t['ci'][0], 2)}, {_f(t['ci'][1], 2)}]" if finite(t["tau"]) else "n/a"
 
@@ -202,7 +205,7 @@ def network_table(r: dict) -> str:
             f"{_ci(x.get('probe_map50'), x.get('probe_map50_ci'))} | {_f(x.get('roi_logme'))} | {_f(x.get('tlogme'))} | "
             f"{_f(x.get('objectness'))} | {_ci(s.get('map50'), s.get('map50_ci'))} | "
             f"{_ci(lg.get('map50'), lg.get('map50_ci'))} | {_ci(lg.get('map'), lg.get('map_ci'))} | {tied} | "
-            f"{x.get('frozen_seconds', math.nan):.0f} / {s.get('seconds', math.nan):.0f} / {lg.get('seconds', math.nan):.0f} |")
+            " / ".join(_sec(v) for v in (x.get("frozen_seconds"), s.get("seconds"), lg.get("seconds"))) + " |")
     return "\n".join(lines)
 
 

@@ -106,11 +106,17 @@ class Cache:
             old = {}
         self.data = old or {"networks": {}}
         self.data["meta"] = meta
+        self.t_last = time.perf_counter()
 
     def net(self, key: str) -> dict:
         return self.data["networks"].setdefault(key, {})
 
     def save(self) -> None:
+        """Write the file; the wall time since the last save is added to ``wall_seconds`` (so an
+        interrupted run's time is counted too)."""
+        now = time.perf_counter()
+        self.data["wall_seconds"] = self.data.get("wall_seconds", 0.0) + now - self.t_last
+        self.t_last = now
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data))
@@ -189,14 +195,14 @@ def main(argv: list[str] | None = None) -> int:
             "schedules": {k: ft.schedule_dict(s) for k, s in scheds.items()}}
     cache_path = Path(args.cache or ROOT / "results" / ("finetune_cache_quick.json" if args.quick else "finetune_cache.json"))
     cache = Cache(cache_path, meta)
-    t0 = time.perf_counter()
     data = load_data(shared)
+    data["zoo_dir"] = zoo
     from bbselect.probes import detection as det
 
     fold_of = det.fold_assignment(len(data["images"]), folds, SEED, data["pimg"].groups)
     if not args.from_cache:
         phases = [p for p in args.phases.split(",") if p]
-        for phase in [p for p in ("short", "long", "proxy") if p in phases]:
+        for phase in [p for p in phases if p in scheds]:  # in the order given
             for key in keys:
                 _, zname, rnd = next(n for n in NETWORKS if n[0] == key)
                 net = {"zoo": zname, "random": rnd, "seed": SEED}
@@ -204,7 +210,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{key}: {phase} ({scheds[phase].epochs} epochs)", flush=True)
                 finetune_part(net, zoo, data, fold_of, scheds[phase], entry, phase, cache,
                               data_frozen="frozen" in phases)
-        cache.data["wall_seconds"] = cache.data.get("wall_seconds", 0.0) + time.perf_counter() - t0
         cache.save()
     import finetune_report as rep
 

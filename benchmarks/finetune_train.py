@@ -144,13 +144,17 @@ def features(model, images: np.ndarray, batch: int = 32) -> np.ndarray:
 
 
 def last_stage_variables(model, tap: str) -> list:
-    """Trainable variables of the layers after the backbone's last stride-8 output (the stage ending at the tap)."""
+    """Trainable variables of the layers after the backbone's last stride-8 output, up to the tap: the stage
+    that ends at the tap (strides measured by one forward pass, so models with free input size work too)."""
+    keras = runtime.keras()
     inner = model.layers[-1]
     size = model.input_shape[1]
     names = [layer.name for layer in inner.layers]
-    last8 = max((i for i, layer in enumerate(inner.layers)
-                 if len(getattr(layer, "output", np.zeros(0)).shape) == 4
-                 and layer.output.shape[1] is not None and round(size / layer.output.shape[1]) == 8), default=0)
+    spatial = [i for i, layer in enumerate(inner.layers[:names.index(tap) + 1])
+               if i > 0 and len(layer.output.shape) == 4]
+    probe = keras.Model(inner.input, [inner.layers[i].output for i in spatial])
+    outs = probe(np.zeros((1, size, size, 3), np.float32), training=False)
+    last8 = max((i for i, o in zip(spatial, outs) if round(size / o.shape[1]) <= 8), default=0)
     return [v for layer in inner.layers[last8 + 1:names.index(tap) + 1] for v in layer.trainable_variables]
 
 
