@@ -6,7 +6,10 @@ A score may drive the verdict only where the study shows it predicts a ground tr
 but the probe did not run, ``box_choice`` picks the cheap box score the study supports best: among
 the supported ones that this run computed, the one whose τ on its worse data set is highest.  No
 file, or no supported score, means boxes do not rank (the verdict says so).  ``label_free`` says
-whether a label-free score (neighbourhood stability) is supported, with its measured τ.
+whether a label-free score (neighbourhood stability) is supported, with its measured τ.  ``finetune``
+reads the key "finetune" (written by ``benchmarks/finetune_study.py`` only): how well the frozen
+detection probe orders detectors fine-tuned end to end; ``finetune_text`` is the detection headline's
+clause quoting it (None when the study never ran here, so the headline then claims nothing).
 """
 
 from __future__ import annotations
