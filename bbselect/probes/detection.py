@@ -145,28 +145,35 @@ def encode_targets(boxes: list[np.ndarray], classes: list[np.ndarray], n_classes
     return heat, size, offset, mask
 
 
-def _coords(n: int, h: int, w: int) -> np.ndarray:
+def coord_channels(n: int, h: int, w: int) -> np.ndarray:
+    """``[n, h, w, 2]`` cell centre (x, y) in -1..1: the head's two coordinate channels."""
     ys = (np.arange(h, dtype=np.float32) + 0.5) / h * 2 - 1
     xs = (np.arange(w, dtype=np.float32) + 0.5) / w * 2 - 1
     grid = np.stack(np.meshgrid(xs, ys), axis=-1)  # [h, w, 2] as (x, y)
     return np.broadcast_to(grid, (n, h, w, 2))
 
 
-def _standardise(train: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
+def channel_stats(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (mean, std) of training features; a constant channel's std is 1."""
     mu = train.mean(axis=(0, 1, 2), dtype=np.float64)
     sd = train.std(axis=(0, 1, 2), dtype=np.float64)
     # constant = a std below CONSTANT_RTOL of the features' own peak (scale-free: a random-init MobileNet's
     # activations are ~1e-16 and still differ between cells and images)
     peak = float(np.max(np.abs(train), initial=0.0))
-    sd = np.where(sd > CONSTANT_RTOL * peak, sd, 1.0)
+    return mu, np.where(sd > CONSTANT_RTOL * peak, sd, 1.0)
+
+
+def standardise(train: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
+    """Features standardised by the training features' ``channel_stats``, plus ``coord_channels``."""
+    mu, sd = channel_stats(train)
     out = []
     for a in (train, *arrays):
         z = ((a - mu) / sd).astype(np.float32)
-        out.append(np.concatenate([z, _coords(*a.shape[:3])], axis=-1))
+        out.append(np.concatenate([z, coord_channels(*a.shape[:3])], axis=-1))
     return out
 
 
-def _init_params(c_in: int, n_classes: int, hidden: int, depth: int, seed: int) -> list[np.ndarray]:
+def init_head(c_in: int, n_classes: int, hidden: int, depth: int, seed: int) -> list[np.ndarray]:
     """Initial weights from a seeded numpy generator (He normal; heads small, heat bias -2.19)."""
     rng = np.random.default_rng(seed)
     he = lambda *shape: (rng.standard_normal(shape) * np.sqrt(2.0 / np.prod(shape[:-1]))).astype(np.float32)
@@ -179,7 +186,7 @@ def _init_params(c_in: int, n_classes: int, hidden: int, depth: int, seed: int) 
                    small(1, 1, hidden, 2), z(2), small(1, 1, hidden, 2), np.full(2, 0.5, np.float32)]
 
 
-def _forward(tf, p, x):
+def head_forward(tf, p, x):
     conv = lambda a, w, b: tf.nn.conv2d(a, w, 1, "SAME") + b
     h = x
     for i in range(0, len(p) - 6, 2):
@@ -187,7 +194,7 @@ def _forward(tf, p, x):
     return conv(h, p[-6], p[-5]), conv(h, p[-4], p[-3]), conv(h, p[-2], p[-1])
 
 
-def _losses(tf, logits, size_p, off_p, heat, size, offset, mask):
+def head_loss(tf, logits, size_p, off_p, heat, size, offset, mask):
     """Focal loss on the heatmap (CenterNet: alpha 2, beta 4) + L1 on log size and offset at centres."""
     p = tf.sigmoid(logits)
     pos = tf.cast(tf.equal(heat, 1.0), tf.float32)
@@ -205,7 +212,7 @@ class _Trainer:
 
     def __init__(self, tf, map_hw: tuple[int, int], c_in: int, n_classes: int, cfg: ProbeConfig):
         self.tf, self.cfg, self.n_classes = tf, cfg, n_classes
-        shapes = _init_params(c_in, n_classes, cfg.hidden, cfg.depth, 0)
+        shapes = init_head(c_in, n_classes, cfg.hidden, cfg.depth, 0)
         self.params = [tf.Variable(a) for a in shapes]
         self.m = [tf.Variable(np.zeros_like(a)) for a in shapes]
         self.v = [tf.Variable(np.zeros_like(a)) for a in shapes]
@@ -214,15 +221,15 @@ class _Trainer:
         spec = lambda c, dtype=tf.float32: tf.TensorSpec([None, h, w, c], dtype)
         self.loop = tf.function(self._loop, input_signature=[
             spec(c_in), spec(n_classes), spec(2), spec(2), spec(1), tf.TensorSpec([None, None], tf.int32)])
-        self.predict = tf.function(lambda x: _forward(tf, self.params, x))
+        self.predict = tf.function(lambda x: head_forward(tf, self.params, x))
 
     def _loop(self, x, heat, size, offset, mask, batches):
         tf, lr, b1, b2 = self.tf, self.cfg.learning_rate, 0.9, 0.999
         for s in tf.range(tf.shape(batches)[0]):
             idx = batches[s]
             with tf.GradientTape() as tape:
-                out = _forward(tf, self.params, tf.gather(x, idx))
-                loss = _losses(tf, *out, *(tf.gather(a, idx) for a in (heat, size, offset, mask)))
+                out = head_forward(tf, self.params, tf.gather(x, idx))
+                loss = head_loss(tf, *out, *(tf.gather(a, idx) for a in (heat, size, offset, mask)))
             grads = tape.gradient(loss, self.params)
             self.t.assign_add(1.0)
             c1, c2 = 1 - tf.pow(b1, self.t), 1 - tf.pow(b2, self.t)
@@ -232,7 +239,7 @@ class _Trainer:
                 p.assign_sub(lr * (m / c1) / (tf.sqrt(v / c2) + 1e-7))
 
     def fit(self, x_tr, targets, seed: int) -> None:
-        for var, a in zip(self.params, _init_params(x_tr.shape[-1], self.n_classes, self.cfg.hidden, self.cfg.depth, seed)):
+        for var, a in zip(self.params, init_head(x_tr.shape[-1], self.n_classes, self.cfg.hidden, self.cfg.depth, seed)):
             var.assign(a)
         for var in self.m + self.v:
             var.assign(self.tf.zeros_like(var))
@@ -287,7 +294,7 @@ def run_probe(features: np.ndarray, boxes: list[np.ndarray], classes: list[np.nd
     trainer = _Trainer(tf, (h, w), features.shape[-1] + 2, n_classes, config)
     for f in range(int(fold_of.max()) + 1):
         tr, te = np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)
-        x_tr, x_te = _standardise(features[tr], features[te])
+        x_tr, x_te = standardise(features[tr], features[te])
         trainer.fit(x_tr, [t[tr] for t in targets], config.seed * 1000 + f)
         logits, size_p, off_p = (np.asarray(a) for a in trainer.predict(x_te))
         for i, d in zip(te, decode(logits, size_p, off_p, input_size, config.top_k, config.min_score)):
@@ -296,4 +303,5 @@ def run_probe(features: np.ndarray, boxes: list[np.ndarray], classes: list[np.nd
 
 
 __all__ = ["ProbeConfig", "Detections", "ProbeResult", "fold_assignment", "prior_features", "strides",
-           "resolvable", "encode_targets", "decode", "run_probe"]
+           "resolvable", "encode_targets", "coord_channels", "channel_stats", "standardise", "init_head", "head_forward", "head_loss", "decode",
+           "run_probe"]

@@ -137,13 +137,15 @@ def headline(summary: dict) -> dict:
     """What the first line of every output says: ``best``, ``metric``, ``evidence`` (mean, lo, hi),
     ``tied`` (labels), ``cheapest`` (label, or None when the best is itself the cheapest of its tie
     group), ``gflops`` (label -> GFLOPs of the tie group), ``random_weights``, ``n_images``,
-    ``warning`` (what the headline adds when the evidence is not earned, else None); ``best`` is None
+    ``warning`` (what the headline adds when the evidence is not earned, else None), ``finetune`` (for the
+    detection probe: what its mAP means for a fine-tuned detector, from the fine-tuning study, else None); ``best`` is None
     when no backbone could be scored."""
     run = summary.get("run") or {}
     out = {"best": None, "metric": metric_of(summary), "evidence": None, "tied": [], "cheapest": None,
            "gflops": {}, "random_weights": bool(run.get("random_weights")), "n_images": run.get("n_images"),
            "kind": (summary.get("evidence") or {}).get("evidence"),
-           "warning": warning_of(summary.get("evidence") or {})}
+           "warning": warning_of(summary.get("evidence") or {}),
+           "finetune": (summary.get("evidence") or {}).get("finetune")}
     ranked = scored(summary)
     if not ranked:
         return out
@@ -166,6 +168,8 @@ def headline_text(h: dict) -> str:
                 "(every map was degenerate); try another --layer.")
     parts = [f"Recommended: {h['best']} — {h['metric']} {fmt_interval(h['evidence'])} (95% interval"
              + (f", {h['n_images']} images)" if h.get("n_images") else ")")]
+    if h.get("finetune"):
+        parts.append(h["finetune"])
     if h["tied"]:
         parts.append(f"tied with {', '.join(h['tied'])}")
         if h["cheapest"]:

@@ -78,6 +78,8 @@ def headline_html(summary: dict) -> str:
     n = f", {e(h['n_images'])} images" if h.get("n_images") else ""
     parts = [f"Recommended: <strong>{short_label(h['best'], 40)}</strong> — {e(h['metric'])} "
              f'<span class="ci">{e(fmt_interval(h["evidence"]))}</span> <span class="muted">(95% interval{n})</span>']
+    if h.get("finetune"):
+        parts.append(f'<span class="muted">{e(h["finetune"])}</span>')
     if h["tied"]:
         parts.append("tied with " + ", ".join(short_label(t) for t in h["tied"]))
         if h["cheapest"]:

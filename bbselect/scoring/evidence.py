@@ -196,6 +196,8 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
         used["note"] = note
     if name in roiscores.NAMES:
         used["limits"] = roiscores.LIMITS
+    if spec.tier == "detection" and (ft := validated.finetune_text(study)):
+        used["finetune"] = ft
     if name == "stability":
         used["how_sure"] = stability.how_sure(validated.label_free("stability", study)["tau"])
     for e in entries:
@@ -262,7 +264,8 @@ registry.register(ScoreSpec(
 # does), with why it was chosen. The order is the strength of the evidence.
 RANKED_BY = (
     ("det_map50", "box annotations were found and the detection probe ran: held-out mAP of a detection "
-                  "head trained on each backbone's frozen features is the most direct evidence for a detector"),
+                  "head trained on each backbone's frozen features (frozen-backbone detection quality) is the "
+                  "most direct evidence bbselect measures for a detector"),
     ("box_auroc", "box annotations were found: how well each map picks out the annotated objects "
                   "is the most direct evidence for a detector"),
     ("linear_probe", "class labels were found (no boxes): how well a linear classifier on the pooled "

@@ -6,7 +6,10 @@ A score may drive the verdict only where the study shows it predicts a ground tr
 but the probe did not run, ``box_choice`` picks the cheap box score the study supports best: among
 the supported ones that this run computed, the one whose τ on its worse data set is highest.  No
 file, or no supported score, means boxes do not rank (the verdict says so).  ``label_free`` says
-whether a label-free score (neighbourhood stability) is supported, with its measured τ.
+whether a label-free score (neighbourhood stability) is supported, with its measured τ.  ``finetune``
+reads the key "finetune" (written by ``benchmarks/finetune_study.py`` only): how well the frozen
+detection probe orders detectors fine-tuned end to end; ``finetune_text`` is the detection headline's
+clause quoting it (None when the study never ran here, so the headline then claims nothing).
 """
 
 from __future__ import annotations
@@ -66,6 +69,33 @@ def label_free(name: str, study: dict | None = None) -> dict:
     taus = info.get("tau_nonrandom") or {}
     return {"supported": bool(info.get("supported")),
             "tau": {ds: t for ds, t in taus.items() if isinstance(t, (int, float)) and math.isfinite(t)}}
+
+
+def finetune(study: dict | None = None) -> dict | None:
+    """What the fine-tuning study (``benchmarks/finetune_study.py``) measured for the detection probe:
+    ``{"tau", "lo", "hi", "n", "supported"}`` (Kendall τ of frozen-probe mAP@0.5 against fine-tuned
+    mAP@0.5 across networks, its 95 % interval, how many networks), or None when it never ran here."""
+    study = load() if study is None else study
+    probe = ((study.get("finetune") or {}).get("probe")) or {}
+    tau, n = probe.get("tau"), probe.get("n")
+    if not isinstance(tau, (int, float)) or not math.isfinite(tau) or not isinstance(n, int) or n < 3:
+        return None
+    ci = [c if isinstance(c, (int, float)) else math.nan for c in (probe.get("ci") or [None, None])[:2]]
+    return {"tau": float(tau), "lo": float(ci[0]), "hi": float(ci[1]), "n": n,
+            "supported": bool(study["finetune"].get("supported"))}
+
+
+def finetune_text(study: dict | None = None) -> str | None:
+    """The detection headline's clause on what the probe's mAP means (None when the study never ran)."""
+    info = finetune(study)
+    if info is None:
+        return None
+    ci = (f" [{info['lo']:.2f}, {info['hi']:.2f}]" if math.isfinite(info["lo"]) and math.isfinite(info["hi"]) else "")
+    text = (f"frozen-backbone detection quality; in bbselect's study it orders fine-tuned detectors with "
+            f"τ = {info['tau']:.2f}{ci}, n = {info['n']} networks")
+    if not info["supported"]:
+        text += " (not shown to predict the detector you will fine-tune; docs/validation.md)"
+    return text
 
 
 def tau_text(choice: dict) -> str:

@@ -1,0 +1,78 @@
+"""The detection headline quotes the fine-tuning study (validated.json's "finetune") and says nothing of
+the sort when the study never ran (scoring/validated.py, scoring/evidence.py, report/headline.py)."""
+
+import json
+import math
+
+from bbselect.report import headline as hl
+from bbselect.scoring import evidence, validated
+
+FIXTURE = {
+    "boxes": {"scores": {}},
+    "finetune": {"generated_by": "python benchmarks/finetune_study.py", "dataset": "raccoon",
+                 "probe": {"tau": 0.6428, "ci": [0.214, 0.929], "p": 0.03, "n": 8},
+                 "supported": True},
+}
+
+
+def fixture_file(tmp_path, study):
+    path = tmp_path / "validated.json"
+    path.write_text(json.dumps(study, indent=1))
+    return json.loads(path.read_text())
+
+
+def det_entry(label, m):
+    return {"label": label, "separation": {"mean": 0.3, "lo": 0.29, "hi": 0.31},
+            "detection": {"map50": {"mean": m, "lo": m - 0.05, "hi": m + 0.05}}}
+
+
+def summary(used, entries):
+    for rank, e in enumerate(sorted(entries, key=lambda e: -e["primary"]["mean"]), 1):
+        e["rank"] = rank
+        e["tied_with"] = []
+    return {"run": {"n_images": 200}, "evidence": used, "backbones": entries}
+
+
+def test_reader_returns_tau_interval_and_n_from_a_fixture_file(tmp_path):
+    study = fixture_file(tmp_path, FIXTURE)
+    info = validated.finetune(study)
+    assert info == {"tau": 0.6428, "lo": 0.214, "hi": 0.929, "n": 8, "supported": True}
+    assert validated.finetune({}) is None
+    assert validated.finetune({"finetune": {"probe": {"tau": math.nan, "n": 8}}}) is None
+    assert validated.finetune({"finetune": {"probe": {"tau": 0.5, "n": 2}}}) is None  # τ over 2 networks says nothing
+
+
+def test_detection_headline_quotes_the_fine_tuning_tau(tmp_path):
+    study = fixture_file(tmp_path, FIXTURE)
+    es = [det_entry("a", 0.58), det_entry("b", 0.40)]
+    used = evidence.choose_primary(es, study)
+    assert used["evidence"] == "detection"
+    text = hl.headline_text(hl.headline(summary(used, es)))
+    assert ("frozen-backbone detection quality; in bbselect's study it orders fine-tuned detectors with "
+            "τ = 0.64 [0.21, 0.93], n = 8 networks") in text
+    assert "not shown to predict" not in text
+
+
+def test_unsupported_study_says_the_probe_is_not_shown_to_predict_fine_tuning(tmp_path):
+    study = fixture_file(tmp_path, {**FIXTURE, "finetune": {**FIXTURE["finetune"], "supported": False,
+                                                             "probe": {"tau": 0.07, "ci": [-0.5, 0.6], "n": 8}}})
+    es = [det_entry("a", 0.58), det_entry("b", 0.40)]
+    text = hl.headline_text(hl.headline(summary(evidence.choose_primary(es, study), es)))
+    assert "τ = 0.07 [-0.50, 0.60], n = 8 networks" in text and "not shown to predict" in text
+
+
+def test_no_fine_tuning_claim_without_the_key(tmp_path):
+    study = fixture_file(tmp_path, {"boxes": {"scores": {}}})
+    es = [det_entry("a", 0.58), det_entry("b", 0.40)]
+    used = evidence.choose_primary(es, study)
+    assert used["evidence"] == "detection" and "finetune" not in used
+    text = hl.headline_text(hl.headline(summary(used, es)))
+    assert "fine-tuned" not in text and "τ =" not in text
+
+
+def test_other_evidence_never_quotes_the_fine_tuning_study(tmp_path):
+    study = fixture_file(tmp_path, FIXTURE)
+    es = [{"label": "a", "separation": {"mean": 0.3, "lo": 0.2, "hi": 0.4},
+           "labels": {"linear_probe": {"mean": 0.9, "lo": 0.85, "hi": 0.95}}}]
+    used = evidence.choose_primary(es, study)
+    assert used["evidence"] == "labels" and "finetune" not in used
