@@ -65,7 +65,8 @@ def find_boxes(images_dir: Path, images: list[dict], setting: str | None):
     setting = (setting or "auto").strip()
     if setting.lower() == "none":
         return None
-    rels = [im["rel"] for im in images]
+    disk = annotations.disk_rels(images_dir, images)  # names with non-UTF-8 bytes: found as spelt on disk
+    rels = list(disk.values())
     source = None if setting.lower() == "auto" else Path(setting)
     if source is not None and not source.exists():
         raise UsageError(f"--boxes {setting}: no such file or folder")
@@ -77,11 +78,12 @@ def find_boxes(images_dir: Path, images: list[dict], setting: str | None):
     sizes = {}  # read only when there are boxes: a header read per image (PNG EXIF means a full decode)
     for im in images:
         try:
-            sizes[im["rel"]] = upright_size(Path(im["path"]))
+            sizes[disk[im["rel"]]] = upright_size(Path(im["path"]))
         except OSError:
             continue
     fmt, coco_file = found
-    return annotations.load_boxes(images_dir, rels, sizes, source=coco_file or source, fmt=fmt)
+    return annotations.rekeyed(annotations.load_boxes(images_dir, rels, sizes, source=coco_file or source, fmt=fmt),
+                               {d: r for r, d in disk.items()})
 
 
 def stability_wanted(setting: str, images_dir: Path, rels: list[str], labels_setting: str | None,
