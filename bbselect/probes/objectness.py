@@ -106,7 +106,8 @@ def objectness_probe(features: list[np.ndarray], masks: list, folds: int = 5,
            "n_cells": int(s["y"].size), "inside_share": float(s["y"].mean()) if s["y"].size else math.nan,
            "reason": None}
     if n_img < 2:
-        out["reason"] = f"{n_img} distinct image(s) with boxes; the probe needs at least 2"
+        out["reason"] = (f"{n_img} image(s) with boxes{' (copies counted once)' if groups is not None else ''}; "
+                         f"the probe needs at least 2")
         return out
     if s["y"].all() or not s["y"].any():
         out["reason"] = "every sampled cell is " + ("inside" if s["y"].all() else "outside") + " a box"
