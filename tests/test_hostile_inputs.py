@@ -247,6 +247,23 @@ def test_all_images_byte_identical_with_boxes_finishes_and_says_why_there_is_no_
     assert "1 distinct image" in notes and "copies" in notes
 
 
+def test_objectness_folds_keep_copies_of_an_image_together():
+    """Copies in different folds would score the probe on an image it was trained on: grouped by content,
+    three copies of one image are one image (n/a with the reason); without copies nothing changes."""
+    from bbselect.probes import objectness
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(8, 8, 4))
+    mask = np.zeros((8, 8), bool)
+    mask[2:5, 2:5] = True
+    copies = objectness.objectness_probe([f, f, f], [mask] * 3, groups=["h", "h", "h"])
+    assert np.isnan(copies["auroc"]) and "copies counted once" in copies["reason"]
+    feats = [rng.normal(size=(8, 8, 4)) for _ in range(4)]
+    plain = objectness.objectness_probe(feats, [mask] * 4)
+    grouped = objectness.objectness_probe(feats, [mask] * 4, groups=["a", "b", "c", "d"])
+    assert plain["auroc"] == grouped["auroc"]
+
+
 # ------------------------------------------------------------------ 15. deeply nested COCO json
 
 def test_coco_json_nested_100000_deep_is_a_usage_error(tmp_path):

@@ -100,7 +100,8 @@ def objectness_probe(features: list[np.ndarray], masks: list, folds: int = 5,
     """
     s = cell_samples(features, masks, max_cells=max_cells, seed=seed)
     if groups is not None and s["groups"].size:
-        s["groups"] = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()[s["groups"]]
+        first: dict = {}  # a copy takes the index of the first image with its key: no copies, no change
+        s["groups"] = np.asarray([first.setdefault(g, i) for i, g in enumerate(groups)])[s["groups"]]
     n_img = len(np.unique(s["groups"]))
     out = {"auroc": math.nan, "auroc_prior": math.nan, "gain": math.nan, "n_images": n_img,
            "n_cells": int(s["y"].size), "inside_share": float(s["y"].mean()) if s["y"].size else math.nan,
