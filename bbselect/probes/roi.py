@@ -140,14 +140,19 @@ class _Grid:
         m = len(cands)
         if self.t <= 0 or not m:
             return np.full(m, len(self.objs) > 0)
-        k = 0.0 if near else max(1 - self.t, (1 / self.t - 1) / 2) * (1 + 1e-6)
         mx, my = (cands[:, 0] + cands[:, 2]) / 2, (cands[:, 1] + cands[:, 3]) / 2
-        rx, ry = (cands[:, 2] - cands[:, 0]) * k + 1e-9, (cands[:, 3] - cands[:, 1]) * k + 1e-9
-        x0, x1 = self._bucket(mx - rx, self.gx), self._bucket(mx + rx, self.gx)
-        y0, y1 = self._bucket(my - ry, self.gy), self._bucket(my + ry, self.gy)
-        cand, row = _segments(y0, y1 + 1)  # one contiguous run of sorted objects per bucket row
-        pair_row, obj = _segments(self.start[row * self.gx + x0[cand]], self.start[row * self.gx + x1[cand] + 1])
-        pair = cand[pair_row]
+        if near:
+            key = self._bucket(my, self.gy) * self.gx + self._bucket(mx, self.gx)
+            pair, obj = _segments(self.start[key], self.start[key + 1])
+        else:
+            k = max(1 - self.t, (1 / self.t - 1) / 2) * (1 + 1e-6)
+            rx, ry = (cands[:, 2] - cands[:, 0]) * k + 1e-9, (cands[:, 3] - cands[:, 1]) * k + 1e-9
+            x0, x1 = self._bucket(mx - rx, self.gx), self._bucket(mx + rx, self.gx)
+            y0, y1 = self._bucket(my - ry, self.gy), self._bucket(my + ry, self.gy)
+            cand, row = _segments(y0, y1 + 1)  # one contiguous run of sorted objects per bucket row
+            pair_row, obj = _segments(self.start[row * self.gx + x0[cand]],
+                                      self.start[row * self.gx + x1[cand] + 1])
+            pair = cand[pair_row]
         out = np.zeros(m, dtype=bool)
         out[pair[iou_pairs(cands[pair], self.objs[obj]) >= self.t]] = True
         return out
@@ -164,7 +169,7 @@ def _first_clear(grid: _Grid, rng: np.random.Generator, bw: float, bh: float, ew
     x = 0.0 + (ew - bw) * d[:, 0] if ew > bw else np.zeros(tries)
     y = 0.0 + (eh - bh) * d[:, k - 1] if eh > bh else np.zeros(tries)
     cands = np.stack([x, y, x + bw, y + bh], axis=1)
-    for lo, hi in ((0, 1), (1, 8), (8, tries)):  # most images clear at once; crowded ones rarely do
+    for lo, hi in ((0, 1), (1, tries)):  # most images clear at once; crowded ones rarely do
         if lo >= tries:
             break
         maybe = lo + np.flatnonzero(~grid.clashes(cands[lo:hi], near=True))  # cheap: most collide here
