@@ -136,7 +136,8 @@ def run(run_dir: Path, p: ProbePlan, feature_dirs: dict[str, Path], cfg, hashes:
         log(f"cheap box scores {label}: ROI-LogME {s['roi_logme']}, TLogME {s['tlogme']}, objectness "
             f"AUROC {s['objectness']} (position prior {s['objectness_prior']})", quiet=quiet)
     out = _plain(result)
-    out.update(roi=roi, trained=p.train and not untrained, untrained=untrained, layout=p.boxes.layout, sampled=p.sampled, candidates=p.candidates, max_images=p.max_images,
+    out.update(roi=roi, trained=p.train and not untrained, untrained=untrained, layout=p.boxes.layout,
+               sampled=p.sampled, candidates=p.candidates, max_images=p.max_images,
                class_names=pimg.class_names, figure=figure, seconds=time.perf_counter() - t0)
     rundir.write_json(run_dir / PROBE_FILE, out)
     return out
