@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,9 @@ ARRAY_FOLDER = ".arrays"  # in-memory images are written here (under ``output``)
 def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True, **options) -> "Result":
     """Compare backbones on ``images`` and return a :class:`Result`.
 
-    images      a folder (searched recursively), a list of image arrays (H×W×3 or H×W; uint8, or
-                floats in [0, 1]), or None for the bundled sample photos
+    images      a folder (searched recursively), a list, tuple or iterable of image arrays (H×W×3 or
+                H×W; uint8, or floats in [0, 1]), an N×H×W×3 or N×H×W batch array, or None for the
+                bundled sample photos
     backbones   registry names with options (``"mobilenet:alpha=0.25,layer=c4"``) and/or Keras models
                 (your own backbone: any functional model taking H×W×3 images); default vgg16, resnet50,
                 mobilenetv2
@@ -67,11 +69,12 @@ def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True,
         else:
             labels.append(registry.register_model(b, _preprocess_fn(preprocess)))
             _match_input_size(b, values)
-    if isinstance(images, (list, tuple)):
-        folder = _write_arrays(images, Path(values.get("output", CompareConfig.output)))
+    arrays = _image_list(images)
+    if arrays is not None:
+        folder = _write_arrays(arrays, Path(values.get("output", CompareConfig.output)))
         values.setdefault("name", "arrays")
     else:
-        folder = Path(images) if images is not None else default_images_dir()
+        folder = Path(os.fsdecode(images)) if images is not None else default_images_dir()
     cfg = CompareConfig(images=str(folder), backbones=labels, **values)
     outcome = pipeline.compare(cfg, quiet=quiet)
     return Result(Path(outcome.run_dir).resolve(), outcome.summary, outcome.exit_code)
@@ -96,8 +99,43 @@ def _match_input_size(model, values: dict) -> None:
     values["input_size"] = side
 
 
+def _image_list(images) -> list | None:
+    """The in-memory images ``images`` holds, as a list; None for a folder path or None.
+
+    A list, tuple, generator or other iterable of arrays; an N×H×W×3 (or ×4, ×1) batch array; an
+    N×H×W grayscale batch. A 3-D array ending in 3 or 4 is refused as ambiguous (one colour image, or
+    a batch of N images 3 or 4 pixels wide?). Anything else is a ``UsageError``."""
+    if images is None or isinstance(images, (str, bytes, os.PathLike)):
+        return None
+    if isinstance(images, np.ndarray):
+        if images.dtype == object and images.ndim == 1:
+            return list(images)
+        if images.dtype == object:
+            raise UsageError(f"images: an object array of shape {images.shape}; give a list of image arrays "
+                             f"or a numeric N×H×W×3 batch")
+        if images.ndim == 3 and images.shape[-1] in (3, 4):
+            raise UsageError(f"images: a 3-D array of shape {images.shape} could be one image or a batch of "
+                             f"grayscale images; for one image pass [image], for a batch an N×H×W×3 array")
+        if images.ndim not in (3, 4):
+            raise UsageError(f"images: a {images.ndim}-D array of shape {images.shape}; expected an N×H×W×3 "
+                             f"or N×H×W batch")
+        return list(images)
+    if isinstance(images, (list, tuple)) or (hasattr(images, "__iter__") and not isinstance(images, (dict, set))):
+        return list(images)
+    raise UsageError(f"images: expected a folder, a list (or iterable, or N×H×W×3 batch) of image arrays, or "
+                     f"None; got {type(images).__name__} {images!r:.60}")
+
+
 def _as_uint8(a, i: int) -> np.ndarray:
-    arr = np.asarray(a)
+    if isinstance(a, (str, bytes, os.PathLike)):
+        raise UsageError(f"images[{i}]: {a!r:.80} is a path; give the folder as images=..., or every image as "
+                         f"an array")
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as err:  # a ragged nested list
+        raise UsageError(f"images[{i}]: not an image array ({err})") from None
+    if arr.dtype.kind not in "buif":
+        raise UsageError(f"images[{i}]: expected numbers (uint8, or floats in [0, 1]); got dtype {arr.dtype}")
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4))) or min(arr.shape[:2]) < 1:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
+import os
+import stat
 from difflib import get_close_matches
 from pathlib import Path
 
@@ -45,6 +47,37 @@ def did_you_mean(word: str, choices, n: int = 1, quote: bool = True) -> str:
     if not hint:
         return ""
     return "; did you mean " + " or ".join(repr(h) if quote else h for h in hint) + "?"
+
+
+def readable(name: str) -> str:
+    """``name`` as valid Unicode. Python holds the bytes of a file name that are not UTF-8 (common in
+    zips made on Windows) as lone surrogates (PEP 383), which no UTF-8 report, JSON or hash can take;
+    they become ``\\xNN`` here (``caf\\xe9.jpg``). Valid text is returned unchanged: image names get
+    this once, when found, and every text file a run writes gets it again (a folder path can hold
+    such bytes too)."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        try:
+            return os.fsencode(name).decode("utf-8", "backslashreplace")
+        except UnicodeError:
+            return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def special_file(path: str | Path) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a folder ("a FIFO", "a
+    character device", ...), else None. Only ``stat``: opening a FIFO blocks until a writer comes, and
+    a device such as ``/dev/zero`` never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((what for test, what in kinds if test(mode)), "a special file")
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bbselect.common import did_you_mean
+from bbselect.common import did_you_mean, special_file
 from bbselect.config import values
 from bbselect.config.schema import (
     PROBE_CHOICES,
@@ -92,7 +92,18 @@ def resolve(cfg: CompareConfig, *, check_memory: bool = True) -> Resolved:
         check_memory_estimate(cfg)
     if not resolved.images_dir.exists():
         raise InputError(f"images folder {cfg.images} does not exist")
+    for what, path in (("images", cfg.images), ("--labels", _labels_file(cfg.labels))):
+        kind = special_file(Path(path).expanduser()) if path else None
+        if kind:
+            raise UsageError(f"{what} {path}: not a regular file or folder ({kind}; reading it would block "
+                             f"or never end)")
     return resolved
+
+
+def _labels_file(labels) -> str | None:
+    """The labels CSV a ``labels`` setting names, None for ``auto`` / ``none``."""
+    text = str(labels or "auto").strip()
+    return None if text.lower() in ("auto", "none") else text
 
 
 def estimate_memory(cfg: CompareConfig) -> int:

@@ -23,6 +23,8 @@ the image-size check and the clamping of boxes are in ``boxmodel``; any malforme
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 
 from bbselect.errors import UsageError
@@ -142,6 +144,21 @@ def load_boxes(images_root: Path, image_rels: list[str],
     return BoxSet(boxes=boxes, format=fmt, missing=missing, source=used, notes=notes, layout=layout)
 
 
+def disk_rels(images_root: Path, images: list[dict]) -> dict[str, str]:
+    """Image rel -> its path under ``images_root`` as the file system spells it, to find annotation
+    files beside it. They differ only for names with bytes that are not UTF-8, which a rel writes
+    ``\\xNN`` (``common.readable``); ``images``: dicts with ``rel`` and ``path``."""
+    root = os.path.abspath(images_root)
+    return {im["rel"]: (Path(os.path.relpath(im["path"], root)).as_posix()
+                        if "\\" in im["rel"] and im.get("path") else im["rel"]) for im in images}
+
+
+def rekeyed(found: BoxSet, rel_of: dict[str, str]) -> BoxSet:
+    """``found`` with its image keys mapped by ``rel_of`` (the inverse of ``disk_rels``)."""
+    return dataclasses.replace(found, boxes={rel_of.get(r, r): b for r, b in found.boxes.items()},
+                               missing=[rel_of.get(r, r) for r in found.missing])
+
+
 _FORMAT_NAMES = {"yolo": "YOLO", "voc": "Pascal VOC", "coco": "COCO"}
 
 
@@ -164,4 +181,4 @@ def layout_of(fmt: str, found: Path, images_root: Path, rel: str, source: Path |
     return f"{name}: {found.parent.relative_to(images_root).as_posix()}/ under the image folder"
 
 
-__all__ = ["FORMATS", "detect_format", "load_boxes", "layout_of"]
+__all__ = ["FORMATS", "detect_format", "load_boxes", "layout_of", "disk_rels", "rekeyed"]

@@ -80,6 +80,8 @@ def parse_coco(path: Path, image_rels: list[str],
             data = json.load(fh)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}, line {exc.lineno}: malformed JSON ({exc.msg})") from None
+    except RecursionError:  # [[[[...]]]] 100,000 deep: json recurses once per level
+        raise UsageError(f"{path}: JSON nested too deeply to be a COCO file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read COCO file {path}: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \

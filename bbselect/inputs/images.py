@@ -20,6 +20,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from bbselect.common import readable, special_file
+
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 _ID_SLUG_MAX = 60
@@ -58,7 +60,10 @@ def discover_images(root: Path) -> tuple[list[ImageRef], list[Skipped]]:
     """
     root = Path(os.path.abspath(root))
     if not root.is_dir():
-        return [ImageRef(root, root.name, image_id(root.name))], []
+        name = readable(root.name)
+        if special_file(root):  # a FIFO or device named directly: opening it would hang or never end
+            return [], [Skipped(name, f"not a regular file ({special_file(root)})")]
+        return [ImageRef(root, name, image_id(name))], []
     images: list[ImageRef] = []
     skipped: list[Skipped] = []
     stack: list[tuple[Path, str]] = [(root, "")]
@@ -76,7 +81,7 @@ def discover_images(root: Path) -> tuple[list[ImageRef], list[Skipped]]:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            rel = prefix + entry.name
+            rel = prefix + readable(entry.name)
             try:
                 if entry.is_symlink():
                     try:
@@ -106,8 +111,25 @@ def discover_images(root: Path) -> tuple[list[ImageRef], list[Skipped]]:
                 skipped.append(Skipped(rel, "not a regular file"))
                 continue
             images.append(ImageRef(Path(entry.path), rel, image_id(rel)))
+    images, clashes = _unique(images)
+    skipped.extend(clashes)
     images.sort(key=lambda r: r.rel)
     skipped.sort(key=lambda s: s.rel)
     return images, skipped
+
+
+def _unique(images: list[ImageRef]) -> tuple[list[ImageRef], list[Skipped]]:
+    """One image per ``rel``: a name whose non-UTF-8 bytes, written ``\\xNN``, spell another file's
+    name is skipped (the file whose name is what it says is kept)."""
+    by_rel: dict[str, list[ImageRef]] = {}
+    for r in images:
+        by_rel.setdefault(r.rel, []).append(r)
+    keep, skipped = [], []
+    for rel, refs in by_rel.items():
+        refs.sort(key=lambda r: (readable(str(r.path)) != str(r.path), os.fsencode(r.path)))
+        keep.append(refs[0])
+        skipped += [Skipped(rel, "its name has bytes that are not UTF-8, and written as \\xNN it is the "
+                                 "name of another file") for _ in refs[1:]]
+    return keep, skipped
 
 

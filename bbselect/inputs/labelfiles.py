@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path, PurePosixPath
 
+from bbselect.common import special_file
 from bbselect.errors import UsageError
 
 
@@ -46,6 +47,9 @@ def labels_csv(path: Path) -> dict[str, str]:
     listed twice with different labels.
     """
     path = Path(path)
+    kind = special_file(path)
+    if kind:  # /dev/zero never ends, a FIFO blocks: refuse before opening
+        raise UsageError(f"--labels {path}: not a regular file ({kind})")
     try:
         fh = open(path, newline="", encoding="utf-8-sig")
     except OSError as exc:

@@ -35,34 +35,45 @@ def yolo_candidates(images_root: Path, rel: str, source: Path | None) -> list[Pa
 NAME_FILES = ("classes.txt", "classes.yaml", "data.yaml", "dataset.yaml")
 
 
-def _names_from(f: Path) -> list[str] | None:
+def _name(v, f: Path, where: str) -> str:
+    """One class name: a scalar.  A list or mapping is refused before ``str`` could expand it: YAML
+    aliases share one object, so nine levels of nine aliases cost nothing to load but ``str`` of them
+    is 3 GB."""
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return str(v)
+    raise UsageError(f"{f}: class name {where} must be a string, got a {type(v).__name__}")
+
+
+def _names_from(f: Path) -> dict[int, str] | None:
     try:
         text = f.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read class names {f}: {exc}") from exc
     if f.suffix == ".txt":
-        return [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return dict(enumerate(ln.strip() for ln in text.splitlines() if ln.strip()))
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise UsageError(f"cannot read class names {f}: {exc}") from exc
     names = data.get("names") if isinstance(data, dict) else None
-    if isinstance(names, dict):  # ultralytics: {0: person, 1: bicycle, ...}
+    if isinstance(names, dict):  # ultralytics: {0: person, 1: bicycle, ...}; kept sparse (ids may be huge)
         try:
-            ids = sorted(int(k) for k in names)
+            ids = [int(k) for k in names if not isinstance(k, (bool, float))]
         except (TypeError, ValueError):
-            raise UsageError(f"{f}: 'names' keys must be class ids 0, 1, ...") from None
-        lookup = {int(k): str(v) for k, v in names.items()}
-        return [lookup.get(i, str(i)) for i in range(ids[-1] + 1)] if ids else None
+            ids = []
+        if len(ids) != len(names) or any(i < 0 for i in ids):
+            raise UsageError(f"{f}: 'names' keys must be class ids 0, 1, ...")
+        return {int(k): _name(v, f, f"{k!r}") for k, v in names.items()}
     if isinstance(names, list):
-        return [str(n) for n in names]
+        return {i: _name(v, f, f"#{i}") for i, v in enumerate(names)}
     return None
 
 
-def yolo_names(label_file: Path, roots: list[Path]) -> list[str] | None:
-    """Class names from ``classes.txt`` (labelImg) or a ``names:`` list/dict in ``classes.yaml`` /
+def yolo_names(label_file: Path, roots: list[Path]) -> dict[int, str] | None:
+    """Class id -> name from ``classes.txt`` (labelImg) or a ``names:`` list/dict in ``classes.yaml`` /
     ``data.yaml`` / ``dataset.yaml`` (ultralytics), in the label file's folder, the label tree's
-    parent or the roots; None keeps the ids."""
+    parent or the roots; None keeps the ids.  A mapping, not a list: ``{0: a, 10**12: b}`` costs two
+    entries."""
     folders = [label_file.parent, label_file.parent.parent, *roots]
     for folder in dict.fromkeys(folders):
         for name in NAME_FILES:
@@ -74,8 +85,12 @@ def yolo_names(label_file: Path, roots: list[Path]) -> list[str] | None:
     return None
 
 
-def parse_yolo(path: Path, names: list[str] | None = None) -> list[Box]:
-    """Boxes of one YOLO label file (normalised ``class cx cy w h`` lines)."""
+def parse_yolo(path: Path, names=None) -> list[Box]:
+    """Boxes of one YOLO label file (normalised ``class cx cy w h`` lines).  ``names``: a list or an id ->
+    name mapping (``yolo_names``); an id it skips below its largest keeps the id as its name."""
+    if isinstance(names, (list, tuple)):
+        names = dict(enumerate(names))
+    top = max(names, default=-1) if names is not None else -1
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -103,10 +118,10 @@ def parse_yolo(path: Path, names: list[str] | None = None) -> list[Box]:
             raise UsageError(f"{where}: YOLO coordinates must be normalised to 0..1; got "
                              f"{line.strip()!r} (pixel coordinates?)")
         if names is not None:
-            if cls >= len(names):
-                raise UsageError(f"{where}: class id {cls} but classes.txt lists only "
-                                 f"{len(names)} names")
-            label = names[cls]
+            if cls > top:
+                raise UsageError(f"{where}: class id {cls} but the class names file's largest id is "
+                                 f"{top} ({len(names)} names)")
+            label = names.get(cls, str(cls))
         else:
             label = str(cls)
         if len(tok) == 5:

@@ -84,6 +84,8 @@ def fold_assignment(n: int, folds: int, seed: int, groups=None) -> np.ndarray:
         raise ValueError("the detection probe needs at least 2 images")
     groups = np.arange(n) if groups is None else np.asarray(groups)
     uniq, inverse = np.unique(groups, return_inverse=True)
+    if len(uniq) < 2:  # copies of one image: any split would test on an image the head was trained on
+        raise ValueError("the detection probe needs at least 2 distinct images")
     k = max(2, min(int(folds), len(uniq)))
     order = np.random.default_rng(seed).permutation(len(uniq))
     sizes = np.bincount(inverse, minlength=len(uniq))

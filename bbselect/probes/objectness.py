@@ -90,20 +90,25 @@ def oof_auroc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5) 
 
 
 def objectness_probe(features: list[np.ndarray], masks: list, folds: int = 5,
-                     max_cells: int = 256, seed: int = 0) -> dict:
+                     max_cells: int = 256, seed: int = 0, groups=None) -> dict:
     """``{"auroc", "auroc_prior", "gain", "n_images", "n_cells", "inside_share", "reason"}``.
 
     ``features``: per image, the map cropped to its valid region [h_i, w_i, C]; ``masks``: per image,
     the [h_i, w_i] "inside a box" mask, or None for an image without boxes.  NaN with a reason when fewer than 2 images have boxes or no cell is outside
-    (or inside) a box.
+    (or inside) a box.  ``groups``: per image, a key shared by copies of one image (its content hash),
+    kept in one fold so that no copy is scored by a model trained on another; default: every image its own.
     """
     s = cell_samples(features, masks, max_cells=max_cells, seed=seed)
+    if groups is not None and s["groups"].size:
+        first: dict = {}  # a copy takes the index of the first image with its key: no copies, no change
+        s["groups"] = np.asarray([first.setdefault(g, i) for i, g in enumerate(groups)])[s["groups"]]
     n_img = len(np.unique(s["groups"]))
     out = {"auroc": math.nan, "auroc_prior": math.nan, "gain": math.nan, "n_images": n_img,
            "n_cells": int(s["y"].size), "inside_share": float(s["y"].mean()) if s["y"].size else math.nan,
            "reason": None}
     if n_img < 2:
-        out["reason"] = f"{n_img} image(s) with boxes; the probe needs at least 2"
+        out["reason"] = (f"{n_img} image(s) with boxes{' (copies counted once)' if groups is not None else ''}; "
+                         f"the probe needs at least 2")
         return out
     if s["y"].all() or not s["y"].any():
         out["reason"] = "every sampled cell is " + ("inside" if s["y"].all() else "outside") + " a box"

@@ -117,7 +117,10 @@ def run(run_dir: Path, p: ProbePlan, feature_dirs: dict[str, Path], cfg, hashes:
     groups = {im["rel"]: (hashes or {}).get(im["id"]) or file_digest(im["path"]) for im in ready}
     pimg = study.probe_images(rels, p.boxes.boxes, sizes, dict(zip(rels, valid)), input_size, groups)
     result, figure = {"backbones": {}, "priors": {}, "n_images": len(ready)}, None
-    if p.train:
+    untrained = _too_few_distinct(groups) if p.train else None
+    if untrained:
+        log(f"detection probe: not trained: {untrained}", quiet=quiet)
+    if p.train and not untrained:
         loaders = {label: (lambda d=d: _load(d, ids)) for label, d in feature_dirs.items()}
         result = study.probe_study(loaders, pimg, ProbeConfig(seed=seed))
         for label, b in result["backbones"].items():
@@ -128,15 +131,28 @@ def run(run_dir: Path, p: ProbePlan, feature_dirs: dict[str, Path], cfg, hashes:
     roi = {}
     for label, d in feature_dirs.items():  # one backbone's tensors in memory at a time
         roi[label] = roiscores.backbone_scores(_load(d, ids), valid, [p.boxes.boxes.get(r, []) for r in rels],
-                                               input_size, seed=seed)
+                                               input_size, seed=seed, groups=[groups[r] for r in rels])
         s = {k: fmt_num(v, 3) for k, v in roi[label].items() if k in roiscores.NAMES}
         log(f"cheap box scores {label}: ROI-LogME {s['roi_logme']}, TLogME {s['tlogme']}, objectness "
             f"AUROC {s['objectness']} (position prior {s['objectness_prior']})", quiet=quiet)
     out = _plain(result)
-    out.update(roi=roi, trained=p.train, layout=p.boxes.layout, sampled=p.sampled, candidates=p.candidates, max_images=p.max_images,
+    out.update(roi=roi, trained=p.train and not untrained, untrained=untrained, layout=p.boxes.layout,
+               sampled=p.sampled, candidates=p.candidates, max_images=p.max_images,
                class_names=pimg.class_names, figure=figure, seconds=time.perf_counter() - t0)
     rundir.write_json(run_dir / PROBE_FILE, out)
     return out
+
+
+def _too_few_distinct(groups: dict[str, str]) -> str | None:
+    """Why the probe cannot be cross-validated on these images (``groups``: rel -> content hash), or None.
+    Copies of an image always share a fold (a copy in another fold would be scored by a head trained on
+    it), so two folds need two distinct images."""
+    distinct = len(set(groups.values()))
+    if distinct >= 2:
+        return None
+    return (f"the {len(groups)} probe images are byte-identical copies of {distinct} distinct image; "
+            f"copies must share a fold (else the probe is scored on images it was trained on), so "
+            f"cross-validation needs at least 2 distinct images")
 
 
 def _plain(result: dict) -> dict:

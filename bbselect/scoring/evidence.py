@@ -65,7 +65,8 @@ def find_boxes(images_dir: Path, images: list[dict], setting: str | None):
     setting = (setting or "auto").strip()
     if setting.lower() == "none":
         return None
-    rels = [im["rel"] for im in images]
+    disk = annotations.disk_rels(images_dir, images)  # names with non-UTF-8 bytes: found as spelt on disk
+    rels = list(disk.values())
     source = None if setting.lower() == "auto" else Path(setting)
     if source is not None and not source.exists():
         raise UsageError(f"--boxes {setting}: no such file or folder")
@@ -77,11 +78,12 @@ def find_boxes(images_dir: Path, images: list[dict], setting: str | None):
     sizes = {}  # read only when there are boxes: a header read per image (PNG EXIF means a full decode)
     for im in images:
         try:
-            sizes[im["rel"]] = upright_size(Path(im["path"]))
+            sizes[disk[im["rel"]]] = upright_size(Path(im["path"]))
         except OSError:
             continue
     fmt, coco_file = found
-    return annotations.load_boxes(images_dir, rels, sizes, source=coco_file or source, fmt=fmt)
+    return annotations.rekeyed(annotations.load_boxes(images_dir, rels, sizes, source=coco_file or source, fmt=fmt),
+                               {d: r for r, d in disk.items()})
 
 
 def stability_wanted(setting: str, images_dir: Path, rels: list[str], labels_setting: str | None,
@@ -97,7 +99,8 @@ def stability_wanted(setting: str, images_dir: Path, rels: list[str], labels_set
     if setting == "on":
         return True, "turned on (--stability on)", None
     classes, _ = find_labels(images_dir, rels, labels_setting)
-    if classes:
+    counts = np.unique(list((classes or {}).values()), return_counts=True)[1]
+    if (counts >= 2).sum() >= 2:  # labels a probe can score (a class of one image is left out)
         return False, "class labels were found, so the verdict rests on them (--stability on computes it too)", None
     b = (boxes_setting or "auto").strip()
     if b.lower() != "none" and (b.lower() != "auto" or annotations.detect_format(images_dir, rels, None)):
@@ -111,7 +114,19 @@ def stability_wanted(setting: str, images_dir: Path, rels: list[str], labels_set
 # ---------------------------------------------------------------- scores
 
 def label_scores(features: np.ndarray, classes: list[str], seed: int = 0) -> dict:
-    probe = labels.probe_scores(features, np.asarray(classes), seed=seed)
+    """Probe, kNN and LogME on the labelled images. A class with a single image cannot be
+    cross-validated: its images are left out (``left_out`` says which) when two classes of two images
+    remain; otherwise every score is NaN with the reason."""
+    classes = np.asarray(classes)
+    names, counts = np.unique(classes, return_counts=True)
+    single, left_out = names[counts < 2], None
+    if single.size and (counts >= 2).sum() >= 2:
+        keep = ~np.isin(classes, single)
+        features, classes = np.asarray(features)[keep], classes[keep]
+        shown = ", ".join(str(c) for c in single[:5]) + (" ..." if single.size > 5 else "")
+        left_out = (f"left out {single.size} class(es) with a single image ({shown}): cross-validation needs "
+                    f"at least 2 images per class")
+    probe = labels.probe_scores(features, classes, seed=seed)
     try:
         lm = logme(features, np.asarray(classes))
     except (ValueError, np.linalg.LinAlgError):
@@ -124,7 +139,19 @@ def label_scores(features: np.ndarray, classes: list[str], seed: int = 0) -> dic
                          "n": probe["n"]},
         "knn": {**{k: probe["knn"].get(k) for k in keep}, "n": probe["n"]},
         "reason": probe.get("reason"),
+        "left_out": left_out,
     }
+
+
+def labels_outcome(how: str, entries: list[dict]) -> str:
+    """``find_labels``' description with what became of the labels: classes left out, or why no label
+    score could be computed (then the ranking falls back and ``choose_primary`` says why)."""
+    lab = next((e["labels"] for e in entries if e.get("labels")), None)
+    if lab is None:
+        return how
+    if lab.get("reason"):
+        return f"{how}; not scored: {lab['reason']}"
+    return f"{how}; {lab['left_out']}" if lab.get("left_out") else how
 
 
 def box_scores(maps_by_image: dict[str, dict], boxes_by_rel: dict[str, list], rel_of: dict[str, str]) -> dict:
@@ -188,6 +215,9 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
         if name == order[-1][0] or any(np.isfinite(registry.value(e, name)) for e in entries):
             break
         skipped.append(spec)
+    dropped = next((e["labels"]["reason"] for e in entries if (e.get("labels") or {}).get("reason")), None)
+    if dropped and spec.tier == "label-free":  # labels were given, but no label score exists
+        why = why.replace("no labels or boxes were given", f"class labels were found but cannot be scored ({dropped})")
     used = {"evidence": spec.tier, "metric": spec.title, "why": why, "supported": supported(spec, study)}
     missed = [s for s in skipped if s.tier == "label-free"]
     if not used["supported"] and missed:

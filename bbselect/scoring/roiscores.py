@@ -59,12 +59,14 @@ def nan_reasons(s: dict, objectness_reason: str | None) -> dict[str, str]:
     return out
 
 
-def backbone_scores(features, valid_hw, boxes, input_size: int, seed: int = 0, folds: int = FOLDS) -> dict:
+def backbone_scores(features, valid_hw, boxes, input_size: int, seed: int = 0, folds: int = FOLDS,
+                    groups=None) -> dict:
     """All ROI and objectness scores of one backbone.
 
     ``features``: per image, the full ``[h, w, C]`` map of the square ``input_size`` input;
     ``valid_hw``: per image, the content's (rows, cols) in input pixels; ``boxes``: per image, its
-    normalised boxes (empty = no objects; such an image adds nothing, as in the study).  Returns the
+    normalised boxes (empty = no objects; such an image adds nothing, as in the study); ``groups``: per
+    image, its content hash (copies share a fold of the objectness probe).  Returns the
     ``NAMES`` values, counts (``n_objects``, ``n_background``, ``n_classes``, ``n_images``,
     ``n_cells``) and ``reasons`` for the NaN ones."""
     features, valid_hw, boxes = list(features), [tuple(v) for v in valid_hw], [list(b) for b in boxes]
@@ -75,7 +77,7 @@ def backbone_scores(features, valid_hw, boxes, input_size: int, seed: int = 0, f
         r, c = valid_map_region(v, input_size, f.shape[:2])
         crops.append(f[:r, :c])
         masks.append(box_mask((r, c), b) if b else None)
-    obj = objectness.objectness_probe(crops, masks, folds=folds, seed=seed)
+    obj = objectness.objectness_probe(crops, masks, folds=folds, seed=seed, groups=groups)
     out = {**{k: float(roi[k]) for k in roilogme.ROI_SCORE_NAMES},
            "objectness": obj["auroc"], "objectness_prior": obj["auroc_prior"], "objectness_gain": obj["gain"],
            "n_objects": roi["n_objects"], "n_background": roi["n_background"], "n_classes": roi["n_classes"],

@@ -119,6 +119,7 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
             per_image[meta["label"]] = scored
     stability.add_paired(entries, {lb: v for lb, v in stab.items() if v is not None})
     probe = _probe(run_dir)
+    untrained = (probe or {}).get("untrained")  # e.g. every image a copy of one: why there is no probe
     if probe is not None:
         roiscores.attach(entries, probe.get(roiscores.KEY))
         if not probe.get("backbones"):  # --probe cheap: box scores only, no detection head
@@ -126,6 +127,7 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
         else:
             detection.attach(entries, probe)
     used = evidence.choose_primary(entries)
+    labels_how = evidence.labels_outcome(labels_how, entries)
     if used["evidence"] == "detection" and detection.at_floor(probe):
         used.update(supported=False, unsupported=detection.floor_sentence(probe))
     ordered = ranking.rank(entries, health_gate=used["evidence"] == "label-free")
@@ -164,7 +166,8 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
             "boxes": None if boxes is None else {
                 "format": boxes.format, "source": str(boxes.source) if boxes.source else None,
                 "n_boxes": boxes.n_boxes, "images_with_boxes": len(boxes.boxes),
-                "images_without": len(boxes.missing), "notes": boxes.notes, "layout": boxes.layout,
+                "images_without": len(boxes.missing), "layout": boxes.layout,
+                "notes": boxes.notes + ([f"No detection probe: {untrained}."] if untrained else []),
             },
             "classes": sorted(set(classes.values())) if classes else None,
         },

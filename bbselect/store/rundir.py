@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from bbselect.common import readable
 from bbselect.errors import InputError, OutputError
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -37,7 +38,7 @@ def write_crash_log(err: BaseException, header: str) -> Path:
             pass
     fd, name = tempfile.mkstemp(prefix="bbselect-crash-", suffix=".log")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+        f.write(readable(text))
     return Path(name)
 
 
@@ -124,7 +125,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Write ``text`` as UTF-8; bytes of a path that were not UTF-8 are written ``\\xNN`` (``readable``)."""
+    atomic_write_bytes(path, readable(text).encode("utf-8"))
 
 
 def json_ready(obj):
