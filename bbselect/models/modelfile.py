@@ -34,8 +34,12 @@ def looks_like_model_path(text: str) -> bool:
 
 def existing_file(text: str, what: str) -> Path:
     """The resolved path of an existing file, or a UsageError naming ``what`` it was meant to be."""
-    path = Path(text).expanduser()
-    if not path.is_file():
+    try:
+        path = Path(text).expanduser()
+        found = path.is_file()
+    except (ValueError, RuntimeError, OSError):  # a NUL byte, ~unknown_user
+        found = False
+    if not found:
         raise UsageError(f"{what} {text!r}: no such file")
     return path.resolve()
 

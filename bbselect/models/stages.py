@@ -12,7 +12,8 @@ a name that is unique without its path may be given without it.
 Stages follow the detector/FPN convention: stage ``cK`` is the *last* layer whose output has stride
 ``2**K`` relative to the input (c2 = stride 4 … c5 = stride 32), stride rounded to the nearest power
 of two in log2 (so valid-padding networks, SqueezeNet's 13 × 13 at 224, get their nearest stride).
-Zero-padding and input layers are never chosen. A network whose deepest stride is below 32 (SqueezeNet
+Zero-padding and input layers, and bare ops between layers (``x + y``), are never chosen (any of them
+can still be tapped by name). A network whose deepest stride is below 32 (SqueezeNet
 1.1: 16) gets its deepest stage when ``c5`` is asked; the choice carries a note with the stride, and
 the report shows it.
 """
@@ -38,6 +39,9 @@ class Tap:
     tensor: object  # its output in the flat graph
     kind: str  # the layer's class name
     stride: int
+    parent: str = ""  # the path of the nested model it is in ("" at the top), ending in "/"
+    is_model: bool = False  # the output of a nested model as a whole (its layers are taps too)
+    is_layer: bool = True  # a Keras layer, not a bare op of the graph (``x + y``): only layers are stages
 
 
 @dataclass(frozen=True)
@@ -102,22 +106,23 @@ def trace(model, size: int | None = None) -> Graph:
     if fixed is not None and fixed != size:
         raise UsageError(f"{model.name} takes {fixed}×{fixed} inputs, not --input-size {size}")
     inp = keras().Input((size, size, 3), name="image")
-    records: list[tuple[str, object, object, object]] = []
+    records: list[tuple] = []
     try:
         _call(model, (inp,), {}, None, records)
     except (ValueError, TypeError) as err:  # e.g. 'valid' convolutions that leave nothing at this size
         first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
         raise UsageError(f"{model.name} cannot run at input size {size}: {first[:300]}") from None
     taps, seen, macs = [], {}, []
-    for name, out, op, arg in records:
-        if hasattr(arg, "shape") and hasattr(out, "shape") and None not in tuple(out.shape)[1:]:
+    for name, out, op, arg, parent, is_model in records:
+        if not is_model and hasattr(arg, "shape") and hasattr(out, "shape") and None not in tuple(out.shape)[1:]:
             macs.append((op, layer_macs(op, arg, out)))
         shape = tuple(getattr(out, "shape", ()))
         if len(shape) != 4 or shape[1] is None:
             continue
         seen[name] = seen.get(name, 0) + 1
         unique = name if seen[name] == 1 else f"{name}#{seen[name]}"  # a layer called twice
-        taps.append(Tap(unique, out, type(op).__name__, layer_stride(size, shape[1])))
+        taps.append(Tap(unique, out, type(op).__name__, layer_stride(size, shape[1]), parent, is_model,
+                        isinstance(op, keras().layers.Layer)))
     return Graph(str(model.name), inp, tuple(taps), size, tuple(macs))
 
 
@@ -127,21 +132,26 @@ def _is_graph(model) -> bool:
 
 
 def _call(op, args, kwargs, prefix: str | None, records: list):
-    """Call ``op`` on symbolic ``args``; step into nested models, record every other layer's output."""
+    """Call ``op`` on symbolic ``args``; step into nested models, record every layer's output (and every
+    nested model's, as a whole)."""
     k = keras()
     inner = "" if prefix is None else f"{prefix}{op.name}/"
+    arg = args[0] if args else None
     if isinstance(op, k.Sequential):
-        x = args[0]
+        out = args[0]
         for layer in op.layers:
-            x = _call(layer, (x,), {}, inner, records)
-        return x
-    if _is_graph(op):
+            out = _call(layer, (out,), {}, inner, records)
+    elif _is_graph(op):
         def step(o):
             return lambda *a, **kw: _call(o, a, kw, inner, records)
 
-        return op._run_through_graph(list(args), operation_fn=step)
-    out = op(*args, **kwargs)
-    records.append(((prefix or "") + op.name, out, op, args[0] if args else None))
+        out = op._run_through_graph(list(args), operation_fn=step)
+    else:
+        out = op(*args, **kwargs)
+        records.append(((prefix or "") + op.name, out, op, arg, prefix or "", False))
+        return out
+    if prefix is not None:
+        records.append((prefix + op.name, out, op, arg, prefix, True))
     return out
 
 
@@ -151,19 +161,32 @@ def as_graph(model_or_graph, size: int | None = None) -> Graph:
 
 def spatial_layers(model_or_graph) -> list[tuple[str, tuple, int]]:
     """(name, output_shape, stride) of every 4-D layer output, in the model's order."""
-    return [(t.name, tuple(t.tensor.shape), t.stride) for t in as_graph(model_or_graph).taps]
+    return [(t.name, tuple(t.tensor.shape), t.stride) for t in as_graph(model_or_graph).taps if not t.is_model]
 
 
 def find_stages(model_or_graph) -> dict[str, str]:
-    """Map c2..c5 to the last non-padding layer of each stride (see module docstring)."""
-    found: dict[str, str] = {}
-    for t in as_graph(model_or_graph).taps:
-        if t.kind in _NEVER:
-            continue
-        for stage, s in STAGES.items():
-            if t.stride == s:
-                found[stage] = t.name
-    return found
+    """Map c2..c5 to the last non-padding layer of each stride (see module docstring).
+
+    Level by level: the last layer (or nested model, taken as a whole) of the stride at the top; a
+    nested model found so is entered for its own last layer of that stride. Only when a level has none
+    of the stride are its nested models searched (the base of ``inputs -> preprocessing -> base``), so a
+    block nested for tidiness (ConvNeXt's Sequential down-sampling blocks) does not move a stage."""
+    taps = [t for t in as_graph(model_or_graph).taps if t.kind not in _NEVER and t.is_layer]
+    found = {stage: _last_at(taps, "", s) for stage, s in STAGES.items()}
+    return {stage: name for stage, name in found.items() if name}
+
+
+def _last_at(taps: list[Tap], parent: str, stride: int) -> str | None:
+    here = [t for t in taps if t.parent == parent]
+    direct = [t for t in here if t.stride == stride]
+    if direct:
+        t = direct[-1]
+        return (_last_at(taps, t.name + "/", stride) or t.name) if t.is_model else t.name
+    for m in reversed([t for t in here if t.is_model]):
+        inside = _last_at(taps, m.name + "/", stride)
+        if inside:
+            return inside
+    return None
 
 
 def resolve_layer(model_or_graph, wanted: str | None) -> Choice:
@@ -176,7 +199,7 @@ def resolve_layer(model_or_graph, wanted: str | None) -> Choice:
     if key in STAGES:
         if key in stages:
             return Choice(stages[key], key, STAGES[key])
-        deepest = max((t.stride for t in g.taps), default=0)
+        deepest = max((t.stride for t in g.taps if not t.is_model), default=0)
         if key == "c5" and stages and deepest < STAGES["c5"]:
             last = max(stages, key=STAGES.get)
             return Choice(stages[last], last, STAGES[last],
