@@ -98,6 +98,17 @@ def test_model_file_in_a_yaml_config(tmp_path, image_folder):
     assert [(m["label"], m["stage"]) for m in meta] == [("yamlnet", "c4")]
 
 
+def test_model_file_through_the_api_as_path_or_selection(tmp_path):
+    path = tmp_path / "apinet.keras"
+    small_model(None).save(path)  # dynamic input: fed input_size
+    images = [np.random.default_rng(i).integers(0, 255, (40, 50, 3), dtype=np.uint8) for i in range(2)]
+    r = bbselect.compare(images, backbones=[path, f"{path}:name=second,layer=c3,top1=50"], input_size=64,
+                         output=str(tmp_path / "res"), figures="none", stability="off")
+    meta = {m["label"]: m for m in json.loads((r.run_dir / "run.json").read_text())["backbones"]}
+    assert (meta["apinet"]["stage"], meta["second"]["stage"], meta["second"]["top1"]) == ("c5", "c3", 50.0)
+    assert meta["apinet"]["map_shape"] == [2, 2]  # 64 / 32
+
+
 def test_unsafe_model_file_is_refused_naming_the_layer_and_never_runs(tmp_path, image_folder):
     k = keras()
     sentinel = tmp_path / "ran.txt"
