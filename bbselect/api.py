@@ -10,13 +10,15 @@ option with ``-`` → ``_``), checked by the same schema and validation, and use
     r.figure("cat.jpg"); r.contact_sheet("mean")      # matplotlib Figures
     r                                                # in a notebook: the headline and the chart
 
-Besides registry names, ``backbones`` takes your own Keras models (``preprocess=`` says how to
-prepare their input), and ``images`` a folder or a list of image arrays.
+Besides registry names, ``backbones`` takes model files (``"effl0.keras:layer=c4"``, a ``Path``) and
+your own Keras models (``preprocess=`` says how to prepare their input), and ``images`` a folder or a
+list of image arrays.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -28,7 +30,8 @@ from bbselect.common import did_you_mean
 from bbselect.config.schema import CompareConfig, default_images_dir
 from bbselect.config.values import KINDS, BadValue, check_value
 from bbselect.errors import UsageError
-from bbselect.models import registry
+from bbselect.models import preprocess as pp
+from bbselect.models import registry, stages
 from bbselect.report import headline as hl
 from bbselect.report import ondemand, page
 from bbselect.run import pipeline
@@ -42,12 +45,13 @@ def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True,
     images      a folder (searched recursively), a list, tuple or iterable of image arrays (H×W×3 or
                 H×W; uint8, or floats in [0, 1]), an N×H×W×3 or N×H×W batch array, or None for the
                 bundled sample photos
-    backbones   registry names with options (``"mobilenet:alpha=0.25,layer=c4"``) and/or Keras models
-                (your own backbone: any functional model taking H×W×3 images); default vgg16, resnet50,
-                mobilenetv2
+    backbones   registry names with options (``"mobilenet:alpha=0.25,layer=c4"``), model files
+                (``"x.keras:name=mine"`` or a Path) and/or Keras models (your own backbone: a functional
+                or Sequential model with one (S, S, 3) or (None, None, 3) input; nested models are fine);
+                default vgg16, resnet50, mobilenetv2
     preprocess  for your own models: a function from a float32 RGB batch in [0, 255] to the model's
-                input, or a registry name whose preprocessing the model was trained with
-                ("mobilenetv2"); default: the batch as it is
+                input, raw / tf / torch / caffe, or a registry name whose preprocessing the model was
+                trained with ("mobilenetv2"); default: the batch as it is
     quiet       no progress output (default True; False shows the progress bars)
     **options   any ``bbselect compare`` option as a keyword: layer, weights, input_size, resize,
                 figures, labels, boxes, output, name, ... (``bbselect config`` lists them)
@@ -64,9 +68,10 @@ def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True,
             raise UsageError(f"option {key}: {bad}") from None
     labels = []
     for b in backbones if backbones is not None else registry.DEFAULT_BACKBONES:
-        if isinstance(b, str):
-            labels.append(b)
+        if isinstance(b, (str, Path)):
+            labels.append(str(b))
         else:
+            stages.check_image_model(b)
             labels.append(registry.register_model(b, _preprocess_fn(preprocess)))
             _match_input_size(b, values)
     arrays = _image_list(images)
@@ -83,15 +88,17 @@ def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True,
 def _preprocess_fn(preprocess):
     if preprocess is None or callable(preprocess):
         return preprocess
+    if isinstance(preprocess, str) and preprocess.lower() in pp.GENERIC:
+        return functools.partial(pp.apply, preprocess.lower())
     if isinstance(preprocess, str):
         return registry.get_spec(preprocess).preprocess
     raise UsageError(f"preprocess: expected a function or a backbone name, got {type(preprocess).__name__}")
 
 
 def _match_input_size(model, values: dict) -> None:
-    """A model built for a fixed input size fixes ``input_size`` (an explicit other value is an error)."""
-    shape = tuple(getattr(model, "input_shape", None) or ())
-    side = shape[1] if len(shape) == 4 and shape[1] == shape[2] else None
+    """A model built for a fixed input size fixes ``input_size`` (an explicit other value is an error);
+    a dynamic one takes ``input_size``."""
+    side = stages.fixed_size(model)
     if side is None:
         return
     if "input_size" in values and values["input_size"] != side:

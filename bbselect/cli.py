@@ -269,20 +269,25 @@ def config_cmd(write_to):
 @_guard()
 def layers(backbone, input_size, show_all):
     """List BACKBONE's layers with output shape and stride; mark stages c2..c5 (built with random
-    weights, nothing is downloaded)."""
+    weights, nothing is downloaded). BACKBONE may be a model file (PATH.keras); nested models' layers
+    are listed with their path."""
+    from bbselect.models import stages as st
+    from bbselect.models.selection import parse_selection
     from bbselect.models.weights import build_backbone
 
-    sel = registry.parse_selection(backbone)
+    sel = parse_selection(backbone)
     model, _ = build_backbone(sel, "none", input_size)
-    stages = {v: k for k, v in registry.find_stages(model).items()}
-    click.echo(f"{sel.label} at {input_size}x{input_size}  ({len(model.layers)} layers)")
+    graph = st.trace(model, input_size)
+    stages = {v: k for k, v in st.find_stages(graph).items()}
+    click.echo(f"{sel.label} at {input_size}x{input_size}  ({len(graph.taps)} layers with feature maps)")
     click.echo(f"{'stage':5s}  {'stride':>6s}  {'output shape':>18s}  layer")
     prev = None
-    for name, shape, stride in registry.spatial_layers(model):
+    for name, shape, stride in st.spatial_layers(graph):
         if show_all or name in stages or stride != prev:
             click.echo(f"{stages.get(name, ''):5s}  {stride:>6d}  {str(shape[1:]):>18s}  {name}")
         prev = stride
-    click.echo(f"\ndefault layer: {registry.DEFAULT_STAGE} = {registry.find_stages(model).get(registry.DEFAULT_STAGE)}")
+    choice = st.resolve_layer(graph, registry.DEFAULT_STAGE)
+    click.echo(f"\ndefault layer: {registry.DEFAULT_STAGE} = {choice.name}" + (f" ({choice.note})" if choice.note else ""))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,8 @@ import numpy as np
 
 from bbselect.inputs import decode as dec
 from bbselect.inputs import images as imgs
-from bbselect.models import registry, runtime
+from bbselect.models import runtime, stages
+from bbselect.models.selection import parse_selection
 from bbselect.models.weights import build_backbone
 from bbselect.probes import cocometrics as cm
 from bbselect.probes import detection as det
@@ -64,10 +65,10 @@ def main() -> None:
     print(f"{'backbone':34} {'map':>6} {'C':>5} {'forward s':>9} {'probe s':>8} {'eval s':>7} "
           f"{'prior s':>8}  mAP@0.5 [95% CI]          prior mAP@0.5")
     for spec, weights, layer in CONFIGS:
-        sel = registry.parse_selection(spec)
+        sel = parse_selection(spec)
         w = args.weights if weights == "real" else "none"
         model, _ = build_backbone(sel, w, args.size)
-        name, _ = registry.resolve_layer(model, layer)
+        name = stages.resolve_layer(model, layer).name
         fmodel = keras.Model(model.input, model.get_layer(name).output)
         t0 = time.perf_counter()
         feats = np.concatenate([np.asarray(fmodel.predict_on_batch(sel.spec.preprocess(

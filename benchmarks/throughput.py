@@ -50,10 +50,8 @@ sys.path.insert(0, str(ROOT))
 from bbselect.config.schema import CompareConfig  # noqa: E402
 from bbselect.inputs import decode as dec
 from bbselect.inputs import images
-from bbselect.models import (
-    registry,
-    runtime,  # noqa: E402
-)
+from bbselect.models import runtime  # noqa: E402
+from bbselect.models.selection import parse_selection  # noqa: E402
 from bbselect.models.weights import build_backbone  # noqa: E402
 from bbselect.report import render
 from bbselect.run.pipeline import compare  # noqa: E402
@@ -63,7 +61,7 @@ BACKBONES = tuple(CompareConfig().backbones)  # the product's default selection
 
 
 def raw_rate(name: str, refs, size: int, resize: str, batch: int = 8) -> float:
-    sel = registry.parse_selection(name)
+    sel = parse_selection(name)
     model, _ = build_backbone(sel, "none", size)
     arrs = [dec.decode_input(r, size, resize, dec.DEFAULT_MAX_PIXELS)[0] for r in refs]
     batches = [sel.spec.preprocess(np.stack(arrs[i:i + batch]).astype(np.float32))
@@ -88,7 +86,7 @@ def seed_rate(name: str, folder: Path, size: int) -> float:
 def _seed_loop(name: str, folder: Path, size: int) -> float:
     refs, _ = images.discover_images(folder)
     keras = runtime.keras()
-    sel = registry.parse_selection(name)
+    sel = parse_selection(name)
     model, _ = build_backbone(sel, "none", size)
     model.predict(np.zeros((1, size, size, 3), np.float32), verbose=0)
     t0 = time.perf_counter()

@@ -117,13 +117,14 @@ def extract(data: dict, cfg: dict, weights: str) -> dict:
     from bbselect.inputs import decode as dec
     from bbselect.inputs import images as imgs
     from bbselect.models import runtime
-    from bbselect.models.registry import parse_selection, resolve_layer
+    from bbselect.models.selection import parse_selection
+    from bbselect.models.stages import resolve_layer
     from bbselect.models.weights import build_backbone
 
     keras = runtime.keras()
     sel = parse_selection(cfg["backbone"])
     model, _info = build_backbone(sel, weights, cfg["size"], seed=cfg["seed"])
-    name, _stage = resolve_layer(model, sel.layer)
+    name = resolve_layer(model, sel.layer).name
     feat_model = keras.Model(model.input, model.get_layer(name).output)
     size = cfg["size"]
     feats, crops, valid, rels, view_gap = [], [], [], [], []

@@ -164,7 +164,8 @@ CI_KEYS = {"schema_version", "status", "exit_code", "run_dir", "n_images", "n_sk
            "pareto", "partial"}  # pareto: Pareto set by GFLOPs (issue 12); partial: merged from a partial shard set (issue 14)
 RANK_KEYS = {"rank", "label", "layer", "stage", "weights", "primary", "labels", "box_auroc", "separation",
              "tied_with", "scores", "degenerate", "dead_fraction", "effective_rank", "params", "gflops",
-             "box_scores"}  # box_scores: the CSV's backbone-level box scores (detection probe, ROI-LogME, ...)
+             "box_scores",  # box_scores: the CSV's backbone-level box scores (detection probe, ROI-LogME, ...)
+             "stride", "preprocess"}  # the tapped layer's stride and the input preprocessing used (issue 21)
 
 
 def test_json_output_is_stable_and_deterministic(tmp_path, image_folder):

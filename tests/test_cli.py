@@ -53,10 +53,11 @@ def test_saved_maps_match_a_direct_forward_pass(demo_run, image_folder):
     from bbselect.inputs import decode as dec
     from bbselect.inputs import images
     from bbselect.models import registry
+    from bbselect.models.selection import parse_selection
     from bbselect.models.weights import build_backbone
     from bbselect.store import mapfiles
 
-    model, _ = build_backbone(registry.parse_selection("mobilenetv2"), "none", 64, seed=0)
+    model, _ = build_backbone(parse_selection("mobilenetv2"), "none", 64, seed=0)
     ref = images.discover_images(image_folder)[0][0]
     arr, _ = dec.decode_input(ref, 64, "stretch", dec.DEFAULT_MAX_PIXELS)
     feats = model.predict_on_batch(registry.get_spec("mobilenetv2").preprocess(arr[None].astype("float32")))

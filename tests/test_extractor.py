@@ -6,6 +6,7 @@ import pytest
 from bbselect.models import cost, registry
 from bbselect.models.extractor import build_extractor, collapse
 from bbselect.models.runtime import keras
+from bbselect.models.selection import Selection, parse_selection
 
 
 def _tiny_model():
@@ -20,7 +21,7 @@ def test_maps_match_numpy_on_tiny_model():
     k = keras()
     model = _tiny_model()
     k.utils.set_random_seed(1)
-    sel = registry.Selection(registry.get_spec("vgg16"))  # preprocess irrelevant here: we feed floats
+    sel = Selection(registry.get_spec("vgg16"))  # preprocess irrelevant here: we feed floats
     ex = build_extractor(sel, model, "c2")
     x = np.random.default_rng(0).normal(size=(4, 16, 16, 3)).astype(np.float32)
     feats = model.predict_on_batch(x)
@@ -70,7 +71,7 @@ def test_macs_of_tiny_model_by_hand():
 def test_vgg16_gflops_matches_architecture_table():
     from bbselect.models.weights import build_backbone
 
-    model, _ = build_backbone(registry.parse_selection("vgg16"), "none", 224)
+    model, _ = build_backbone(parse_selection("vgg16"), "none", 224)
     # VGG16 conv layers (Simonyan & Zisserman 2015, config D): (spatial size, c_in, c_out)
     convs = [(224, 3, 64), (224, 64, 64), (112, 64, 128), (112, 128, 128),
              (56, 128, 256), (56, 256, 256), (56, 256, 256),

@@ -3,7 +3,8 @@
 import pytest
 
 from bbselect.errors import UsageError
-from bbselect.models import registry
+from bbselect.models import registry, stages
+from bbselect.models.selection import parse_selection
 from bbselect.models.weights import build_backbone
 
 
@@ -12,20 +13,20 @@ from bbselect.models.weights import build_backbone
 def test_every_backbone_builds_and_has_documented_stages(name):
     spec = registry.REGISTRY[name]
     size = max(spec.stage_size, spec.min_size)
-    model, info = build_backbone(registry.parse_selection(name), "none", size)
+    model, info = build_backbone(parse_selection(name), "none", size)
     assert info.random and model.input_shape[1:] == (size, size, 3)
-    stages = registry.find_stages(model)
-    assert list(stages) == ["c2", "c3", "c4", "c5"]
+    found = stages.find_stages(model)
+    assert list(found) == ["c2", "c3", "c4", "c5"]
     order = [layer.name for layer in model.layers]
-    positions = [order.index(stages[s]) for s in ("c2", "c3", "c4", "c5")]
+    positions = [order.index(found[s]) for s in ("c2", "c3", "c4", "c5")]
     assert positions == sorted(positions) and len(set(positions)) == 4
     for stage, stride in registry.STAGES.items():
-        h = model.get_layer(stages[stage]).output.shape[1]
+        h = model.get_layer(found[stage]).output.shape[1]
         # the stage's map is input/stride up to rounding by padding='valid' layers (Inception family)
         assert 0.7 < size / h / stride < 1.45, (stage, h)
-        assert type(model.get_layer(stages[stage])).__name__ != "ZeroPadding2D"
+        assert type(model.get_layer(found[stage])).__name__ != "ZeroPadding2D"
     # c5 is the last conv stage: the backbone's own output is at stride 32 too
-    assert registry.layer_stride(size, model.output.shape[1]) == 32
+    assert stages.layer_stride(size, model.output.shape[1]) == 32
 
 
 def test_defaults_are_registered_and_preprocess_differs_by_family():
@@ -40,28 +41,28 @@ def test_defaults_are_registered_and_preprocess_differs_by_family():
 
 
 def test_parse_selection_options_and_labels():
-    sel = registry.parse_selection("mobilenet:alpha=0.25")
+    sel = parse_selection("mobilenet:alpha=0.25")
     assert sel.kwargs() == {"alpha": 0.25} and sel.label == "mobilenet:alpha=0.25"
-    assert registry.parse_selection("mobilenet:alpha=1.0").label == "mobilenet"  # default dropped
-    assert registry.parse_selection("ResNet50:layer=c4").label == "resnet50:layer=c4"
+    assert parse_selection("mobilenet:alpha=1.0").label == "mobilenet"  # default dropped
+    assert parse_selection("ResNet50:layer=c4").label == "resnet50:layer=c4"
     with pytest.raises(UsageError, match="did you mean 'alpha'"):
-        registry.parse_selection("mobilenet:alpah=0.5")
+        parse_selection("mobilenet:alpah=0.5")
     with pytest.raises(UsageError, match="must be one of"):
-        registry.parse_selection("mobilenet:alpha=0.3")
+        parse_selection("mobilenet:alpha=0.3")
     with pytest.raises(UsageError, match="did you mean resnet50"):
         registry.get_spec("resnet5")
 
 
 def test_layer_stride_rounding():
-    assert registry.layer_stride(224, 7) == 32
-    assert registry.layer_stride(224, 15) == 16  # a ZeroPadding output one pixel wider
-    assert registry.layer_stride(224, 5) == 32  # Inception 'valid' padding
+    assert stages.layer_stride(224, 7) == 32
+    assert stages.layer_stride(224, 15) == 16  # a ZeroPadding output one pixel wider
+    assert stages.layer_stride(224, 5) == 32  # Inception 'valid' padding
 
 
 def test_resolve_layer_by_stage_and_name():
-    model, _ = build_backbone(registry.parse_selection("mobilenetv2"), "none", 64)
-    assert registry.resolve_layer(model, "c4") == ("block_13_expand_relu", "c4")
-    assert registry.resolve_layer(model, "out_relu") == ("out_relu", "c5")
-    assert registry.resolve_layer(model, "block_5_add") == ("block_5_add", None)
+    model, _ = build_backbone(parse_selection("mobilenetv2"), "none", 64)
+    assert stages.resolve_layer(model, "c4")[:2] == ("block_13_expand_relu", "c4")
+    assert stages.resolve_layer(model, "out_relu")[:2] == ("out_relu", "c5")
+    assert stages.resolve_layer(model, "block_5_add")[:2] == ("block_5_add", None)
     with pytest.raises(UsageError, match="did you mean"):
-        registry.resolve_layer(model, "block_5_ad")
+        stages.resolve_layer(model, "block_5_ad")

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from bbselect.errors import WeightsUnavailable
-from bbselect.models import registry, weights
+from bbselect.models import weights
+from bbselect.models.selection import parse_selection
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def offline(monkeypatch):
 
 
 def test_offline_imagenet_error_is_actionable(offline):
-    sel = registry.parse_selection("mobilenetv2")
+    sel = parse_selection("mobilenetv2")
     with pytest.raises(WeightsUnavailable) as err:
         weights.build_backbone(sel, "imagenet", 96)
     msg = str(err.value)
@@ -41,7 +42,7 @@ def test_parse_weights_values(tmp_path):
 
 
 def test_weights_file_roundtrip_and_md5(tmp_path):
-    sel = registry.parse_selection("mobilenet:alpha=0.25")
+    sel = parse_selection("mobilenet:alpha=0.25")
     random_model, info = weights.build_backbone(sel, "none", 64, seed=3)
     assert info.random and info.seed == 3
     path = tmp_path / "mine.weights.h5"
@@ -53,7 +54,7 @@ def test_weights_file_roundtrip_and_md5(tmp_path):
 
 
 def test_random_weights_are_seeded():
-    sel = registry.parse_selection("mobilenet:alpha=0.25")
+    sel = parse_selection("mobilenet:alpha=0.25")
     a, _ = weights.build_backbone(sel, "none", 64, seed=1)
     b, _ = weights.build_backbone(sel, "none", 64, seed=1)
     c, _ = weights.build_backbone(sel, "none", 64, seed=2)
@@ -63,15 +64,15 @@ def test_random_weights_are_seeded():
 
 
 def test_wrong_weights_file_is_a_clear_error(tmp_path):
-    small, _ = weights.build_backbone(registry.parse_selection("mobilenet:alpha=0.25"), "none", 64)
+    small, _ = weights.build_backbone(parse_selection("mobilenet:alpha=0.25"), "none", 64)
     path = tmp_path / "small.weights.h5"
     small.save_weights(path)
     with pytest.raises(WeightsUnavailable, match="does not fit mobilenet"):
-        weights.build_backbone(registry.parse_selection("mobilenet"), str(path), 64)
+        weights.build_backbone(parse_selection("mobilenet"), str(path), 64)
 
 
 def test_real_pretrained_file_loads_by_path(pretrained_mobilenet):
-    sel = registry.parse_selection("mobilenet:alpha=0.25")
+    sel = parse_selection("mobilenet:alpha=0.25")
     model, info = weights.build_backbone(sel, str(pretrained_mobilenet), 224)
     assert info.md5 == "f313cee49f5d33dfb06f2b255c4adb64"  # published in ../shared/README.md
     random_model, _ = weights.build_backbone(sel, "none", 224)

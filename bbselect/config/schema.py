@@ -37,9 +37,10 @@ class CompareConfig:
 
     images: str = setting("images")
     backbones: list[str] = setting(
-        factory=lambda: list(registry.DEFAULT_BACKBONES), flags=("-b", "--backbone"), metavar="NAME[:k=v,...]",
-        help="Backbone to compare; repeat for several. Options after a colon, e.g. mobilenet:alpha=0.25 or "
-             "resnet50:layer=c4.")
+        factory=lambda: list(registry.DEFAULT_BACKBONES), flags=("-b", "--backbone"), metavar="NAME|PATH.keras[:k=v,...]",
+        help="Backbone to compare; repeat for several: a registry NAME or a model file PATH.keras, options after "
+             "a colon, e.g. mobilenet:alpha=0.25, resnet50:layer=c4, mobilenetv2:weights=W.h5,name=mine, "
+             "net.keras:preprocess=tf (keys: layer, name, preprocess, weights, top1).")
     layer: str = setting(
         registry.DEFAULT_STAGE, metavar="STAGE|LAYER",
         help="Feature layer: a stage c2..c5 (stride 4..32, the last layer at that stride) or a raw Keras "

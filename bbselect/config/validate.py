@@ -25,9 +25,10 @@ from bbselect.config.schema import (
     short,
 )
 from bbselect.errors import InputError, UsageError
-from bbselect.models import registry
+from bbselect.models import selection
 from bbselect.models.weights import parse_weights
 from bbselect.scoring.gates import parse_fail_under
+from bbselect.store.rundir import safe_name
 
 DECODE_AHEAD = 2  # the engine decodes up to two batches ahead of the networks (engine.run_backbones)
 GIB = 2**30
@@ -38,7 +39,7 @@ class Resolved:
     """A validated config with parsed values the pipeline uses directly."""
 
     images_dir: Path
-    selections: list[registry.Selection]
+    selections: list[selection.Selection]
     weights: str
     shard: tuple[int, int] | None = None
     fail_under: dict[str, float] = field(default_factory=dict)
@@ -58,11 +59,15 @@ def resolve(cfg: CompareConfig, *, check_memory: bool = True) -> Resolved:
             shown = v if isinstance(v, (int, str)) and not isinstance(v, bool) else values.show_value(v)
             shown = short(shown)[1:-1]  # one short line, whatever was typed
             raise UsageError(f"{option(key)} {shown}: {bad}") from None
-    selections = [registry.parse_selection(b) for b in cfg.backbones]
+    selections = [selection.parse_selection(b) for b in cfg.backbones]
     labels = [s.label for s in selections]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
-        raise UsageError(f"backbone listed twice: {', '.join(dupes)}")
+        raise UsageError(f"backbone listed twice: {', '.join(dupes)} (name=... tells two entries apart)")
+    folders = [safe_name(x) for x in labels]  # each backbone's maps folder
+    clash = sorted({x for x, f in zip(labels, folders) if folders.count(f) > 1})
+    if clash:
+        raise UsageError(f"backbones {', '.join(clash)} would share a folder name; give each a short name=...")
     if cfg.stability not in STABILITY_CHOICES:
         raise UsageError(f"--stability {cfg.stability!r}: expected one of {', '.join(STABILITY_CHOICES)}")
     for sel in selections:

@@ -36,7 +36,7 @@ from bbselect.config.schema import (
 )
 from bbselect.errors import UsageError
 from bbselect.inputs.decode import RESIZE_MODES
-from bbselect.models import registry
+from bbselect.models import selection
 from bbselect.scoring.gates import parse_fail_under
 
 KEYS: list[str] = CompareConfig.keys()
@@ -87,7 +87,7 @@ def _check_backbones(names: list[str]) -> None:
         raise BadValue("expected at least one backbone, got an empty list")
     for text in names:
         try:
-            registry.parse_selection(text)
+            selection.parse_selection(text)
         except UsageError as err:
             raise BadValue(str(err)) from None
 

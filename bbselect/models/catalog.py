@@ -14,7 +14,7 @@ import contextlib
 
 from bbselect.models import runtime
 from bbselect.models.cost import count_params, gflops
-from bbselect.models.registry import parse_selection
+from bbselect.models.selection import parse_selection
 from bbselect.models.weights import keras_models_dir
 
 SIZE = 224

@@ -16,13 +16,14 @@ def _shape(tensor) -> tuple:
     return tuple(int(d) for d in tensor.shape[1:])
 
 
-def layer_macs(layer) -> int:
-    """Multiply-accumulates of one layer for one image (0 for layers that are not counted)."""
+def layer_macs(layer, inp=None, out=None) -> int:
+    """Multiply-accumulates of one layer for one image (0 for layers that are not counted), on its
+    input and output tensors ``inp``/``out`` (default: the layer's own, of its first call)."""
     kind = type(layer).__name__
     if kind not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense"):
         return 0
-    out = _shape(layer.output)
-    inp = _shape(layer.input)
+    out = _shape(layer.output if out is None else out)
+    inp = _shape(layer.input if inp is None else inp)
     positions = int(np.prod(out[:-1]))
     if kind == "Dense":
         return positions * inp[-1] * out[-1]

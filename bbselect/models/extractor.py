@@ -18,17 +18,23 @@ this project's 2-core machines), so a batched call would make an image's maps de
 shared its batch — and shards, resumed runs and cache hits would no longer reproduce a whole run bit
 for bit. The batch is therefore run image by image through one traced function (no per-call Keras
 ``predict`` overhead); ``tests/test_batch.py`` checks the bit-for-bit promise.
+
+The extractor is built on ``stages.trace``'s flat graph of the backbone at the run's input size, so a
+layer inside a nested model can be tapped and a dynamic-input model gets the run's size. Its name is
+made of characters TensorFlow scopes accept, whatever the backbone's own name (``my model (v2)``).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from bbselect.models import runtime
-from bbselect.models.registry import Selection, resolve_layer
+from bbselect.errors import UsageError
+from bbselect.models import runtime, stages
+from bbselect.models.selection import Selection
 
 OUTPUTS = ("max", "mean", "sum", "gap", "gmp")
 MAP_KEYS = ("max", "mean", "sum")
@@ -44,9 +50,12 @@ class Extractor:
     stage: str | None
     map_shape: tuple[int, int]
     channels: int
+    stride: int = 0
+    note: str | None = None  # e.g. c5 asked of a network whose deepest stride is 16
+    gflops: float = 0.0  # analytic, of the layers up to the tapped one (models/cost.py)
 
     def preprocess(self, batch_uint8: np.ndarray) -> np.ndarray:
-        return self.selection.spec.preprocess(batch_uint8.astype(np.float32))
+        return self.selection.prepare(batch_uint8.astype(np.float32))
 
     def __call__(self, batch_uint8: np.ndarray) -> dict[str, np.ndarray]:
         """The outputs for a batch, image by image; each image's seconds (preprocessing excluded) are
@@ -71,12 +80,13 @@ class Extractor:
         return fn
 
 
-def build_extractor(selection: Selection, backbone, layer: str | None) -> Extractor:
+def build_extractor(selection: Selection, backbone, layer: str | None, input_size: int | None = None) -> Extractor:
     keras = runtime.keras()
     ops = keras.ops
 
-    name, stage = resolve_layer(backbone, selection.layer_or(layer))
-    feat = backbone.get_layer(name).output
+    graph = stages.trace(backbone, input_size)
+    choice = stages.resolve_layer(graph, selection.layer_or(layer))
+    feat = next(t.tensor for t in graph.taps if t.name == choice.name)
     outputs = [
         ops.max(feat, axis=-1),
         ops.mean(feat, axis=-1),
@@ -85,9 +95,19 @@ def build_extractor(selection: Selection, backbone, layer: str | None) -> Extrac
         ops.max(feat, axis=(1, 2)),
         feat,  # the full tensor: the engine keeps it only for the detection probe's images
     ]
-    model = keras.Model(backbone.input, outputs, name=f"{backbone.name}_maps")
+    try:
+        model = keras.Model(graph.input, outputs, name=scope_name(f"{backbone.name}_maps"))
+    except ValueError as err:  # e.g. two layers of one name once nested models are flattened
+        raise UsageError(f"{selection.label}: cannot tap {choice.name}: {str(err).splitlines()[0]}") from None
     shape = tuple(feat.shape)
-    return Extractor(selection, model, backbone, name, stage, (shape[1], shape[2]), shape[3])
+    return Extractor(selection, model, backbone, choice.name, choice.stage, (shape[1], shape[2]), shape[3],
+                     choice.stride, choice.note, graph.gflops(model))
+
+
+def scope_name(name: str) -> str:
+    """``name`` with every character a TensorFlow root scope refuses replaced by ``_``."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+    return cleaned if re.match(r"[A-Za-z0-9.]", cleaned) else "m" + cleaned
 
 
 def collapse(features: np.ndarray) -> dict[str, np.ndarray]:

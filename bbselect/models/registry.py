@@ -3,24 +3,18 @@
 Every CLI choice, config check and test reads this table; nothing else lists backbone names.
 Each entry wraps a ``keras.applications`` constructor (uniform signature, ``include_top=False``),
 that family's own ``preprocess_input``, the constructor options a user may set (e.g. MobileNet's
-``alpha``) and the smallest input it accepts.
-
-Stages follow the detector/FPN convention: stage ``cK`` is the *last* layer whose output has
-stride ``2**K`` relative to the input (c2 = stride 4 … c5 = stride 32). Zero-padding layers are
-never chosen. They are found from the built model (``find_stages``), so the rule is the same for
-every family; ``bbselect layers NAME`` prints them. The default layer is ``c5``, the last conv stage.
-
-A backbone is selected with ``NAME`` or ``NAME:key=value,key=value`` (``mobilenet:alpha=0.25``).
-Besides constructor options, ``layer=`` picks that backbone's layer (``resnet50:layer=c4``).
+``alpha``) and the smallest input it accepts. Stages c2..c5 are found from the built model
+(``models/stages.py``); ``bbselect layers NAME`` prints them. How a user selects a backbone
+(``NAME:key=value``, a model file, per-backbone keys) is ``models/selection.py``.
 
 Your own Keras model joins the same registry for the life of the process (``register_model``, used
 by the Python API): an entry holding the built model, its preprocessing, and a digest of its
 architecture and weights (part of the cache key, so a re-trained model never reuses old maps).
+A model file selected by path gets an entry of its own in its selection, not in this table.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -70,15 +64,21 @@ class BackboneSpec:
     stage_size: int = 64  # smallest input at which all of c2..c5 are found (tests build at this size)
     model: Any = field(default=None, compare=False)  # a user's own built model (register_model)
     preprocess_fn: Callable | None = field(default=None, compare=False)
-    identity: str | None = None  # digest of a user model's architecture and weights
+    identity: str | None = None  # digest of a user model's architecture and weights, or a model file's sha256
+    path: str | None = None  # a model file (modelfile.load builds it)
 
     def keras_constructor(self) -> Callable:
         return getattr(keras().applications, self.constructor)
 
+    @property
+    def is_own(self) -> bool:
+        """A user's network (a model object or a model file), not a keras.applications constructor."""
+        return self.model is not None or self.path is not None
+
     def preprocess(self, batch):
         """This family's own ``preprocess_input`` on a float32 RGB batch in [0, 255] (a user model:
         its ``preprocess_fn``, or the batch as it is)."""
-        if self.model is not None:
+        if self.is_own:
             return batch if self.preprocess_fn is None else self.preprocess_fn(batch)
         module = getattr(keras().applications, self.preprocess_module)
         return module.preprocess_input(batch)
@@ -146,20 +146,17 @@ def model_digest(model) -> str:
 def register_model(model, preprocess: Callable | None = None) -> str:
     """Add a built Keras model (a backbone of your own) to the registry; return its name to select it.
 
-    The name is the model's own, lower-cased, with characters that selections use (``:``, ``,``,
-    ``=``, spaces) replaced; it may not shadow a built-in backbone. The model must take fixed-size
-    square RGB inputs (``input_shape=(S, S, 3)``)."""
+    The name is the model's own, lower-cased, with characters that selections, file names and
+    TensorFlow scopes cannot take (``:``, ``,``, ``=``, spaces, ``<``, quotes, ...) replaced; it may not
+    shadow a built-in backbone. Check the model first (``stages.check_image_model``)."""
     import re
 
-    shape = tuple(getattr(model, "input_shape", None) or ())
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
-        raise UsageError(f"model {getattr(model, 'name', '?')!r}: expected a functional Keras model with a fixed "
-                         f"square RGB input, input_shape=(S, S, 3); got {shape or 'no input shape'}")
-    name = re.sub(r"[^a-z0-9_.\-]+", "_", str(model.name).lower()).strip("_") or "model"
+    name = re.sub(r"[^a-z0-9_.\-]+", "_", str(model.name).lower()).strip("_.") or "model"
     if name in REGISTRY and REGISTRY[name].model is None:
         name = f"custom_{name}"
+    shape = tuple(model.inputs[0].shape)
     REGISTRY[name] = BackboneSpec(name, "(your model)", "", "custom", model=model, preprocess_fn=preprocess,
-                                  identity=model_digest(model), min_size=int(shape[1]))
+                                  identity=model_digest(model), min_size=int(shape[1] or 32))
     return name
 
 
@@ -174,111 +171,3 @@ def get_spec(name: str) -> BackboneSpec:
         msg = f"unknown backbone {name!r}{did_you_mean(name.lower(), REGISTRY, n=3, quote=False)}"
         msg += " (`bbselect backbones` lists them)"
         raise UsageError(msg) from None
-
-
-@dataclass(frozen=True)
-class Selection:
-    """A backbone chosen by the user: spec, constructor options and an optional layer override."""
-
-    spec: BackboneSpec
-    options: tuple[tuple[str, Any], ...] = ()
-    layer: str | None = None
-
-    @property
-    def label(self) -> str:
-        parts = [f"{k}={_fmt(v)}" for k, v in self.options]
-        if self.layer:
-            parts.append(f"layer={self.layer}")
-        return self.spec.name + (":" + ",".join(parts) if parts else "")
-
-    def layer_or(self, run_layer: str) -> str:
-        """The layer this backbone runs at: its own ``layer=`` override, else the run's ``--layer``."""
-        return self.layer or run_layer
-
-    def kwargs(self) -> dict[str, Any]:
-        return dict(self.options)
-
-
-def _fmt(v: Any) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
-
-
-def parse_selection(text: str) -> Selection:
-    """Parse ``NAME[:key=value,...]``. Options at their default are dropped from the label."""
-    name, _, rest = text.strip().partition(":")
-    spec = get_spec(name)
-    options: dict[str, Any] = {}
-    layer = None
-    for item in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq:
-            raise UsageError(f"backbone {text!r}: expected key=value, got {item!r}")
-        if key == "layer":
-            layer = value.strip()
-            continue
-        if key not in spec.options:
-            allowed = sorted(spec.options) + ["layer"]
-            raise UsageError(
-                f"backbone {spec.name} has no option {key!r}{did_you_mean(key, allowed)}"
-                + f" (options: {', '.join(allowed)})"
-            )
-        options[key] = spec.options[key].parse(key, value.strip())
-    kept = tuple(sorted((k, v) for k, v in options.items() if v != spec.options[k].default))
-    return Selection(spec, kept, layer)
-
-
-# ---------------------------------------------------------------- stages (from a built model)
-
-def layer_stride(input_size: int, out_size: int) -> int:
-    """Stride of a layer as a power of two, rounding the input/output ratio in log2."""
-    return 2 ** int(round(math.log2(input_size / max(out_size, 1))))
-
-
-def spatial_layers(model) -> list[tuple[str, tuple, int]]:
-    """(name, output_shape, stride) of every 4-D layer output, in topological order."""
-    size = model.input_shape[1]
-    rows = []
-    for layer in model.layers:
-        shape = getattr(layer, "output", None)
-        shape = tuple(shape.shape) if shape is not None else None
-        if shape is None or len(shape) != 4 or shape[1] is None:
-            continue
-        rows.append((layer.name, shape, layer_stride(size, shape[1])))
-    return rows
-
-
-def find_stages(model) -> dict[str, str]:
-    """Map c2..c5 to the last non-padding layer of each stride (see module docstring)."""
-    found: dict[str, str] = {}
-    by_name = {layer.name: layer for layer in model.layers}
-    for name, _shape, stride in spatial_layers(model):
-        kind = type(by_name[name]).__name__
-        if kind in ("ZeroPadding2D", "InputLayer"):
-            continue
-        for stage, s in STAGES.items():
-            if stride == s:
-                found[stage] = name
-    return found
-
-
-def resolve_layer(model, wanted: str | None) -> tuple[str, str | None]:
-    """Return (keras layer name, stage name or None) for a stage name, a raw layer name, or None."""
-    stages = find_stages(model)
-    wanted = wanted or DEFAULT_STAGE
-    if wanted.lower() in STAGES:
-        key = wanted.lower()
-        if key not in stages:
-            raise UsageError(
-                f"{model.name} has no layer at stride {STAGES[key]} at this input size "
-                f"(stages found: {', '.join(stages) or 'none'}); try a larger --input-size"
-            )
-        return stages[key], key
-    names_ = [layer.name for layer in model.layers]
-    if wanted not in names_:
-        raise UsageError(
-            f"{model.name} has no layer {wanted!r}{did_you_mean(wanted, names_, n=3, quote=False)}"
-            + " (`bbselect layers BACKBONE` lists them, or use a stage c2..c5)"
-        )
-    stage = next((k for k, v in stages.items() if v == wanted), None)
-    return wanted, stage

@@ -4,6 +4,10 @@
               downloaded on first use. Offline, a missing file is a clear error — never random weights.
 ``none``      random initialisation (seeded with ``--seed``). Every output then says RANDOM WEIGHTS.
 ``PATH``      a local ``.h5`` / ``.weights.h5`` file saved from the same constructor and options.
+
+A registry backbone's own ``weights=PATH`` (``-b mobilenetv2:weights=PATH``) takes the place of
+``--weights`` for it alone. A model file (``-b PATH.keras``) and a user's model object carry their own
+weights, whatever ``--weights`` says.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from pathlib import Path
 from bbselect.common import file_digest
 from bbselect.errors import UsageError, WeightsUnavailable
 from bbselect.models import runtime
-from bbselect.models.registry import Selection
+from bbselect.models import modelfile
+from bbselect.models.selection import Selection
 
 # Keras warns, rather than fails, when parts of a weights file do not match the model.
 _PARTIAL_LOAD = re.compile(r"freshly-initialized|Skipping loading|were not loaded|mismatch", re.I)
@@ -27,17 +32,19 @@ _PARTIAL_LOAD = re.compile(r"freshly-initialized|Skipping loading|were not loade
 
 @dataclass(frozen=True)
 class WeightsInfo:
-    kind: str  # "imagenet" | "none" | "file" | "custom" (a user's own model, its own weights)
+    kind: str  # "imagenet" | "none" | "file" | "custom" (a user's model object) | "model-file" (-b PATH.keras)
     source: str | None  # file the weights came from
     md5: str | None
     seed: int | None = None
+    sha256: str | None = None  # a model file's or a per-backbone weights file's
 
     @property
     def random(self) -> bool:
         return self.kind == "none"
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "source": self.source, "md5": self.md5, "seed": self.seed}
+        out = {"kind": self.kind, "source": self.source, "md5": self.md5, "seed": self.seed}
+        return {**out, "sha256": self.sha256} if self.sha256 else out
 
 
 def parse_weights(text: str) -> str:
@@ -111,13 +118,15 @@ def _offline_message(sel: Selection, seen: list, err: Exception) -> str:
 
 
 def build_backbone(sel: Selection, weights: str, input_size: int, seed: int = 0):
-    """Build ``sel`` with ``include_top=False`` at ``input_size``; return (model, WeightsInfo)."""
+    """Build ``sel`` with ``include_top=False`` at ``input_size``; return (model, WeightsInfo). A model
+    object or file is returned as it is: ``stages.trace`` fits it to ``input_size``."""
     keras = runtime.keras()
     if sel.spec.model is not None:  # a user's own model comes with its weights (registry.register_model)
-        side = sel.spec.model.input_shape[1]
-        if input_size != side:
-            raise UsageError(f"{sel.spec.name} takes {side}×{side} inputs, not --input-size {input_size}")
         return sel.spec.model, WeightsInfo("custom", None, sel.spec.identity)
+    if sel.spec.path is not None:
+        return modelfile.load(sel.spec.path), WeightsInfo("model-file", sel.spec.path, None, sha256=sel.spec.identity)
+    if sel.weights:
+        weights = sel.weights
     if input_size < sel.spec.min_size:
         raise UsageError(f"{sel.spec.name} needs --input-size >= {sel.spec.min_size} (got {input_size})")
     ctor = sel.spec.keras_constructor()
@@ -149,4 +158,4 @@ def build_backbone(sel: Selection, weights: str, input_size: int, seed: int = 0)
     if weights == "imagenet":
         path = next((e["path"] for e in reversed(seen) if e.get("path")), None)
         return model, WeightsInfo("imagenet", path, md5sum(path) if path else None)
-    return model, WeightsInfo("file", weights, md5sum(weights))
+    return model, WeightsInfo("file", weights, md5sum(weights), sha256=modelfile.sha256(weights) if sel.weights else None)

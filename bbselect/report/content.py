@@ -69,7 +69,20 @@ def erank_text(b: dict) -> str:
 
 
 def where_text(b: dict) -> str:
-    return f"{b.get('layer', '?')} ({b['stage']})" if b.get("stage") else str(b.get("layer", "?"))
+    return f"{b.get('layer', '?')} ({stage_text(b)})" if b.get("stage") else str(b.get("layer", "?"))
+
+
+def stage_text(b: dict) -> str:
+    """``c4``, or ``c4, stride 16: no stride-32 layer`` when c5 was asked of a network without one."""
+    if b.get("layer_note") and b.get("stride"):
+        return f"{b['stage']}, stride {b['stride']}: no stride-32 layer"
+    return str(b.get("stage"))
+
+
+def preprocess_text(summary: dict) -> str | None:
+    """Which input preprocessing each backbone ran with (runs made before it was recorded: None)."""
+    parts = [f"{b.get('label', '?')}: {b['preprocess']}" for b in summary.get("backbones", []) if b.get("preprocess")]
+    return "; ".join(parts) or None
 
 
 def map_size_text(b: dict) -> str:
@@ -128,6 +141,7 @@ def run_facts(summary: dict) -> list[tuple[str, str]]:
              ("images scored", run.get("n_images")), ("files skipped", run.get("n_skipped")),
              ("input size", run.get("input_size")), ("resize", run.get("resize")),
              ("layer", layers_text(summary)), ("weights", ", ".join(kinds) or None),
+             ("preprocessing", preprocess_text(summary)),
              ("device", device.summary_line(run["device"]) if isinstance(run.get("device"), dict) else None),
              ("precision", PRECISION_TEXT.get(run.get("precision"), run.get("precision"))),
              ("shards", (run.get("partial") or {}).get("note") or (

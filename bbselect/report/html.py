@@ -43,7 +43,7 @@ def _label_html(b: dict, n: int = 30) -> str:
 
 def _where_html(b: dict) -> str:
     layer = short_label(b.get("layer", "?"), 22)
-    return f"{layer} ({e(b['stage'])})" if b.get("stage") else layer
+    return f"{layer} ({e(content.stage_text(b))})" if b.get("stage") else layer
 
 
 def _first_screen(summary: dict) -> list[str]:

@@ -96,7 +96,7 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
         st = channel_stats_of(b)
         ranking.append({
             "rank": b["rank"], "label": b["label"], "layer": b["layer"], "stage": b["stage"],
-            "weights": b["weights"]["kind"],
+            "stride": b.get("stride"), "preprocess": b.get("preprocess"), "weights": b["weights"]["kind"],
             "primary": {k: (b.get("primary") or {}).get(k) for k in ("metric", "mean", "lo", "hi")},
             "labels": {"linear_probe": _get(b, "labels", "linear_probe", "mean"), "knn": _get(b, "labels", "knn", "mean"),
                        "logme": _get(b, "labels", "logme")} if b.get("labels") else None,

@@ -27,8 +27,8 @@ from bbselect.config.schema import CompareConfig
 from bbselect.config.validate import resolve
 from bbselect.errors import InputError, Interrupted, mark_run_dir
 from bbselect.inputs import images as imgs
-from bbselect.models import device, runtime
-from bbselect.models.cost import count_params, gflops
+from bbselect.models import device, modelfile, runtime
+from bbselect.models.cost import count_params
 from bbselect.models.extractor import build_extractor
 from bbselect.models.weights import build_backbone, md5sum
 from bbselect.progress import Progress, log
@@ -68,8 +68,12 @@ class _Skips:
 
 
 def _weights_id(weights: str, seed: int, sel=None) -> str:
+    if sel is not None and sel.spec.path:  # a model file: its bytes, whatever --weights says
+        return f"model-file:{sel.spec.identity}"
     if sel is not None and sel.spec.identity:  # a user's own model: its weights, whatever --weights says
         return f"custom:{sel.spec.identity}"
+    if sel is not None and sel.weights:  # this backbone's own weights=PATH
+        return f"file-sha256:{modelfile.sha256(sel.weights)}"
     if weights == "none":
         return f"none:seed={seed}"
     if weights == "imagenet":
@@ -124,13 +128,14 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
     plans, prior = [], _prior_metas(resume) if resume else {}
     for sel in res.selections:
         layer = sel.layer_or(cfg.layer)
-        bkey = backbone_key(sel.spec.name, dict(sel.options), layer, _weights_id(res.weights, cfg.seed, sel),
+        bkey = backbone_key("(model file)" if sel.spec.path else sel.spec.name, sel.key_options(), layer,
+                            _weights_id(res.weights, cfg.seed, sel),
                             cfg.input_size, cfg.resize, views.key() if views else None,
                             device.policy_name(cfg.mixed_precision))
         keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
         meta = cache.meta(bkey) or _same_settings(prior.get(sel.label), bkey)
         if meta is not None:  # facts of the same network, maybe named otherwise where it was computed
-            meta = {**meta, "label": sel.label, "options": dict(sel.options)}
+            meta = {**meta, "label": sel.label, "options": dict(sel.options), "top1": sel.top1}
         plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
         kept = resume / "maps" / rundir.safe_name(sel.label) if resume else None
         if meta is None or not all(cache.has(k) or (kept and (kept / f"{i}.npz").exists()) for i, k in keys.items()):
@@ -241,18 +246,21 @@ def _backbones_label(plans: list[dict]) -> str:
 def _build(plan: dict, weights: str, cfg: CompareConfig, quiet: bool):
     """Build the backbone and its extractor once; fill the plan's cached facts."""
     sel = plan["sel"]
-    log(f"building {sel.label} ({cfg.weights} weights, input {cfg.input_size})", quiet=quiet)
+    source = "model file" if sel.spec.path else "own" if sel.spec.model is not None else \
+        "weights file" if sel.weights else cfg.weights
+    log(f"building {sel.label} ({source} weights, input {cfg.input_size})", quiet=quiet)
     t0 = time.perf_counter()
     with device.precision(device.policy_name(cfg.mixed_precision)):
         model, winfo = build_backbone(sel, weights, cfg.input_size, cfg.seed)
-        ex = build_extractor(sel, model, cfg.layer)
+        ex = build_extractor(sel, model, cfg.layer, cfg.input_size)
     plan["extractor"] = ex
     plan["build_seconds"] = time.perf_counter() - t0
     old_speed = (plan["meta"] or {}).get("speed")
     plan["meta"] = {
         "label": sel.label, "name": sel.spec.name, "options": dict(sel.options), "layer": ex.layer,
         "stage": ex.stage, "map_shape": list(ex.map_shape), "channels": ex.channels,
-        "weights": winfo.as_dict(), "params": count_params(ex.model), "gflops": gflops(ex.model),
+        "weights": winfo.as_dict(), "params": count_params(ex.model), "gflops": ex.gflops,
+        "stride": ex.stride, "layer_note": ex.note, "preprocess": sel.preprocess_name, "top1": sel.top1,
     }
     if old_speed:
         plan["meta"]["speed"] = old_speed

@@ -69,6 +69,7 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
     entry = {
         key: meta[key] for key in ("label", "name", "options", "layer", "stage", "map_shape", "channels", "weights")
     }
+    entry.update({key: meta.get(key) for key in ("stride", "layer_note", "preprocess", "top1")})
     entry.update(
         cost={"params": meta["params"], "gflops": meta["gflops"]},
         scores={
