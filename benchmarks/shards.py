@@ -78,7 +78,7 @@ def merge_scaling(sizes: list[int], channels: int) -> None:
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
-    from bbselect.scoring import stability
+    from bbselect.scoring import stability_summary
 
     rng = np.random.default_rng(0)
     rows = []
@@ -86,7 +86,7 @@ def merge_scaling(sizes: list[int], channels: int) -> None:
         gap = rng.standard_normal((n, channels)).astype(np.float32)
         views = (gap + 0.5 * rng.standard_normal((n, channels)).astype(np.float32))[:, None, :]
         t0 = time.perf_counter()
-        stability.backbone_summary(gap, views)
+        stability_summary.backbone_summary(gap, views)
         rows.append((n, time.perf_counter() - t0))
     a = sum(t * n**2 for n, t in rows) / sum(n**4 for n, _ in rows)  # least squares for t = a n^2
     print(f"stability of one backbone at merge time, {channels} channels, one view per image:")

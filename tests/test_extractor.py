@@ -40,7 +40,7 @@ def test_every_image_of_a_call_is_timed_on_its_own():
     the call's wall time (so no synthetic passes are needed once a run has k images)."""
     import time
 
-    sel = registry.Selection(registry.get_spec("vgg16"))
+    sel = Selection(registry.get_spec("vgg16"))
     ex = build_extractor(sel, _tiny_model(), "c2")
     x = np.zeros((3, 16, 16, 3), np.uint8)
     ex(x[:1])  # trace

@@ -27,7 +27,7 @@ from bbselect.errors import UsageError
 from bbselect.inputs import annotations, labelfiles
 from bbselect.probes import labels
 from bbselect.probes.logme import logme
-from bbselect.scoring import boxscores, registry, roiscores, stability, stats, validated
+from bbselect.scoring import boxscores, registry, roiscores, stability, stability_summary, stats, validated
 from bbselect.scoring.registry import SCORED_MAPS as BOX_MAPS
 from bbselect.scoring.registry import ScoreSpec
 
@@ -229,7 +229,7 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
     if spec.tier == "detection" and (ft := validated.finetune_text(study)):
         used["finetune"] = ft
     if name == "stability":
-        used["how_sure"] = stability.how_sure(validated.label_free("stability", study)["tau"])
+        used["how_sure"] = stability_summary.how_sure(validated.label_free("stability", study)["tau"])
     for e in entries:
         e["primary"] = {"metric": spec.title, "higher_is_better": spec.higher_is_better, **_summary_at(e, spec.path)}
     return used

@@ -26,6 +26,7 @@ from bbselect.scoring import (
     registry,
     roiscores,
     stability,
+    stability_summary,
     stats,
 )
 from bbselect.scoring.registry import SCORED_MAPS
@@ -89,10 +90,10 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
         entry["boxes"] = evidence.box_scores(box_maps, boxes.boxes, rel_of)
     stab = None
     if views and all(v is not None for v in views):  # the run made augmented views (--stability)
-        entry["stability"], values = stability.backbone_summary(np.stack(gap), np.stack(views), stab_k)
+        entry["stability"], values = stability_summary.backbone_summary(np.stack(gap), np.stack(views), stab_k)
         stab = dict(zip(per_image, values.tolist()))
     elif undefined:  # no views because the score is not defined for so few images: say so, as if computed
-        entry["stability"] = stability.undefined_entry(len(per_image), stab_k)
+        entry["stability"] = stability_summary.undefined_entry(len(per_image), stab_k)
     return entry, per_image, stab
 
 
@@ -118,7 +119,7 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
         if entry is not None:
             entries.append(entry)
             per_image[meta["label"]] = scored
-    stability.add_paired(entries, {lb: v for lb, v in stab.items() if v is not None})
+    stability_summary.add_paired(entries, {lb: v for lb, v in stab.items() if v is not None})
     probe = _probe(run_dir)
     untrained = (probe or {}).get("untrained")  # e.g. every image a copy of one: why there is no probe
     if probe is not None:
