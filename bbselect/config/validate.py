@@ -28,6 +28,7 @@ from bbselect.errors import InputError, UsageError
 from bbselect.models import selection
 from bbselect.models.weights import parse_weights
 from bbselect.scoring.gates import parse_fail_under
+from bbselect.store.cache import check_dir as check_cache_dir
 from bbselect.store.rundir import safe_name
 
 DECODE_AHEAD = 2  # the engine decodes up to two batches ahead of the networks (engine.run_backbones)
@@ -91,6 +92,8 @@ def resolve(cfg: CompareConfig, *, check_memory: bool = True) -> Resolved:
         raise UsageError(f"--expect-best {cfg.expect_best!r} is not one of the chosen backbones "
                          f"({', '.join(labels)}){did_you_mean(cfg.expect_best, labels)}")
     parse_figures(cfg.figures)  # a check here; the figures step parses it for use
+    if cfg.cache:
+        check_cache_dir(cfg.cache_dir)  # a file named as the cache folder: exit 2 now, not 70 mid-run
     resolved = Resolved(Path(cfg.images).expanduser(), selections, parse_weights(cfg.weights),
                         shard, parse_fail_under(cfg.fail_under))
     if check_memory:
