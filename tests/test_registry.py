@@ -25,6 +25,13 @@ def test_every_backbone_builds_and_has_documented_stages(name):
         # the stage's map is input/stride up to rounding by padding='valid' layers (Inception family)
         assert 0.7 < size / h / stride < 1.45, (stage, h)
         assert type(model.get_layer(found[stage])).__name__ != "ZeroPadding2D"
+    # the flat rule, written out from the model's own layers list: the traced graph finds the same layers
+    flat = {}
+    for layer in model.layers:
+        shape = tuple(layer.output.shape)
+        if len(shape) == 4 and type(layer).__name__ not in ("ZeroPadding2D", "InputLayer"):
+            flat.update({st: layer.name for st, s in registry.STAGES.items() if stages.layer_stride(size, shape[1]) == s})
+    assert found == flat
     # c5 is the last conv stage: the backbone's own output is at stride 32 too
     assert stages.layer_stride(size, model.output.shape[1]) == 32
 

@@ -9,7 +9,8 @@ that one graph: a feature map can be tapped anywhere. A model with a dynamic inp
 gets its shapes from ``size``. A nested layer's name is its path, ``base_model/block_13_expand_relu``;
 a name that is unique without its path may be given without it.
 
-Stages follow the detector/FPN convention: stage ``cK`` is the *last* layer whose output has stride
+Stages follow the detector/FPN convention: stage ``cK`` is the *last* layer (in the order of the model's
+``layers``, as Keras lists them) whose output has stride
 ``2**K`` relative to the input (c2 = stride 4 … c5 = stride 32), stride rounded to the nearest power
 of two in log2 (so valid-padding networks, SqueezeNet's 13 × 13 at 224, get their nearest stride).
 Zero-padding and input layers, and bare ops between layers (``x + y``), are never chosen (any of them
@@ -42,6 +43,7 @@ class Tap:
     parent: str = ""  # the path of the nested model it is in ("" at the top), ending in "/"
     is_model: bool = False  # the output of a nested model as a whole (its layers are taps too)
     is_layer: bool = True  # a Keras layer, not a bare op of the graph (``x + y``): only layers are stages
+    order: tuple = ()  # its place in its model's ``layers`` list (and its nested models'), for "last"
 
 
 @dataclass(frozen=True)
@@ -108,12 +110,12 @@ def trace(model, size: int | None = None) -> Graph:
     inp = keras().Input((size, size, 3), name="image")
     records: list[tuple] = []
     try:
-        _call(model, (inp,), {}, None, records)
+        _call(model, (inp,), {}, None, records, ())
     except (ValueError, TypeError) as err:  # e.g. 'valid' convolutions that leave nothing at this size
         first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
         raise UsageError(f"{model.name} cannot run at input size {size}: {first[:300]}") from None
     taps, seen, macs = [], {}, []
-    for name, out, op, arg, parent, is_model in records:
+    for name, out, op, arg, parent, is_model, order in records:
         if not is_model and hasattr(arg, "shape") and hasattr(out, "shape") and None not in tuple(out.shape)[1:]:
             macs.append((op, layer_macs(op, arg, out)))
         shape = tuple(getattr(out, "shape", ()))
@@ -122,7 +124,7 @@ def trace(model, size: int | None = None) -> Graph:
         seen[name] = seen.get(name, 0) + 1
         unique = name if seen[name] == 1 else f"{name}#{seen[name]}"  # a layer called twice
         taps.append(Tap(unique, out, type(op).__name__, layer_stride(size, shape[1]), parent, is_model,
-                        isinstance(op, keras().layers.Layer)))
+                        isinstance(op, keras().layers.Layer), order))
     return Graph(str(model.name), inp, tuple(taps), size, tuple(macs))
 
 
@@ -131,7 +133,7 @@ def _is_graph(model) -> bool:
     return isinstance(model, k.Sequential) or (isinstance(model, k.Model) and hasattr(model, "_nodes_by_depth"))
 
 
-def _call(op, args, kwargs, prefix: str | None, records: list):
+def _call(op, args, kwargs, prefix: str | None, records: list, pos: tuple):
     """Call ``op`` on symbolic ``args``; step into nested models, record every layer's output (and every
     nested model's, as a whole)."""
     k = keras()
@@ -139,19 +141,21 @@ def _call(op, args, kwargs, prefix: str | None, records: list):
     arg = args[0] if args else None
     if isinstance(op, k.Sequential):
         out = args[0]
-        for layer in op.layers:
-            out = _call(layer, (out,), {}, inner, records)
+        for i, layer in enumerate(op.layers):
+            out = _call(layer, (out,), {}, inner, records, (*pos, i))
     elif _is_graph(op):
+        index = {id(layer): i for i, layer in enumerate(op.layers)}  # bare ops are not in it: after them
+
         def step(o):
-            return lambda *a, **kw: _call(o, a, kw, inner, records)
+            return lambda *a, **kw: _call(o, a, kw, inner, records, (*pos, index.get(id(o), len(index))))
 
         out = op._run_through_graph(list(args), operation_fn=step)
     else:
         out = op(*args, **kwargs)
-        records.append(((prefix or "") + op.name, out, op, arg, prefix or "", False))
+        records.append(((prefix or "") + op.name, out, op, arg, prefix or "", False, pos))
         return out
     if prefix is not None:
-        records.append((prefix + op.name, out, op, arg, prefix, True))
+        records.append((prefix + op.name, out, op, arg, prefix, True, pos))
     return out
 
 
@@ -177,7 +181,7 @@ def find_stages(model_or_graph) -> dict[str, str]:
 
 
 def _last_at(taps: list[Tap], parent: str, stride: int) -> str | None:
-    here = [t for t in taps if t.parent == parent]
+    here = sorted((t for t in taps if t.parent == parent), key=lambda t: t.order)  # the model's layer order
     direct = [t for t in here if t.stride == stride]
     if direct:
         t = direct[-1]
