@@ -281,7 +281,11 @@ def caveats(r: dict) -> str:
             "compress or reorder the differences further (published: linear accuracy vs fine-tuned COCO box AP "
             "τ ≈ 0.54 across nine ResNet-50 initialisations; TLogME 0.3–0.6 against fine-tuned mAP). The "
             "probe and the fine-tuned detectors share the head, the folds and the images, so this measures "
-            "what unfreezing the backbone (with augmentation) changes, not a different detector design.")
+            "what unfreezing the backbone (with augmentation) changes, not a different detector design."
+            + ("" if any("proxy" in rows[k] for k in r["networks"]) else
+               " A last-stage-only short fine-tune (`--phases proxy`) is implemented but was not run: it would "
+               "have taken the study past its 60-minute budget; the 5-epoch full fine-tune stands in as the "
+               "cheap proxy."))
 
 
 def _cpu() -> str:
@@ -318,7 +322,8 @@ def block(r: dict) -> str:
              f"ImageNet top-1 (random init counted at chance, {TOP1_RANDOM} %).",
              f"- Kendall τ-b with a 95 % percentile bootstrap interval over networks ({N_BOOT_TAU} resamples); "
              f"ties by paired bootstrap over images ({r['n_boot']} resamples).",
-             f"- Machine: 2 CPU cores shared with other jobs ({_cpu()}), Python {platform.python_version()}. "
+             f"- Machine: 2 CPU cores shared with other jobs ({_cpu()}; load average ≈ 10 during the measured run, "
+             f"the study run at nice 10), Python {platform.python_version()}. "
              f"**Total study wall time: {wall / 60:.1f} min** (data, features, probes, scores, all fine-tuning).", "",
              network_table(r), "", tau_table(r), "", paragraph(r), "", caveats(r), "", END]
     return "\n".join(lines)
