@@ -36,7 +36,7 @@ def summary(used, entries):
 def test_reader_returns_tau_interval_and_n_from_a_fixture_file(tmp_path):
     study = fixture_file(tmp_path, FIXTURE)
     info = validated.finetune(study)
-    assert info == {"tau": 0.6428, "lo": 0.214, "hi": 0.929, "n": 8, "supported": True}
+    assert info == {"tau": 0.6428, "lo": 0.214, "hi": 0.929, "n": 8, "supported": True, "pretrained": None}
     assert validated.finetune({}) is None
     assert validated.finetune({"finetune": {"probe": {"tau": math.nan, "n": 8}}}) is None
     assert validated.finetune({"finetune": {"probe": {"tau": 0.5, "n": 2}}}) is None  # τ over 2 networks says nothing
@@ -51,6 +51,18 @@ def test_detection_headline_quotes_the_fine_tuning_tau(tmp_path):
     assert ("frozen-backbone detection quality; in bbselect's study it orders fine-tuned detectors with "
             "τ = 0.64 [0.21, 0.93], n = 8 networks") in text
     assert "not shown to predict" not in text
+
+
+def test_a_pretrained_only_interval_through_zero_is_said(tmp_path):
+    probe = {**FIXTURE["finetune"]["probe"], "tau_pretrained": 0.467, "ci_pretrained": [-0.23, 1.0], "n_pretrained": 6}
+    study = fixture_file(tmp_path, {**FIXTURE, "finetune": {**FIXTURE["finetune"], "probe": probe}})
+    assert validated.finetune(study)["pretrained"] == {"tau": 0.467, "lo": -0.23, "hi": 1.0, "n": 6}
+    es = [det_entry("a", 0.58), det_entry("b", 0.40)]
+    text = hl.headline_text(hl.headline(summary(evidence.choose_primary(es, study), es)))
+    assert "n = 8 networks (among the 6 pretrained ones alone τ = 0.47 [-0.23, 1.00]: not shown" in text
+    sure = {**probe, "ci_pretrained": [0.1, 1.0]}
+    study = fixture_file(tmp_path, {**FIXTURE, "finetune": {**FIXTURE["finetune"], "probe": sure}})
+    assert "pretrained ones alone" not in validated.finetune_text(study)
 
 
 def test_unsupported_study_says_the_probe_is_not_shown_to_predict_fine_tuning(tmp_path):

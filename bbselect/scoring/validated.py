@@ -71,18 +71,34 @@ def label_free(name: str, study: dict | None = None) -> dict:
             "tau": {ds: t for ds, t in taus.items() if isinstance(t, (int, float)) and math.isfinite(t)}}
 
 
+def _interval(ci) -> tuple[float, float]:
+    ci = list(ci or [])[:2] + [None, None]
+    return tuple(float(c) if isinstance(c, (int, float)) else math.nan for c in ci[:2])
+
+
 def finetune(study: dict | None = None) -> dict | None:
     """What the fine-tuning study (``benchmarks/finetune_study.py``) measured for the detection probe:
-    ``{"tau", "lo", "hi", "n", "supported"}`` (Kendall τ of frozen-probe mAP@0.5 against fine-tuned
-    mAP@0.5 across networks, its 95 % interval, how many networks), or None when it never ran here."""
+    ``{"tau", "lo", "hi", "n", "supported", "pretrained"}`` -- Kendall τ of frozen-probe mAP@0.5 against
+    fine-tuned mAP@0.5 across networks, its 95 % interval, how many networks, and the same over the
+    pretrained networks alone (``{"tau", "lo", "hi", "n"}`` or None) -- or None when it never ran here."""
     study = load() if study is None else study
     probe = ((study.get("finetune") or {}).get("probe")) or {}
     tau, n = probe.get("tau"), probe.get("n")
     if not isinstance(tau, (int, float)) or not math.isfinite(tau) or not isinstance(n, int) or n < 3:
         return None
-    ci = [c if isinstance(c, (int, float)) else math.nan for c in (probe.get("ci") or [None, None])[:2]]
-    return {"tau": float(tau), "lo": float(ci[0]), "hi": float(ci[1]), "n": n,
-            "supported": bool(study["finetune"].get("supported"))}
+    lo, hi = _interval(probe.get("ci"))
+    pre = None
+    tp, n_pre = probe.get("tau_pretrained"), probe.get("n_pretrained")
+    if isinstance(tp, (int, float)) and math.isfinite(tp) and isinstance(n_pre, int):
+        plo, phi = _interval(probe.get("ci_pretrained"))
+        pre = {"tau": float(tp), "lo": plo, "hi": phi, "n": n_pre}
+    return {"tau": float(tau), "lo": lo, "hi": hi, "n": n,
+            "supported": bool(study["finetune"].get("supported")), "pretrained": pre}
+
+
+def _tau_ci(t: dict) -> str:
+    ci = f" [{t['lo']:.2f}, {t['hi']:.2f}]" if math.isfinite(t["lo"]) and math.isfinite(t["hi"]) else ""
+    return f"τ = {t['tau']:.2f}{ci}"
 
 
 def finetune_text(study: dict | None = None) -> str | None:
@@ -90,9 +106,12 @@ def finetune_text(study: dict | None = None) -> str | None:
     info = finetune(study)
     if info is None:
         return None
-    ci = (f" [{info['lo']:.2f}, {info['hi']:.2f}]" if math.isfinite(info["lo"]) and math.isfinite(info["hi"]) else "")
     text = (f"frozen-backbone detection quality; in bbselect's study it orders fine-tuned detectors with "
-            f"τ = {info['tau']:.2f}{ci}, n = {info['n']} networks")
+            f"{_tau_ci(info)}, n = {info['n']} networks")
+    pre = info["pretrained"]
+    if pre is not None and pre["n"] < info["n"] and not pre["lo"] > 0:
+        text += (f" (among the {pre['n']} pretrained ones alone {_tau_ci(pre)}: not shown to predict which "
+                 f"pretrained backbone fine-tunes best)")
     if not info["supported"]:
         text += " (not shown to predict the detector you will fine-tune; docs/validation.md)"
     return text
