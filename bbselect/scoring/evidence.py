@@ -182,7 +182,7 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
         if name == order[-1][0] or any(np.isfinite(registry.value(e, name)) for e in entries):
             break
         skipped.append(spec)
-    used = {"evidence": spec.tier, "metric": spec.title, "why": why, "supported": supported(spec, study)}
+    used = {"evidence": spec.tier, "score": name, "metric": spec.title, "why": why, "supported": supported(spec, study)}
     missed = [s for s in skipped if s.tier == "label-free"]
     if not used["supported"] and missed:
         used["unsupported"] = missing_sentence(missed[0], entries)
