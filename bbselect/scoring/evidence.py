@@ -194,6 +194,8 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
         used["how_sure"] = stability.how_sure(validated.label_free("stability", study)["tau"])
     for e in entries:
         e["primary"] = {"metric": spec.title, **_summary_at(e, spec.path)}
+    if name in roiscores.NAMES:
+        roiscores.add_intervals(entries, name)
     return used
 
 
