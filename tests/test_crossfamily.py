@@ -96,3 +96,16 @@ def test_unknown_top1_is_said_and_never_guessed():
     assert cf["prior"]["agrees"] is None  # one known value is no comparison
     assert "top-1 unknown for a" in crossfamily.prior_text(cf)
     assert not math.isnan(cf["prior"]["value"])
+
+
+def test_the_terminal_table_and_ranking_rows_show_each_backbones_top1():
+    from rich.console import Console
+
+    from bbselect.report.terminal import ranking_table
+
+    es = [entry("vgg16", "vgg16", 0.4, 71.3), entry("mine", "mine", 0.3, None)]
+    s = summary_of(es, crossfamily.assess(es, USED, study("within")))
+    console = Console(record=True, width=160)
+    console.print(ranking_table(s))
+    out = console.export_text()
+    assert "top-1 %" in out and "71.3" in out and "?" in out

@@ -206,6 +206,7 @@ def ranking_rows(summary: dict) -> list[dict]:
             "ms_per_image": _plain(cost.get("ms_per_image")), "ms_lo": _plain(cost.get("ms_lo")),
             "ms_hi": _plain(cost.get("ms_hi")),
             "random_weights": (b.get("weights") or {}).get("kind") == "none",
+            "imagenet_top1": (b.get("top1") or {}).get("value"),  # the static prior; None = unknown
         })
     return rows
 
