@@ -47,6 +47,8 @@ import numpy as np  # noqa: E402
 
 import zoo  # noqa: E402
 
+from bbselect.common import finite  # noqa: E402
+
 LABEL_SETS = ("trashnet", "magnetic-tile-defects")
 BOX_SET = "raccoon"
 PROBE = {"epochs": 20}  # the box study's schedule (validation_boxes.STUDY_PROBE)
@@ -172,6 +174,19 @@ def label_row(ex: dict, y: np.ndarray) -> dict:
             "effective_rank": ch.get("effective_rank", math.nan), "channels": int(f.shape[1])}
 
 
+N_PAIRED = 200
+
+
+def replicates(ev) -> list[float]:
+    """mAP@0.5 on N_PAIRED fixed resamples of the images (seed 0: the same resamples for every
+    configuration, so the difference of two configurations' replicates is a paired image bootstrap,
+    as ``cocometrics.paired_bootstrap``; stored in the row, so processes can be merged)."""
+    from bbselect.probes import cocometrics
+
+    idx = np.random.default_rng(0).integers(0, ev.n_images, (N_PAIRED, ev.n_images))
+    return [cocometrics.resampled(ev.evaluator, i)[0] for i in idx]
+
+
 def box_row(data: dict, ex: dict, evals: dict, key: str, with_pos: bool) -> dict:
     """Cheap scores (the box study's, on the same maps) and the two detection heads' mAP@0.5; with
     ``with_pos`` (the ImageNet and off-task networks: the budget) also bbselect's probe with per-position
@@ -195,6 +210,7 @@ def box_row(data: dict, ex: dict, evals: dict, key: str, with_pos: bool) -> dict
         gt = cocometrics.coco_ground_truth(gt_px, pi.classes, pi.geoms, pi.class_names)
         ev = cocometrics.evaluate(gt, cocometrics.coco_detections(res.detections, pi.geoms))
         evals[key + tag] = ev
+        row["boot" + tag] = replicates(ev)
         bs = cocometrics.bootstrap(ev, n_boot=200, seed=0)
         row[f"truth{tag}"], row[f"truth{tag}_lo"], row[f"truth{tag}_hi"] = bs["map50"], *bs["map50_ci"]
         row["seconds"]["probe" + tag] = time.perf_counter() - t0
@@ -203,6 +219,7 @@ def box_row(data: dict, ex: dict, evals: dict, key: str, with_pos: bool) -> dict
         t0 = time.perf_counter()
         ev = sh.detection_b(feats, pi, ex["size"])
         evals[key + "_b"] = ev
+        row["boot_b"] = replicates(ev)
         row["truth_b"] = ev.map50
         row["seconds"]["probe_b"] = time.perf_counter() - t0
     row["channels"] = int(feats.shape[-1])
@@ -264,11 +281,10 @@ def measure_one(cfg, ds, data_dir, box, evals, shared, work, max_images, t0, don
     return rows
 
 
-def tie_sets(rows: list[dict], evals: dict) -> None:
+def tie_sets(rows: list[dict]) -> None:
     """Per data set, scope and head: is each configuration tied with that scope's best under the paired
-    test (McNemar on the same images and folds for accuracy; paired image bootstrap for mAP)?  Written
-    into the rows as ``tie_<scope><head>`` so that --from-json needs no models."""
-    from bbselect.probes import cocometrics
+    test (McNemar on the same images and folds for accuracy; paired image bootstrap of mAP@0.5 from the
+    rows' replicates)?  Written into the rows as ``tie_<scope><head>``."""
     from bbselect.scoring.stats import mcnemar
 
     import zoo_stats as zs
@@ -279,7 +295,7 @@ def tie_sets(rows: list[dict], evals: dict) -> None:
             members = [r for r in sub if zs.in_scope(r, scope)]
             for head in ("", "_b", "_pos"):
                 key = "truth" + head
-                have = [r for r in members if isinstance(r.get(key), float) and math.isfinite(r[key])]
+                have = [r for r in members if finite(r.get(key))]
                 if not have:
                     continue
                 best = max(have, key=lambda r: r[key])
@@ -287,13 +303,11 @@ def tie_sets(rows: list[dict], evals: dict) -> None:
                     if r is best:
                         tied = True
                     elif ds == BOX_SET:
-                        if best["config"] + head not in evals or r["config"] + head not in evals:
-                            continue  # measured in another run (--merge): no paired test possible
-                        tied = cocometrics.paired_bootstrap(evals[best["config"] + head], evals[r["config"] + head],
-                                                            n_boot=300)["tied"]
+                        d = np.asarray(best["boot" + head]) - np.asarray(r["boot" + head])
+                        lo, hi = np.percentile(d, [2.5, 97.5])
+                        tied = bool(lo <= 0 <= hi)
                     else:
-                        ck = "correct" + head
-                        tied = mcnemar(best[ck], r[ck])["tied"]
+                        tied = mcnemar(best["correct" + head], r["correct" + head])["tied"]
                     r[f"tie_{scope}{head}"] = bool(tied)
 
 
@@ -312,23 +326,31 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import zoo_stats as zs
 
-    if args.from_json:
-        saved = json.loads(Path(args.from_json).read_text())
-        zs.render(saved["rows"], saved["meta"], args)
+    if args.from_json:  # one file, or several (processes that split the configurations) joined by commas
+        saved = [json.loads(Path(f).read_text()) for f in args.from_json.split(",")]
+        rows = [r for s in saved for r in s["rows"]]
+        tie_sets(rows)
+        meta = dict(saved[0]["meta"])
+        meta["seconds"] = max(s["meta"]["seconds"] for s in saved)
+        meta["processes"] = len(saved)
+        zs.render(rows, meta, args)
         return 0
     shared = Path(args.shared)
     work = Path(tempfile.mkdtemp(prefix="bbselect-zoo-"))
     t0 = time.perf_counter()
     max_images = args.max_images or (60 if args.quick else None)
     try:
-        cfgs = [c for c in plan(shared, args.quick) if not args.only or c["id"] in args.only.split(",")]
+        cfgs = plan(shared, args.quick)
+        if args.only:  # in the order given
+            by_id = {c["id"]: c for c in cfgs}
+            cfgs = [by_id[i] for i in args.only.split(",")]
         rows, evals = measure(cfgs, shared, work, max_images, t0, Path(args.json + ".partial") if args.json else None)
         if args.merge:  # rows of an earlier run (e.g. configurations that failed there), measured alike
             have = {(r["dataset"], r["config"]) for r in rows}
             rows += [r for r in json.loads(Path(args.merge).read_text())["rows"]
                      if (r["dataset"], r["config"]) not in have]
         try:
-            tie_sets(rows, evals)
+            tie_sets(rows)
         except Exception as err:  # noqa: BLE001 - keep the rows; the statistics can be redone from --json
             print(f"tie sets FAILED: {type(err).__name__}: {err}", flush=True)
     finally:
