@@ -132,12 +132,24 @@ def analyse(rows: list[dict]) -> dict:
     return out
 
 
+def truth_holds(res: dict, ds: str) -> bool:
+    """Does the data set's ground truth hold across head designs?  The τ between bbselect's head and head
+    B across ImageNet families has a 95 % interval above 0."""
+    t = ((res[ds].get("heads") or {}).get("_b") or {}).get("imagenet") or {}
+    return finite(t.get("lo")) and t["lo"] > 0
+
+
 def rule(res: dict, key: str) -> dict:
-    """Across families only if, on every data set of the score's tier: τ across ImageNet families ≥ the
-    ImageNet-top-1 prior's, AND every off-task configuration ranked below every ImageNet one."""
+    """Across families only if, on every data set of the score's tier: the ground truth holds across head
+    designs (``truth_holds``), τ across ImageNet families ≥ the ImageNet-top-1 prior's, AND every off-task
+    configuration ranked below every ImageNet one."""
     dss = [ds for ds in TIER.get(key, ()) if ds in res]
     why = []
     for ds in dss:
+        if not truth_holds(res, ds):
+            t = res[ds]["heads"].get("_b", {}).get("imagenet", {})
+            why.append(f"{ds}: its ground truth does not hold across head designs (τ between the two heads across "
+                       f"ImageNet families {fmt(t.get('tau'))} [{fmt(t.get('lo'))}, {fmt(t.get('hi'))}])")
         t = res[ds]["scores"][key]["tau"]["imagenet"]["tau"]
         p = res[ds]["scores"]["top1"]["tau"]["imagenet"]["tau"]
         if not (finite(t) and finite(p) and t >= p):
@@ -279,7 +291,10 @@ def page(rows: list[dict], res: dict, meta: dict) -> str:
         "**Rule** (written per score into `validated.json`, key `zoo`): a score may rank **across families** only "
         "if, on every data set of its tier (label-free and label-aware scores: trashnet and magnetic-tile-defects; "
         "box scores: raccoon), its τ across ImageNet families is at least the ImageNet-top-1 prior's AND it ranks "
-        "the off-task VGG16 below every ImageNet network. Otherwise its support (if any) holds within a family only.",
+        "the off-task VGG16 below every ImageNet network AND that data set's ground truth holds across head "
+        "designs (the τ between bbselect's head and head B across ImageNet families has a 95 % interval above 0: "
+        "a score cannot be shown to track a ground truth that itself depends on the head). Otherwise its support "
+        "(if any) holds within a family only.",
         "",
     ]
     for ds in res:
@@ -309,6 +324,11 @@ def verdict(res: dict) -> list[str]:
         if r["scope"] != "across" and r["why"]:
             out.append(f"- `{HEADING[k]}`: within a family only — " + "; ".join(r["why"]) + ".")
     for ds in res:
+        t = ((res[ds].get("heads") or {}).get("_b") or {}).get("imagenet")
+        if t:
+            out.append(f"- {ds}: the ground truth {'holds' if truth_holds(res, ds) else '**does not hold**'} across "
+                       f"head designs (τ between bbselect's head and head B across ImageNet families {fmt_ci(t)}).")
+    for ds in res:
         p = res[ds]["scores"]["top1"]
         out.append(f"- {ds}: the ImageNet-top-1 prior's τ across ImageNet families {fmt_ci(p['tau']['imagenet'])}, "
                    f"across everything {fmt_ci(p['tau']['all'])}; its pick is in the truth's tie set "
@@ -332,7 +352,9 @@ def zoo_json(res: dict, meta: dict) -> dict:
         level[k] = {"per_dataset": vals, "flag_below": min(vals.values()) if vals else None}
     return {"generated_by": meta["command"], "seconds": round(meta["seconds"]),
             "rule": "scope 'across' = on every data set of the score's tier, tau across ImageNet families >= the "
-                    "ImageNet-top-1 prior's AND the off-task VGG16 ranked below every ImageNet network; else 'within'",
+                    "ImageNet-top-1 prior's AND the off-task VGG16 ranked below every ImageNet network AND the data "
+                    "set's ground truth holds across head designs (tau between the two heads, 95% CI above 0); "
+                    "else 'within'",
             "prior": {ds: {s: res[ds]["scores"]["top1"]["tau"][s] for s in SCOPES} for ds in res},
             "random_level": level, "scores": scores}
 
