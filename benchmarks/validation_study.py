@@ -683,8 +683,11 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
         parts += [f"### {ds}", "", rows_table(rows, ds), ""]
     if box_parts:
         parts += ["", *box_parts]
+    from bbselect.scoring.validated import keep_blocks
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts))
+    old = path.read_text() if path.is_file() else ""
+    path.write_text(keep_blocks(old, "\n".join(parts)))  # other studies' marked sections kept
 
 
 # --------------------------------------------------------------------------
@@ -860,7 +863,9 @@ def write_validated(path: Path, res: dict, box_res: dict, meta: dict) -> None:
                               for k, _ in SCORES}}
         if res else old.get("labels"),
     }
-    path.write_text(json.dumps(doc, indent=1) + "\n")
+    from bbselect.scoring.validated import merged
+
+    path.write_text(json.dumps(merged(old, doc), indent=1) + "\n")  # other studies' keys kept
 
 
 if __name__ == "__main__":

@@ -150,4 +150,4 @@ def test_probe_cheap_trains_no_head_and_ranks_only_by_a_supported_box_score(tmp_
     ranked = [b["label"] for b in s["backbones"]]
     by_value = sorted(s["backbones"], key=lambda b: -registry.value(b, "objectness"))
     assert ranked[0] == by_value[0]["label"]
-    assert "nan" not in s["verdict"] and "no interval" in s["verdict"] and "--probe detection measures" in s["verdict"]
+    assert "nan" not in s["verdict"] and "bootstrap interval over images" in s["verdict"] and "--probe detection measures" in s["verdict"]

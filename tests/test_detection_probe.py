@@ -99,3 +99,13 @@ def test_the_probe_is_scale_free(data, true_run):
     f, b, c = data
     tiny = D.run_probe(f * 1e-16, b, c, 1, S, FAST)
     assert map50(tiny, b, c) == pytest.approx(map50(true_run, b, c), abs=0.02)
+
+
+def test_per_position_normalisation_finds_the_square_and_is_scale_free(data):
+    """normalise="position" (each cell's channel vector to unit RMS after the channel standardisation):
+    the square is still found, and features x100 give the same mAP@0.5."""
+    f, b, c = data
+    cfg = D.ProbeConfig(folds=3, epochs=25, batch_size=8, hidden=16, depth=1, normalise="position")
+    base = map50(D.run_probe(f, b, c, 1, S, cfg), b, c)
+    assert base > 0.9
+    assert map50(D.run_probe(f * 100.0, b, c, 1, S, cfg), b, c) == pytest.approx(base, abs=0.02)

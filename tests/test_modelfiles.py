@@ -105,7 +105,7 @@ def test_model_file_through_the_api_as_path_or_selection(tmp_path):
     r = bbselect.compare(images, backbones=[path, f"{path}:name=second,layer=c3,top1=50"], input_size=64,
                          output=str(tmp_path / "res"), figures="none", stability="off")
     meta = {m["label"]: m for m in json.loads((r.run_dir / "run.json").read_text())["backbones"]}
-    assert (meta["apinet"]["stage"], meta["second"]["stage"], meta["second"]["top1"]) == ("c5", "c3", 50.0)
+    assert (meta["apinet"]["stage"], meta["second"]["stage"], meta["second"]["top1"]["value"]) == ("c5", "c3", 50.0)
     assert meta["apinet"]["map_shape"] == [2, 2]  # 64 / 32
 
 

@@ -120,3 +120,43 @@ def test_a_supported_score_that_could_not_be_computed_is_named_with_its_reason()
     # where the study supports nothing label-free, the general sentence stays
     used = evidence.choose_primary(es, label_free_study(False))
     assert "unsupported" not in used
+
+
+def test_regenerating_validated_json_keeps_the_finetune_studys_key():
+    """The fine-tuning study owns validated.json's "finetune" key: the validation study's writer keeps it
+    (and the cross-family study's "zoo" key), while its own keys are replaced."""
+    old = {"labels": {"scores": {"stability": {"supported": True}}}, "finetune": {"raccoon": {"tau": 0.4}},
+           "zoo": {"scope": {"stability": "within"}}}
+    new = {"labels": {"scores": {"stability": {"supported": False}}}, "boxes": {}}
+    out = validated.merged(old, new)
+    assert out["finetune"] == {"raccoon": {"tau": 0.4}} and out["zoo"] == old["zoo"]
+    assert out["labels"]["scores"]["stability"]["supported"] is False
+    assert "zoo" not in validated.merged(old, new, owns=("zoo",))  # a writer that owns a key drops the old one
+    assert validated.merged({}, new) == new
+
+
+def test_regenerating_the_page_keeps_the_finetune_block_in_place_or_appended():
+    ft = "<!-- finetune:begin -->\n## Fine-tuning\n| a | 0.35 |\n<!-- finetune:end -->"
+    old = "# Validation\n\nold tables\n\n" + ft + "\n\n## Boxes\nold box\n"
+    fresh = "# Validation\n\nnew tables\n\n## Boxes\nnew box\n"
+    out = validated.keep_blocks(old, fresh)
+    assert "new tables" in out and "old tables" not in out and out.count(ft) == 1
+    placed = "# Validation\n\nnew\n\n<!-- finetune:begin -->\nstale\n<!-- finetune:end -->\n\nrest\n"
+    out = validated.keep_blocks(old, placed)
+    assert ft in out and "stale" not in out and out.index(ft) < out.index("rest")
+    assert validated.keep_blocks("no block here", fresh) == fresh
+
+
+def test_the_study_writer_keeps_finetune_when_it_rewrites_validated_json(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import validation_study as vs
+
+    path = tmp_path / "validated.json"
+    path.write_text(json.dumps({"finetune": {"ground_truth": "fine-tuned mAP"}, "labels": {"old": 1}}))
+    vs.write_validated(path, {}, {}, {"command": "x", "seconds": 1.0})
+    doc = json.loads(path.read_text())
+    assert doc["finetune"] == {"ground_truth": "fine-tuned mAP"} and doc["labels"] == {"old": 1}

@@ -60,6 +60,9 @@ class ProbeConfig:
     learning_rate: float = 2e-3
     top_k: int = 100
     min_score: float = 0.01
+    # "channel": standardise each channel (training-fold statistics); "position": then scale each cell's
+    # C-vector to unit RMS (docs/validation.md, "Across families": feature scale differs by family)
+    normalise: str = "channel"
 
 
 @dataclass
@@ -155,6 +158,11 @@ def coord_channels(n: int, h: int, w: int) -> np.ndarray:
     return np.broadcast_to(grid, (n, h, w, 2))
 
 
+def _per_position(z: np.ndarray) -> np.ndarray:  # each cell's channel vector to unit RMS; zero stays zero
+    rms = np.sqrt(np.mean(np.square(z, dtype=np.float64), axis=-1, keepdims=True))
+    return (z / np.where(rms > 0, rms, 1.0)).astype(np.float32)
+
+
 def channel_stats(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (mean, std) of training features; a constant channel's std is 1."""
     mu = train.mean(axis=(0, 1, 2), dtype=np.float64)
@@ -165,12 +173,15 @@ def channel_stats(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, np.where(sd > CONSTANT_RTOL * peak, sd, 1.0)
 
 
-def standardise(train: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
-    """Features standardised by the training features' ``channel_stats``, plus ``coord_channels``."""
+def standardise(train: np.ndarray, *arrays: np.ndarray, position: bool = False) -> list[np.ndarray]:
+    """Features standardised by the training features' ``channel_stats`` (``position``: then each cell's
+    channel vector scaled to unit RMS), plus ``coord_channels``."""
     mu, sd = channel_stats(train)
     out = []
     for a in (train, *arrays):
         z = ((a - mu) / sd).astype(np.float32)
+        if position:
+            z = _per_position(z)
         out.append(np.concatenate([z, coord_channels(*a.shape[:3])], axis=-1))
     return out
 
@@ -296,7 +307,7 @@ def run_probe(features: np.ndarray, boxes: list[np.ndarray], classes: list[np.nd
     trainer = _Trainer(tf, (h, w), features.shape[-1] + 2, n_classes, config)
     for f in range(int(fold_of.max()) + 1):
         tr, te = np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)
-        x_tr, x_te = standardise(features[tr], features[te])
+        x_tr, x_te = standardise(features[tr], features[te], position=config.normalise == "position")
         trainer.fit(x_tr, [t[tr] for t in targets], config.seed * 1000 + f)
         logits, size_p, off_p = (np.asarray(a) for a in trainer.predict(x_te))
         for i, d in zip(te, decode(logits, size_p, off_p, input_size, config.top_k, config.min_score)):

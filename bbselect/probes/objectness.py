@@ -68,8 +68,10 @@ def cell_samples(features: list[np.ndarray], masks: list, max_cells: int = 256,
             "groups": np.concatenate(gs)}
 
 
-def oof_auroc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5) -> float:
-    """AUROC of out-of-fold logistic-regression probabilities, folds grouped by image."""
+def oof_auroc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5, resamples=None):
+    """AUROC of out-of-fold logistic-regression probabilities, folds grouped by image.  With
+    ``resamples`` ([n_boot, n] image indices, repeats allowed): ``(auroc, [AUROC over the cells of each
+    resample's images])`` — the bootstrap over images, on the same out-of-fold probabilities."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
@@ -77,7 +79,7 @@ def oof_auroc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5) 
 
     n_groups = len(np.unique(groups))
     if n_groups < 2 or y.all() or not y.any():
-        return math.nan
+        return math.nan if resamples is None else (math.nan, [])
     prob = np.zeros(y.size)
     for train, test in GroupKFold(n_splits=min(folds, n_groups)).split(x, y, groups):
         if y[train].all() or not y[train].any():
@@ -86,17 +88,27 @@ def oof_auroc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5) 
         scaler = StandardScaler().fit(x[train])
         model = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(x[train]), y[train])
         prob[test] = model.predict_proba(scaler.transform(x[test]))[:, 1]
-    return float(roc_auc_score(y, prob))
+    auroc = float(roc_auc_score(y, prob))
+    if resamples is None:
+        return auroc
+    cells = {g: np.flatnonzero(groups == g) for g in np.unique(groups)}
+    reps = []
+    for idx in resamples:
+        take = np.concatenate([cells[i] for i in idx if i in cells] or [np.zeros(0, int)])
+        ok = take.size and y[take].any() and not y[take].all()
+        reps.append(float(roc_auc_score(y[take], prob[take])) if ok else math.nan)
+    return auroc, reps
 
 
 def objectness_probe(features: list[np.ndarray], masks: list, folds: int = 5,
-                     max_cells: int = 256, seed: int = 0, groups=None) -> dict:
+                     max_cells: int = 256, seed: int = 0, groups=None, resamples=None) -> dict:
     """``{"auroc", "auroc_prior", "gain", "n_images", "n_cells", "inside_share", "reason"}``.
 
     ``features``: per image, the map cropped to its valid region [h_i, w_i, C]; ``masks``: per image,
-    the [h_i, w_i] "inside a box" mask, or None for an image without boxes.  NaN with a reason when fewer than 2 images have boxes or no cell is outside
-    (or inside) a box.  ``groups``: per image, a key shared by copies of one image (its content hash),
-    kept in one fold so that no copy is scored by a model trained on another; default: every image its own.
+    the [h_i, w_i] "inside a box" mask, or None for an image without boxes.  NaN with a reason when fewer
+    than 2 images have boxes or no cell is outside (or inside) a box.  ``groups``: per image, a key shared
+    by copies of one image (its content hash), kept in one fold so that no copy is scored by a model
+    trained on another; default: every image its own.  ``resamples``: see ``oof_auroc``.
     """
     s = cell_samples(features, masks, max_cells=max_cells, seed=seed)
     if groups is not None and s["groups"].size:
@@ -116,7 +128,10 @@ def objectness_probe(features: list[np.ndarray], masks: list, folds: int = 5,
     if not np.isfinite(s["x"]).all():
         out["reason"] = "non-finite features"
         return out
-    out["auroc"] = oof_auroc(s["x"], s["y"], s["groups"], folds)
+    if resamples is None:
+        out["auroc"] = oof_auroc(s["x"], s["y"], s["groups"], folds)
+    else:  # ``boot``: the AUROC on each bootstrap resample of the images (``oof_auroc``)
+        out["auroc"], out["boot"] = oof_auroc(s["x"], s["y"], s["groups"], folds, resamples)
     out["auroc_prior"] = oof_auroc(s["pos"], s["y"], s["groups"], folds)
     out["gain"] = out["auroc"] - out["auroc_prior"]
     return out

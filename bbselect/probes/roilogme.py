@@ -59,7 +59,7 @@ def collect(items, seed: int = 0) -> dict:
     ``np.random.default_rng([seed, i])``, so the result does not depend on how images are batched.
     Returns ``objects`` [k, C], ``labels`` [k], ``coords`` [k, 4], ``background`` [m, C], ``n_images``.
     """
-    objs, labs, coords, bgs = [], [], [], []
+    objs, labs, coords, bgs, oi, bi = [], [], [], [], [], []
     n = 0
     for i, (fmap, boxes, input_size, valid_hw) in enumerate(items):
         boxes = list(boxes)
@@ -71,6 +71,8 @@ def collect(items, seed: int = 0) -> dict:
         labs += r["labels"]
         coords.append(r["coords"])
         bgs.append(r["background"])
+        oi.append(np.full(len(r["objects"]), i))
+        bi.append(np.full(len(r["background"]), i))
     c = objs[0].shape[1] if objs else 0
     return {
         "objects": np.concatenate(objs) if objs else np.zeros((0, c)),
@@ -78,7 +80,20 @@ def collect(items, seed: int = 0) -> dict:
         "coords": np.concatenate(coords) if coords else np.zeros((0, 4)),
         "background": np.concatenate(bgs) if bgs else np.zeros((0, c)),
         "n_images": n,
+        "object_image": np.concatenate(oi) if oi else np.zeros(0, int),  # image index of each ROI
+        "background_image": np.concatenate(bi) if bi else np.zeros(0, int),
     }
+
+
+def resampled(rois: dict, idx) -> dict:
+    """The ROIs of the images ``idx`` (an image drawn twice contributes its ROIs twice)."""
+    def take(which):
+        img = rois[which + "_image"]
+        return np.concatenate([np.flatnonzero(img == i) for i in idx] or [np.zeros(0, int)])
+    o, b = take("object"), take("background")
+    return {"objects": rois["objects"][o], "labels": np.asarray(rois["labels"])[o], "coords": rois["coords"][o],
+            "background": rois["background"][b], "n_images": len(idx),
+            "object_image": rois["object_image"][o], "background_image": rois["background_image"][b]}
 
 
 def roi_logme(objects: np.ndarray, background: np.ndarray) -> float:

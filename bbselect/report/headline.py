@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 from bbselect.common import finite
+from bbselect.scoring import crossfamily
 
 ELLIPSIS = "…"
 UNSUPPORTED = ("UNVALIDATED: bbselect's validation study supports no label-free score as a predictor of "
@@ -135,6 +136,9 @@ def warning_of(evidence: dict) -> str | None:
 
 def headline(summary: dict) -> dict:
     """What the first line of every output says: ``best``, ``metric``, ``evidence`` (mean, lo, hi),
+    ``prior`` (what the static ImageNet-top-1 prior picks, or None), ``scope`` (the warning when a score
+    supported within a family only ranks different families, else None), ``untrained`` (backbones whose
+    features look untrained or off-task, or None),
     ``tied`` (labels), ``cheapest`` (label, or None when the best is itself the cheapest of its tie
     group), ``gflops`` (label -> GFLOPs of the tie group), ``random_weights``, ``n_images``,
     ``warning`` (what the headline adds when the evidence is not earned, else None), ``finetune`` (for the
@@ -146,6 +150,9 @@ def headline(summary: dict) -> dict:
            "kind": (summary.get("evidence") or {}).get("evidence"),
            "warning": warning_of(summary.get("evidence") or {}),
            "finetune": (summary.get("evidence") or {}).get("finetune")}
+    cf = summary.get("cross_family") or {}
+    out.update(prior=crossfamily.prior_text(cf), scope=crossfamily.scope_warning(cf, out["metric"]),
+               untrained=crossfamily.untrained_text(cf))
     ranked = scored(summary)
     if not ranked:
         return out
@@ -166,7 +173,8 @@ def headline_text(h: dict) -> str:
     if h["best"] is None:
         return ("No recommendation: no backbone could be scored on these images "
                 "(every map was degenerate); try another --layer.")
-    parts = [f"Recommended: {h['best']} — {h['metric']} {fmt_interval(h['evidence'])} (95% interval"
+    lead = "Ranked first (NOT validated across families)" if h.get("scope") else "Recommended"
+    parts = [f"{lead}: {h['best']} — {h['metric']} {fmt_interval(h['evidence'])} (95% interval"
              + (f", {h['n_images']} images)" if h.get("n_images") else ")")]
     if h.get("finetune"):
         parts.append(h["finetune"])
@@ -179,8 +187,7 @@ def headline_text(h: dict) -> str:
             parts.append("it is also the cheapest of them")
     else:
         parts.append("no other backbone is tied with it")
-    if h.get("warning"):
-        parts.append(h["warning"])
+    parts += [h[k] for k in ("warning", "scope", "prior", "untrained") if h.get(k)]
     text = "; ".join(parts) + "."
     return ("RANDOM WEIGHTS — " + text) if h.get("random_weights") else text
 
@@ -203,6 +210,7 @@ def ranking_rows(summary: dict) -> list[dict]:
             "ms_per_image": _plain(cost.get("ms_per_image")), "ms_lo": _plain(cost.get("ms_lo")),
             "ms_hi": _plain(cost.get("ms_hi")),
             "random_weights": (b.get("weights") or {}).get("kind") == "none",
+            "imagenet_top1": (b.get("top1") or {}).get("value"),  # the static prior; None = unknown
         })
     return rows
 

@@ -13,6 +13,7 @@ import io
 import math
 
 from bbselect.report.content import channel_stats_of
+from bbselect.report.headline import headline, headline_text
 from bbselect.scoring import registry
 from bbselect.scoring.registry import map_score_names
 
@@ -108,6 +109,7 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
             "degenerate": b["degenerate"],
             "dead_fraction": st.get("dead_fraction"), "effective_rank": st.get("effective_rank"),
             "params": b["cost"].get("params"), "gflops": b["cost"].get("gflops"),
+            "imagenet_top1": (b.get("top1") or {}).get("value"),
         })
     gates = summary.get("gates", [])
     return {
@@ -121,12 +123,23 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
         "partial": (summary["run"].get("partial") or {}).get("note"),  # merge --allow-partial: what is missing
         "best": ranking[0]["label"] if ranking else None,
         "evidence": (summary.get("evidence") or {}).get("evidence", "label-free"),
+        "headline": headline_text(headline(summary)),
+        "cross_family": _cross(summary),
         "ranking": ranking,
         "gates": gates,
         "skipped": summary["skipped"],
         "pareto": summary.get("pareto", []),  # by GFLOPs: deterministic
         "timing": summary.get("timing", {}),
     }
+
+
+def _cross(summary: dict) -> dict:
+    """The static prior and the scope of the evidence, for ``--format json``."""
+    cf = summary.get("cross_family") or {}
+    p = cf.get("prior") or {}
+    return {"prior_pick": p.get("label"), "prior_top1": p.get("value"), "evidence_agrees": p.get("agrees"),
+            "families": cf.get("families"), "ranking_score": cf.get("score"), "score_scope": cf.get("scope"),
+            "within_family_only": cf.get("within_only"), "untrained": cf.get("untrained") or []}
 
 
 def ci_sweep(sweep_dir: str, outcomes: list, exit_code: int) -> dict:

@@ -76,7 +76,8 @@ def headline_html(summary: dict) -> str:
         return (f'<p class="headline" id="headline">{random}No recommendation: no backbone could be scored on '
                 "these images (every map was degenerate); try another --layer.</p>")
     n = f", {e(h['n_images'])} images" if h.get("n_images") else ""
-    parts = [f"Recommended: <strong>{short_label(h['best'], 40)}</strong> — {e(h['metric'])} "
+    lead = "Ranked first (NOT validated across families)" if h.get("scope") else "Recommended"
+    parts = [f"{lead}: <strong>{short_label(h['best'], 40)}</strong> — {e(h['metric'])} "
              f'<span class="ci">{e(fmt_interval(h["evidence"]))}</span> <span class="muted">(95% interval{n})</span>']
     if h.get("finetune"):
         parts.append(f'<span class="muted">{e(h["finetune"])}</span>')
@@ -90,8 +91,9 @@ def headline_html(summary: dict) -> str:
             parts.append("it is also the cheapest of them")
     else:
         parts.append("no other backbone is tied with it")
-    if h.get("warning"):
-        parts.append(f'<span class="random">{e(h["warning"])}</span>')
+    parts += [f'<span class="random">{e(h[k])}</span>' for k in ("warning", "scope") if h.get(k)]
+    parts += [f'<span class="prior">{e(h["prior"])}</span>'] if h.get("prior") else []
+    parts += [f'<span class="random">{e(h["untrained"])}</span>'] if h.get("untrained") else []
     return f'<p class="headline" id="headline">{random}' + "; ".join(parts) + ".</p>"
 
 

@@ -36,6 +36,7 @@ def ranking_table(summary: dict, label_chars: int = 40) -> Table:
     table.add_column(f"{metric}\n[95% CI]", justify="right", no_wrap=True)
     table.add_column("GFLOPs", justify="right", no_wrap=True, min_width=6)
     table.add_column("ms/image", justify="right", no_wrap=True)  # the median; its spread is in the report
+    table.add_column("top-1 %", justify="right", no_wrap=True)  # the static prior (documented ImageNet top-1)
     best_tied = set()
     h = headline(summary)
     if h["best"] is not None:
@@ -49,7 +50,8 @@ def ranking_table(summary: dict, label_chars: int = 40) -> Table:
         style = "bold" if r["backbone"] == h["best"] else ("" if r["backbone"] in best_tied else "dim")
         table.add_row(str(r["rank"] if r["rank"] is not None else ""), name,
                       fmt_interval({"mean": r["value"], "lo": r["lo"], "hi": r["hi"]}),
-                      fmt_gflops(r["gflops"]), fmt_ms(ms), style=style)
+                      fmt_gflops(r["gflops"]), fmt_ms(ms),
+                      "?" if r.get("imagenet_top1") is None else f"{r['imagenet_top1']:.1f}", style=style)
     return table
 
 

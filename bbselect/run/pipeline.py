@@ -30,6 +30,7 @@ from bbselect.inputs import images as imgs
 from bbselect.models import device, modelfile, runtime
 from bbselect.models.cost import count_params
 from bbselect.models.extractor import build_extractor
+from bbselect.models.top1 import top1_of
 from bbselect.models.weights import build_backbone, md5sum
 from bbselect.progress import Progress, log
 from bbselect.run import probe as probe_step
@@ -260,7 +261,8 @@ def _build(plan: dict, weights: str, cfg: CompareConfig, quiet: bool):
         "label": sel.label, "name": sel.spec.name, "options": dict(sel.options), "layer": ex.layer,
         "stage": ex.stage, "map_shape": list(ex.map_shape), "channels": ex.channels,
         "weights": winfo.as_dict(), "params": count_params(ex.model), "gflops": ex.gflops,
-        "stride": ex.stride, "layer_note": ex.note, "preprocess": sel.preprocess_name, "top1": sel.top1,
+        "stride": ex.stride, "layer_note": ex.note, "preprocess": sel.preprocess_name,
+        "top1": top1_of(sel, winfo.kind),
     }
     if old_speed:
         plan["meta"]["speed"] = old_speed

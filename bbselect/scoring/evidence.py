@@ -218,7 +218,7 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
     dropped = next((e["labels"]["reason"] for e in entries if (e.get("labels") or {}).get("reason")), None)
     if dropped and spec.tier == "label-free":  # labels were given, but no label score exists
         why = why.replace("no labels or boxes were given", f"class labels were found but cannot be scored ({dropped})")
-    used = {"evidence": spec.tier, "metric": spec.title, "why": why, "supported": supported(spec, study)}
+    used = {"evidence": spec.tier, "score": name, "metric": spec.title, "why": why, "supported": supported(spec, study)}
     missed = [s for s in skipped if s.tier == "label-free"]
     if not used["supported"] and missed:
         used["unsupported"] = missing_sentence(missed[0], entries)
@@ -232,6 +232,8 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
         used["how_sure"] = stability_summary.how_sure(validated.label_free("stability", study)["tau"])
     for e in entries:
         e["primary"] = {"metric": spec.title, "higher_is_better": spec.higher_is_better, **_summary_at(e, spec.path)}
+    if name in roiscores.NAMES:
+        roiscores.add_intervals(entries, name)
     return used
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from bbselect.inputs.decode import valid_map_region
 from bbselect.probes import objectness, roilogme
 from bbselect.scoring import registry
@@ -26,8 +28,12 @@ from bbselect.scoring.registry import ScoreSpec
 
 KEY = "roi"  # probe.json's key and the summary entry's key
 LIMITS = ("What this can tell: how well a frozen backbone's features tell your annotated objects from the "
-          "background without training a detector (one value over the annotated images, no interval). What "
-          "it cannot tell: detection accuracy after training a head; --probe detection measures that.")
+          "background without training a detector (95% bootstrap interval over images; a difference whose "
+          "paired interval holds 0 is a tie). What it cannot tell: detection accuracy after training a head; "
+          "--probe detection measures that.")
+# bootstrap over images: the SAME resamples for every backbone (same images, same seed), so the
+# difference of two backbones' replicates is a paired bootstrap; ROI scores refit LogME per resample
+N_BOOT = {"objectness": 200, "roi_logme": 100, "tlogme": 100}
 NAMES = ("roi_logme", "roi_logme_cls", "roi_logme_reg", "tlogme", "objectness", "objectness_prior",
          "objectness_gain")
 FOLDS = 5
@@ -70,20 +76,56 @@ def backbone_scores(features, valid_hw, boxes, input_size: int, seed: int = 0, f
     ``NAMES`` values, counts (``n_objects``, ``n_background``, ``n_classes``, ``n_images``,
     ``n_cells``) and ``reasons`` for the NaN ones."""
     features, valid_hw, boxes = list(features), [tuple(v) for v in valid_hw], [list(b) for b in boxes]
-    roi = roilogme.roi_scores(roilogme.collect(
-        ((f, b, input_size, v) for f, b, v in zip(features, boxes, valid_hw)), seed=seed))
+    rois = roilogme.collect(((f, b, input_size, v) for f, b, v in zip(features, boxes, valid_hw)), seed=seed)
+    roi = roilogme.roi_scores(rois)
+    draws = {k: np.random.default_rng([seed, 7]).integers(0, len(features), (n, len(features)))
+             for k, n in N_BOOT.items()}
+    boot = {k: [] for k in ("roi_logme", "tlogme")}
+    if math.isfinite(roi["roi_logme"]) or math.isfinite(roi["tlogme"]):
+        for idx in draws["roi_logme"]:
+            r = roilogme.roi_scores(roilogme.resampled(rois, idx))
+            for k in boot:
+                boot[k].append(float(r[k]))
     crops, masks = [], []
     for f, b, v in zip(features, boxes, valid_hw):
         r, c = valid_map_region(v, input_size, f.shape[:2])
         crops.append(f[:r, :c])
         masks.append(box_mask((r, c), b) if b else None)
-    obj = objectness.objectness_probe(crops, masks, folds=folds, seed=seed, groups=groups)
+    obj = objectness.objectness_probe(crops, masks, folds=folds, seed=seed, groups=groups,
+                                      resamples=draws["objectness"])
+    boot["objectness"] = obj.get("boot") or []
     out = {**{k: float(roi[k]) for k in roilogme.ROI_SCORE_NAMES},
            "objectness": obj["auroc"], "objectness_prior": obj["auroc_prior"], "objectness_gain": obj["gain"],
            "n_objects": roi["n_objects"], "n_background": roi["n_background"], "n_classes": roi["n_classes"],
            "n_images": roi["n_images"], "n_cells": obj["n_cells"]}
     out["reasons"] = nan_reasons(out, obj["reason"])
+    out["boot"] = boot
     return out
+
+
+def add_intervals(entries: list[dict], name: str, level: float = 0.95) -> None:
+    """Give each entry's ``primary`` (ranked by the cheap score ``name``) its bootstrap interval over
+    images and, against every other entry, the paired difference (``paired``: label -> diff, lo, hi,
+    tied): a difference whose interval holds 0 is a tie (``ranking`` reads ``paired``)."""
+    a = (1 - level) / 2 * 100
+    reps = {e["label"]: np.asarray(((e.get(KEY) or {}).get("boot") or {}).get(name) or [], float) for e in entries}
+    for e in entries:
+        mine = reps[e["label"]]
+        if mine.size < 20 or not np.isfinite(mine).any():
+            continue
+        lo, hi = np.nanpercentile(mine, [a, 100 - a])
+        paired = {}
+        for o in entries:
+            theirs = reps[o["label"]]
+            if o is e or theirs.shape != mine.shape:
+                continue
+            d = mine - theirs
+            d = d[np.isfinite(d)]
+            if d.size >= 20:
+                dlo, dhi = np.percentile(d, [a, 100 - a])
+                paired[o["label"]] = {"diff": float(np.mean(d)), "lo": float(dlo), "hi": float(dhi),
+                                      "tied": bool(dlo <= 0 <= dhi)}
+        e["primary"].update(lo=float(lo), hi=float(hi), paired=paired)
 
 
 def attach(entries: list[dict], roi: dict | None) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from bbselect.errors import InputError
 from bbselect.models.extractor import MAP_KEYS
 from bbselect.scoring import (
+    crossfamily,
     detection,
     evidence,
     mapscores,
@@ -73,6 +74,7 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
     entry.update({key: meta.get(key) for key in ("stride", "layer_note", "preprocess", "top1")})
     entry.update(
         cost={"params": meta["params"], "gflops": meta["gflops"]},
+        top1=meta.get("top1") or {"value": None, "source": "unknown: not recorded by this run"},
         scores={
             k: {n: stats.summarize([getattr(v[k], n) for v in values]) for n in mapscores.SCORE_NAMES}
             for k in SCORED_MAPS
@@ -135,6 +137,7 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
     ordered = ranking.rank(entries, health_gate=used["evidence"] == "label-free")
     if used["evidence"] == "detection":
         detection.paired_ties(ordered, probe)
+    cross = crossfamily.assess(ordered, used)
     timing = dict(manifest.get("timing", {}))
     timing.pop("pareto", None)  # older runs kept a Pareto set by measured speed here
     scored_ids = {i for s in per_image.values() for i in s}
@@ -173,6 +176,7 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
             },
             "classes": sorted(set(classes.values())) if classes else None,
         },
+        "cross_family": cross,
         "verdict": (detection.verdict(ordered, probe, settings.get("random_weights", False))
                     if used["evidence"] == "detection"
                     else ranking.verdict(ordered, n_images, settings.get("random_weights", False), used)),

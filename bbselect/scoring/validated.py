@@ -119,3 +119,44 @@ def finetune_text(study: dict | None = None) -> str | None:
 
 def tau_text(choice: dict) -> str:
     return ", ".join(f"τ = {t:.2f} on {ds}" for ds, t in choice["tau"].items())
+
+
+# Top-level keys and page sections that other studies own: a writer that regenerates validated.json or
+# docs/validation.md keeps them as they are (the fine-tuning study writes "finetune" and its marked block;
+# the cross-family study writes "zoo" and its marked block).
+FOREIGN_KEYS = ("finetune", "zoo")
+MARKERS = {"finetune": ("<!-- finetune:begin -->", "<!-- finetune:end -->"),
+           "zoo": ("<!-- zoo:begin -->", "<!-- zoo:end -->")}
+
+
+def merged(old: dict, new: dict, owns: tuple[str, ...] = ()) -> dict:
+    """``new`` plus every top-level key of ``old`` that ``new`` does not set and that another study owns
+    (``FOREIGN_KEYS`` minus ``owns``, the keys this writer itself regenerates)."""
+    out = dict(new)
+    for key in FOREIGN_KEYS:
+        if key not in owns and key not in out and key in (old or {}):
+            out[key] = old[key]
+    return out
+
+
+def block(text: str, key: str) -> str | None:
+    """The marked block ``key`` of a page (markers included), or None when the page has none."""
+    begin, end = MARKERS[key]
+    i = text.find(begin)
+    j = text.find(end, i + len(begin)) if i >= 0 else -1
+    return text[i:j + len(end)] if i >= 0 and j >= 0 else None
+
+
+def keep_blocks(old_text: str, new_text: str, owns: tuple[str, ...] = ()) -> str:
+    """``new_text`` with the marked blocks of ``old_text`` that another study owns: replaced in place
+    when ``new_text`` has the markers, else appended at the end."""
+    out = new_text
+    for key in MARKERS:
+        if key in owns:
+            continue
+        old = block(old_text or "", key)
+        if old is None:
+            continue
+        cur = block(out, key)
+        out = out.replace(cur, old) if cur is not None else out.rstrip("\n") + "\n\n" + old + "\n"
+    return out
