@@ -47,6 +47,7 @@ import numpy as np
 
 from bbselect.inputs.decode import PAD_RGB
 from bbselect.models import runtime
+from bbselect.probes import dethead
 from bbselect.probes import detection as det
 
 # zoo name -> (keras.applications constructor, its options, preprocessing); None = a whole model file
@@ -93,7 +94,7 @@ def load_network(net: dict, zoo_dir: Path, size: int, bn_images: np.ndarray | No
     ``net``: {"zoo": zoo name, "random": bool, "seed": int}.  The ONE place the study builds a network
     (zoo.json says how: keras.applications.X(weights=FILE) or keras.saving.load_model(FILE, safe_mode=True))."""
     keras = runtime.keras()
-    from bbselect.models.registry import find_stages
+    from bbselect.models.stages import find_stages
 
     entry = zoo_entries(zoo_dir)[net["zoo"]]
     random = bool(net.get("random"))
@@ -210,7 +211,7 @@ class FineTuner:
         h, w, c = self.model.output_shape[1:]
         self.hw, self.c = (h, w), c
         self.mu, self.sd = tf.Variable(np.zeros(c, np.float32)), tf.Variable(np.ones(c, np.float32))
-        self.head = [keras.Variable(a) for a in det.init_head(c + 2, self.k, probe.hidden, probe.depth, 0)]
+        self.head = [keras.Variable(a) for a in dethead.init_head(c + 2, self.k, probe.hidden, probe.depth, 0)]
         self.body = (self.model.trainable_variables if sched.trainable == "all"
                      else last_stage_variables(self.model, self.tap))
         self.bs = min(sched.batch_size, n_train)
@@ -225,7 +226,7 @@ class FineTuner:
         self.opt_h.build(self.head)
         if self.body:
             self.opt_b.build(self.body)
-        coords = tf.constant(det.coord_channels(1, h, w).copy())
+        coords = tf.constant(dethead.coord_channels(1, h, w).copy())
         model, head, body = self.model, self.head, self.body
 
         def head_input(x):
@@ -234,8 +235,8 @@ class FineTuner:
 
         def step(x, heat, sz, off, mask):
             with tf.GradientTape() as tape:
-                out = det.head_forward(tf, head, head_input(x))
-                loss = det.head_loss(tf, *out, heat, sz, off, mask)
+                out = dethead.head_forward(tf, head, head_input(x))
+                loss = dethead.head_loss(tf, *out, heat, sz, off, mask)
             grads = tape.gradient(loss, body + head)
             if body:
                 self.opt_b.apply_gradients(zip(grads[:len(body)], body))
@@ -243,7 +244,7 @@ class FineTuner:
             return loss
 
         self.step = tf.function(step)
-        self.predict = tf.function(lambda x: det.head_forward(tf, head, head_input(x)))
+        self.predict = tf.function(lambda x: dethead.head_forward(tf, head, head_input(x)))
         self.build_seconds = time.perf_counter() - t0
 
     def frozen_features(self) -> np.ndarray:
@@ -256,10 +257,10 @@ class FineTuner:
         t0 = time.perf_counter()
         d, sched, tf = self.data, self.sched, self.tf
         self.model.set_weights(self.initial)
-        mu, sd = det.channel_stats(features(self.model, d["images"][train]))
+        mu, sd = dethead.channel_stats(features(self.model, d["images"][train]))
         self.mu.assign(mu.astype(np.float32))
         self.sd.assign(sd.astype(np.float32))
-        for v, a in zip(self.head, det.init_head(self.c + 2, self.k, self.probe.hidden, self.probe.depth, seed)):
+        for v, a in zip(self.head, dethead.init_head(self.c + 2, self.k, self.probe.hidden, self.probe.depth, seed)):
             v.assign(a)
         for opt in (self.opt_h, self.opt_b):
             for v in opt.variables:

@@ -81,7 +81,8 @@ def network(cfg: dict, shared: Path, work: Path, data_dir: Path | None = None):
     ``cfg``: ``net`` (zoo name), ``kind`` (imagenet / off-task / random / cascade), ``stages``, ``seed``
     (random-init), ``k`` (cascade).  The registered model has a fixed 224 input and one output per stage."""
     from bbselect.models import cost, runtime
-    from bbselect.models.registry import find_stages, register_model
+    from bbselect.models.registry import register_model
+    from bbselect.models.stages import find_stages
 
     keras = runtime.keras()
     name, kind = cfg["net"], cfg["kind"]

@@ -3,7 +3,8 @@
 import math
 from types import SimpleNamespace
 
-from bbselect.models import registry, top1
+from bbselect.models import top1
+from bbselect.models.selection import parse_selection
 from bbselect.report.headline import headline, headline_text
 from bbselect.scoring import crossfamily
 
@@ -17,7 +18,7 @@ def test_documented_top1_matches_the_published_tables():
 
 
 def test_top1_is_known_only_for_the_weights_it_describes():
-    sel = registry.parse_selection("vgg16")
+    sel = parse_selection("vgg16")
     assert top1.top1_of(sel, "imagenet")["value"] == 71.3
     for kind in ("none", "file"):  # random weights or a weights file: the table says nothing about them
         assert top1.top1_of(sel, kind)["value"] is None
