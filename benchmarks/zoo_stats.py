@@ -371,6 +371,9 @@ def render(rows: list[dict], meta: dict, args) -> None:
     print("\n" + readme_table(res))
     if getattr(args, "no_doc", False):
         return
+    if meta.get("quick") and Path(args.doc).resolve() == (Path(__file__).resolve().parents[1] / "docs" / "validation.md"):
+        print("--quick: docs/validation.md and validated.json are left as they are (pass --doc FILE to see the page)")
+        return
     doc = Path(args.doc)
     old = doc.read_text() if doc.is_file() else ""
     from bbselect.scoring.validated import block

@@ -160,12 +160,13 @@ def test_report_rerenders_without_a_model(tmp_path, image_folder, monkeypatch):
 # ---------------------------------------------------------------- CI mode
 
 CI_KEYS = {"schema_version", "status", "exit_code", "run_dir", "n_images", "n_skipped", "random_weights",
-           "best", "evidence", "ranking", "gates", "skipped", "timing",
+           "best", "evidence", "headline", "cross_family", "ranking", "gates", "skipped", "timing",
            "pareto", "partial"}  # pareto: Pareto set by GFLOPs (issue 12); partial: merged from a partial shard set (issue 14)
 RANK_KEYS = {"rank", "label", "layer", "stage", "weights", "primary", "labels", "box_auroc", "separation",
              "tied_with", "scores", "degenerate", "dead_fraction", "effective_rank", "params", "gflops",
              "box_scores",  # box_scores: the CSV's backbone-level box scores (detection probe, ROI-LogME, ...)
-             "stride", "preprocess"}  # the tapped layer's stride and the input preprocessing used (issue 21)
+             "stride", "preprocess",  # the tapped layer's stride and the input preprocessing used (issue 21)
+             "imagenet_top1"}  # the static prior (issue 22)
 
 
 def test_json_output_is_stable_and_deterministic(tmp_path, image_folder):
