@@ -136,7 +136,8 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
         meta = cache.meta(bkey) or _same_settings(prior.get(sel.label), bkey)
         if meta is not None:  # facts of the same network, maybe named otherwise where it was computed
-            meta = {**meta, "label": sel.label, "options": dict(sel.options), "top1": sel.top1}
+            meta = {**meta, "label": sel.label, "options": dict(sel.options),
+                    "top1": top1_of(sel, meta["weights"]["kind"])}
         plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
         kept = resume / "maps" / rundir.safe_name(sel.label) if resume else None
         if meta is None or not all(cache.has(k) or (kept and (kept / f"{i}.npz").exists()) for i, k in keys.items()):
