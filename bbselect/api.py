@@ -72,7 +72,7 @@ def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True,
             labels.append(str(b))
         else:
             stages.check_image_model(b)
-            labels.append(registry.register_model(b, _preprocess_fn(preprocess)))
+            labels.append(registry.register_model(b, _preprocess_fn(preprocess), _preprocess_label(preprocess)))
             _match_input_size(b, values)
     arrays = _image_list(images)
     if arrays is not None:
@@ -83,6 +83,19 @@ def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True,
     cfg = CompareConfig(images=str(folder), backbones=labels, **values)
     outcome = pipeline.compare(cfg, quiet=quiet)
     return Result(Path(outcome.run_dir).resolve(), outcome.summary, outcome.exit_code)
+
+
+def _preprocess_label(preprocess) -> str | None:
+    """How the reports name the API's ``preprocess=``: a generic name as given, a registry family with
+    its module, a function by its name."""
+    if preprocess is None:
+        return None
+    if callable(preprocess):
+        return f"your function {getattr(preprocess, '__qualname__', type(preprocess).__name__)}"
+    if preprocess.lower() in pp.GENERIC:
+        return preprocess.lower()
+    spec = registry.get_spec(preprocess)
+    return f"{spec.name} ({spec.preprocess_module}.preprocess_input)"
 
 
 def _preprocess_fn(preprocess):

@@ -319,3 +319,49 @@ def test_a_model_named_with_scope_breaking_characters_runs_to_the_end(tmp_path):
     r = bbselect.compare(images, backbones=[model], output=str(tmp_path), figures="none", stability="off")
     assert (r.run_dir / "report.html").is_file() and (r.run_dir / "scores.json").is_file()
     assert r.ranking[0]["backbone"] == "my_model_v2_best"
+
+
+def test_api_preprocessing_keys_the_cache_and_is_named_in_the_report(tmp_path):
+    """The same model prepared otherwise gives other maps: a second run with another ``preprocess=`` must
+    not get the first run's maps from the cache, and the report names what was used (not "your function")."""
+    model = small_model(64, "prep")
+    images = [np.random.default_rng(i).integers(0, 255, (40, 40, 3), dtype=np.uint8) for i in range(3)]
+    common = dict(backbones=[model], output=str(tmp_path), figures="none", stability="off")
+
+    def half(batch):
+        return batch / 2.0
+
+    first = bbselect.compare(images, preprocess="raw", name="raw", **common)
+    second = bbselect.compare(images, preprocess=half, name="half", **common)
+    third = bbselect.compare(images, preprocess="tf", name="tf", **common)
+    again = bbselect.compare(images, preprocess="tf", name="again", **common)
+
+    def facts(r):
+        meta = json.loads((r.run_dir / "run.json").read_text())
+        (b,) = meta["backbones"]
+        (t,) = meta["timing"]["backbones"].values()
+        return b["preprocess"], t["computed"], t["cached"]
+
+    assert facts(first) == ("raw", 3, 0)
+    assert facts(second)[1:] == (3, 0) and "half" in facts(second)[0]
+    assert facts(third) == ("tf", 3, 0)
+    assert facts(again) == ("tf", 0, 3)  # same model, same preparation: served from the cache
+    m_raw, m_half = maps_of(first.run_dir, "prep"), maps_of(second.run_dir, "prep")
+    name = sorted(m_raw)[0]
+    assert not np.allclose(m_raw[name]["gap"], m_half[name]["gap"])
+
+
+def test_random_weights_are_flagged_per_backbone_not_by_the_global_setting(tmp_path, image_folder):
+    """``--weights none`` with one backbone bringing its own weights file: the run is not "random
+    weights" as a whole; only the backbone that really ran random is flagged."""
+    a, _ = _weights_file(tmp_path, "a", 1)
+    out = tmp_path / "res"
+    res = run(["compare", str(image_folder), "-b", f"mobilenet:alpha=0.25,weights={a},name=own",
+               "-b", "mobilenet:alpha=0.25,name=rnd", "--weights", "none", "-o", str(out), *FAST])
+    assert res.exit_code == 0, res.output
+    scores = json.loads(next(out.rglob("scores.json")).read_text())
+    assert scores["run"]["random_weights"] is False
+    assert scores["run"]["random_backbones"] == ["rnd"]
+    warned = [w for w in scores["warnings"] if "andom weights" in w]
+    assert len(warned) == 1 and "rnd" in warned[0] and "own" not in warned[0]
+    assert "RANDOM WEIGHTS —" not in (next(out.rglob("report.html")).read_text().split('id="headline"')[1][:400])

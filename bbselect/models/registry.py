@@ -64,6 +64,7 @@ class BackboneSpec:
     stage_size: int = 64  # smallest input at which all of c2..c5 are found (tests build at this size)
     model: Any = field(default=None, compare=False)  # a user's own built model (register_model)
     preprocess_fn: Callable | None = field(default=None, compare=False)
+    preprocess_label: str | None = None  # how a user model's input is prepared, as reports name it
     identity: str | None = None  # digest of a user model's architecture and weights, or a model file's sha256
     path: str | None = None  # a model file (modelfile.load builds it)
 
@@ -143,21 +144,41 @@ def model_digest(model) -> str:
     return h.hexdigest()[:16]
 
 
-def register_model(model, preprocess: Callable | None = None) -> str:
+def register_model(model, preprocess: Callable | None = None, preprocess_label: str | None = None) -> str:
     """Add a built Keras model (a backbone of your own) to the registry; return its name to select it.
 
     The name is the model's own, lower-cased, with characters that selections, file names and
     TensorFlow scopes cannot take (``:``, ``,``, ``=``, spaces, ``<``, quotes, ...) replaced; it may not
-    shadow a built-in backbone. Check the model first (``stages.check_image_model``)."""
+    shadow a built-in backbone. Check the model first (``stages.check_image_model``).  ``preprocess``
+    is part of the identity (the cache key): the same model prepared otherwise gives other maps."""
     import re
 
     name = re.sub(r"[^a-z0-9_.\-]+", "_", str(model.name).lower()).strip("_.") or "model"
     if name in REGISTRY and REGISTRY[name].model is None:
         name = f"custom_{name}"
     shape = tuple(model.inputs[0].shape)
+    label = preprocess_label or ("raw" if preprocess is None else "your function")
+    identity = model_digest(model) + ("" if preprocess is None else "+" + preprocess_digest(preprocess))
     REGISTRY[name] = BackboneSpec(name, "(your model)", "", "custom", model=model, preprocess_fn=preprocess,
-                                  identity=model_digest(model), min_size=int(shape[1] or 32))
+                                  preprocess_label=label, identity=identity, min_size=int(shape[1] or 32))
     return name
+
+
+def preprocess_digest(fn: Callable) -> str:
+    """A fingerprint of a preprocessing function: sha256 (16 hex digits) of its output on a fixed batch
+    (every value 0-255 in every channel), rounded to 1e-4 so that float noise does not matter.  A function
+    that cannot take that batch gets a random fingerprint: its maps are never served from another run."""
+    import hashlib
+    import uuid
+
+    import numpy as np
+
+    ramp = np.arange(2 * 16 * 16 * 3, dtype=np.float32).reshape(2, 16, 16, 3) % 256
+    try:
+        out = np.round(np.asarray(fn(ramp.copy()), dtype=np.float64), 4)
+    except Exception:  # noqa: BLE001 - any failure only disables cross-run cache reuse
+        return uuid.uuid4().hex[:16]
+    return hashlib.sha256(repr(out.shape).encode() + out.tobytes()).hexdigest()[:16]
 
 
 def names() -> list[str]:

@@ -65,7 +65,7 @@ class Selection:
         if self.spec.path:
             return pp.MODEL_FILE_DEFAULT
         if self.spec.model is not None:
-            return "raw" if self.spec.preprocess_fn is None else "your function"
+            return self.spec.preprocess_label or ("raw" if self.spec.preprocess_fn is None else "your function")
         return f"{self.spec.name} ({self.spec.preprocess_module}.preprocess_input)"
 
     def prepare(self, batch):

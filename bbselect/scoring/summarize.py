@@ -109,7 +109,10 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
     """Return (summary, per-image MapScores by backbone label) for a run folder and its manifest.
     ``progress`` (a ``progress.Progress`` over images × backbones) advances per map file scored."""
     images = manifest["images"]
-    settings = manifest["run"]
+    # "random weights" is what ran, not the global --weights: a backbone may bring its own weights file
+    kinds = [(m["label"], (m.get("weights") or {}).get("kind")) for m in manifest["backbones"]]
+    settings = {**manifest["run"], "random_weights": bool(kinds) and all(k == "none" for _, k in kinds),
+                "random_backbones": [lb for lb, k in kinds if k == "none"]}
     images_dir = Path(settings["images_dir"])
     classes, labels_how = evidence.find_labels(images_dir, [im["rel"] for im in images], settings.get("labels"))
     boxes = evidence.find_boxes(images_dir, images, settings.get("boxes"))
@@ -202,6 +205,9 @@ def _warnings(settings: dict, ordered: list[dict]) -> list[str]:
     if settings.get("random_weights"):
         out.append("Weights are random (--weights none): the scores reflect architecture and "
                    "initialisation only, not pretrained features.")
+    elif settings.get("random_backbones"):
+        out.append(f"Random weights (--weights none) for {', '.join(settings['random_backbones'])}: their "
+                   f"scores reflect architecture and initialisation only, not pretrained features.")
     if settings.get("shard"):
         out.append(f"This is shard {settings['shard']} of a sharded run: scores cover only its images; "
                    f"combine shards with `bbselect merge`.")
