@@ -75,3 +75,26 @@ def test_probe_sees_overflow_broken_images_and_errors(browser, tmp_path):
     assert got["images"] == [{"src": "missing.png", "loaded": False, "width": got["images"][0]["width"]}]
     assert any("missing.png" in err for err in got["errors"])
     assert got["headline"] is None
+
+
+def test_seven_long_labels_do_not_widen_the_page(browser, pages, tmp_path):
+    """Seven backbones with long labels (model files, weights files) pushed the per-image table to
+    1,564 px at 1280: every table now fits or scrolls inside itself, never the page."""
+    import copy
+    import json
+
+    from bbselect.report.html import render_html
+
+    run_dir = pages["report"].parent
+    summary = json.loads((run_dir / "scores.json").read_text())
+    first = summary["backbones"][0]
+    labels = [f"mobilenetv2:alpha=0.35,weights=mobilenetv2_0.35_224_no_top.export_{i}" for i in range(7)]
+    summary["backbones"] = [dict(copy.deepcopy(first), label=lb, rank=i + 1) for i, lb in enumerate(labels)]
+    for im in summary["images"]:
+        per = (im.get("scores") or {}).get(first["label"])
+        im["scores"] = {lb: per for lb in labels}
+    page = run_dir / "seven.html"
+    page.write_text(render_html(summary), encoding="utf-8")
+    assert sum(lb[:20] in page.read_text() for lb in labels) == 7  # the wide table is on the page
+    got = check_page(page, width=1280)
+    assert got["scrollWidth"] <= got["innerWidth"], f"horizontal scroll: {got['scrollWidth']} px wide"

@@ -96,7 +96,8 @@ def overview_chart(backbones: list[dict]) -> Figure:
         ax_c.scatter([g], [s["mean"]], s=60, zorder=2, facecolors=col if front else "white", edgecolors=col,
                      linewidths=1.5)
         pts.append((g, s["mean"], front))
-        names_c.append(shorten_end(b.get("label", "?"), 40))
+        # numbered as in the left chart; names only where few points leave room for them
+        names_c.append(f"#{b.get('rank', '?')}" + (f" {shorten_end(b.get('label', '?'), 28)}" if n <= 3 else ""))
     mid = sorted(x for x, _, _ in pts)[len(pts) // 2] if pts else 0
     by_x = sorted(range(len(pts)), key=lambda i: pts[i][0])
     for n, i in enumerate(by_x):  # labels point inwards (none runs off the axes), above and below in turn

@@ -57,8 +57,8 @@ def _first_screen(summary: dict) -> list[str]:
         out.append(figure(figs["overview_chart"], "overview chart",
                           f"Left: {metric} per backbone, mean with 95% interval; dark = recommended, light = tied "
                           f"with it.{chance} Right: {metric} against GFLOPs per image at {run.get('input_size', '?')} px "
-                          "(analytic cost of the layers run); filled = Pareto-optimal (nothing is both better and "
-                          "cheaper)."))
+                          "(analytic cost of the layers run), points numbered by rank as on the left; filled = "
+                          "Pareto-optimal (nothing is both better and cheaper)."))
     rep = figs.get("representative")
     if rep:
         out.append(figure(rep["path"], f"per-image figure, {rep['image']}",

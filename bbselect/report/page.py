@@ -21,7 +21,7 @@ body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-wid
 h1{margin:.1em 0 .3em;font-size:1.5em} h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em;font-size:1.25em}
 table{border-collapse:collapse;margin:.6em 0;font-size:14px;max-width:100%}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f3f3f3;overflow-wrap:normal} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#f3f3f3;overflow-wrap:anywhere} .tablewrap{max-width:100%;overflow-x:auto} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .banner{background:#c00000;color:#fff;font-weight:700;font-size:1.25em;padding:.6em 1em;margin:.6em 0;border-radius:4px}
 .headline{font-size:1.2em;background:#f6f8fa;border-left:5px solid #4472c4;padding:.55em 1em;margin:.4em 0 .8em}
 .headline strong{font-size:1.1em} .headline .ci{white-space:nowrap} .muted{color:#555;font-size:.9em}
@@ -56,7 +56,8 @@ def table(header: list[str], rows: list[list[str]], numeric=frozenset(), row_cla
         cls = row_class(i) if row_class else None
         cells = "".join(f'<td class="num">{c}</td>' if j in numeric else f"<td>{c}</td>" for j, c in enumerate(r))
         body.append((f'<tr class="{e(cls)}">' if cls else "<tr>") + cells + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+            f"</table></div>")
 
 
 def figure(path: str, alt: str, caption: str) -> str:

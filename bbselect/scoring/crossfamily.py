@@ -105,13 +105,12 @@ def scope_warning(cf: dict, metric: str) -> str | None:
     """The headline's warning when a within-family score ranks different families."""
     if not (cf or {}).get("within_only"):
         return None
-    p = cf.get("prior") or {}
     studied = ("bbselect's cross-family study supports it within a family only" if cf.get("scope") == "within"
                else "no study shows it ranks across families")
-    pick = f"; the static prior's pick is {p['label']} (ImageNet top-1 {p['value']:.1f} %)" if p.get("label") else ""
     return (f"NOT VALIDATED ACROSS FAMILIES: these backbones are of different families "
             f"({', '.join(cf.get('families') or [])}) and {metric} is ranking them, but {studied} "
-            f"(docs/validation.md){pick}")
+            f"(docs/validation.md)" + ("" if (cf.get("prior") or {}).get("label") else
+                                   "; no backbone here has a documented ImageNet top-1 to compare with"))
 
 
 def untrained_text(cf: dict) -> str | None:
