@@ -184,7 +184,7 @@ def replicates(ev) -> list[float]:
     from bbselect.probes import cocometrics
 
     idx = np.random.default_rng(0).integers(0, ev.n_images, (N_PAIRED, ev.n_images))
-    return [cocometrics.resampled(ev.evaluator, i)[0] for i in idx]
+    return [cocometrics.resampled(ev.matches, i)[0] for i in idx]
 
 
 def box_row(data: dict, ex: dict, evals: dict, key: str, with_pos: bool) -> dict:
