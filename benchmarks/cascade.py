@@ -40,7 +40,7 @@ def cascade_weights(weights_file: str, alpha: float, top_block: int, k: int, ima
     model = keras.applications.MobileNet(weights=weights_file, include_top=False, alpha=alpha,
                                          input_shape=(input_size, input_size, 3))
     blocks = list(range(max(1, top_block - k + 1), top_block + 1))
-    for j, b in enumerate(blocks):
+    for b in blocks:
         for i, (conv_name, bn_name) in enumerate(_block_layers(b)):
             conv = model.get_layer(conv_name)
             init = keras.initializers.GlorotUniform(seed=int(seed) * 1000 + 10 * b + i)

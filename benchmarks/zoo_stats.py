@@ -400,7 +400,8 @@ def readme_table(res: dict) -> str:
              "|---|---|---|---|---|"]
     for key, head in PRIORS[:1] + LABEL_FREE + LABEL_AWARE + BOX:
         have = [ds for ds in dss if key in res[ds]["scores"]]
-        t = lambda s: " / ".join(fmt(res[ds]["scores"][key]["tau"][s]["tau"]) if ds in have else "–" for ds in dss)
+        def t(s, key=key, have=have):
+            return " / ".join(fmt(res[ds]["scores"][key]["tau"][s]["tau"]) if ds in have else "–" for ds in dss)
         off = " / ".join(yes(res[ds]["scores"][key]["offtask_last"]) if ds in have else "–" for ds in dss)
         verdict = "prior" if key == "top1" else ("**yes**" if rule(res, key)["scope"] == "across" else "no")
         lines.append(f"| {head} | {t('imagenet')} | {t('all')} | {off} | {verdict} |")

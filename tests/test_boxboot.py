@@ -12,7 +12,7 @@ def scene(n=24, signal=2.0, seed=0):
 
     rng = np.random.default_rng(seed)
     feats, boxes, valid = [], [], []
-    for i in range(n):
+    for _ in range(n):
         f = rng.normal(0, 1, (8, 8, 6)).astype(np.float32)
         x, y = rng.integers(0, 5, 2)
         f[y:y + 3, x:x + 3, 0] += signal

@@ -172,7 +172,7 @@ def test_letterbox_crops_maps_to_image_area(tmp_path):
 def test_layers_and_backbones_commands():
     res = run(["layers", "resnet50", "--input-size", "64"])
     assert res.exit_code == 0
-    line = next(l for l in res.output.splitlines() if l.startswith("c4"))
+    line = next(row for row in res.output.splitlines() if row.startswith("c4"))
     assert "conv4_block6_out" in line and " 16 " in line
     res = run(["backbones"])
     assert res.exit_code == 0 and "mobilenetv2" in res.output and "alpha" in res.output

@@ -9,7 +9,6 @@ raises, or the code runs in a child process under a memory limit.
 from __future__ import annotations
 
 import builtins
-import csv
 import json
 import os
 import subprocess

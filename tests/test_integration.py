@@ -69,7 +69,7 @@ def test_pretrained_features_are_richer_than_random(runs):
 
     This is the one label-free statistic expected to separate them for an independent reason
     (random-init deep nets are known to collapse the rank of their representations)."""
-    for layer, pair in runs.items():
+    for pair in runs.values():
         real, rand = pair["real"]["channels_stats"], pair["random"]["channels_stats"]
         assert real["effective_rank"] is not None and real["effective_rank"] > 3
         assert rand["effective_rank"] is None or real["effective_rank"] > 2 * rand["effective_rank"]

@@ -86,7 +86,7 @@ def test_partial_set_is_refused_unless_allowed_and_then_marked(sharded):
 
 
 def test_duplicate_and_foreign_shards_are_refused(sharded, tmp_path):
-    out, big = sharded["out"], sharded["out"] / "big"
+    big = sharded["out"] / "big"
     copy = tmp_path / "copy" / "shard-2-of-2"
     shutil.copytree(big / "shard-2-of-2", copy)
     res = run(["merge", str(big), str(copy), "-o", str(tmp_path)])

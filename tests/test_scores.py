@@ -244,7 +244,7 @@ def test_sum_map_scores_equal_mean_map_scores():
 
 def test_score_docs_cover_every_score():
     assert set(S.SCORE_DOCS) == set(S.SCORE_NAMES)
-    for k, line in S.SCORE_DOCS.items():
+    for line in S.SCORE_DOCS.values():
         assert "higher" in line and "\n" not in line
 
 

@@ -210,7 +210,7 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
     study = validated.load() if study is None else study
     order, note = ranked_by(entries, study)
     skipped = []  # would have ranked, but no backbone has a value for them here
-    for name, why in order:
+    for name, why in order:  # noqa: B007 - the loop stops at the score used; why is read after it
         spec = registry.get(name)
         if name == order[-1][0] or any(np.isfinite(registry.value(e, name)) for e in entries):
             break

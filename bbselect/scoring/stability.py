@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from bbselect.common import CONSTANT_RTOL
-from bbselect.scoring import registry, stats
+from bbselect.scoring import registry
 from bbselect.scoring.registry import ScoreSpec
 
 DEFAULT_K = 10
