@@ -9,9 +9,9 @@ The box part (ground truth: detection-probe mAP@0.5 on ``../shared/data/boxes``)
 ``benchmarks/cascade.py``.  The rest of this docstring describes the labels part.
 
 Ground truth is the measured linear-probe accuracy (logistic regression, 5-fold stratified CV,
-``bbselect.labels.probe_scores``) on the pooled features (``gap``, global average pool) of the
+``bbselect.probes.labels.probe_scores``) on the pooled features (``gap``, global average pool) of the
 chosen layer.  For every configuration (backbone × weights × stage × input size) the study runs
-``bbselect.pipeline.compare`` on a labelled folder (class sub-folders) and collects
+``bbselect.run.pipeline.compare`` on a labelled folder (class sub-folders) and collects
 
 * the label-free scores of the summary: ``separation``, ``max``/``mean`` × ``otsu`` /
   ``top10_mass`` / ``concentration`` (means over images), ``effective_rank`` and ``dead_fraction``
@@ -551,7 +551,7 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
         "checks whether those scores track what a user actually wants: how well the features **transfer**",
         "to a labelled task. Ground truth is the **linear-probe accuracy** (logistic regression on",
         "standardised global-average-pooled features of the chosen layer, 5-fold stratified CV,",
-        "`bbselect.labels.probe_scores`).",
+        "`bbselect.probes.labels.probe_scores`).",
         "",
         "## What was run",
         "",
@@ -581,7 +581,7 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
         "and passed like `--weights PATH`.",
         "- Scores: everything label-free in `scores.json` (`separation`; `max`/`mean` map × `otsu`, "
         "`top10_mass`, `concentration`, mean over images; `effective_rank`, `dead_fraction` of the pooled "
-        "channels), and label-aware LogME and kNN accuracy (`bbselect.labels`) on the same pooled features.",
+        "channels), and label-aware LogME and kNN accuracy (`bbselect.probes.labels`) on the same pooled features.",
         "- **Kendall τ** (`scipy.stats.kendalltau`, τ-b) between each score and probe accuracy across the "
         "configurations of one data set, on those where the score is finite (n says how many). Every score "
         "is oriented so that the direction bbselect treats as better is positive: `dead_fraction` is "

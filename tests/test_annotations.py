@@ -1,4 +1,4 @@
-"""Tests for bbselect.annotations and its per-format parsers (annotations_yolo / _voc / _coco).
+"""Tests for bbselect.inputs.annotations and its per-format parsers (inputs/yolo.py, voc.py, coco.py).
 
 Every fixture is written by hand in tmp_path; the expected normalised boxes are
 worked out in the comments next to them.

@@ -1,4 +1,4 @@
-"""Tests for bbselect.boxscores.
+"""Tests for bbselect.scoring.boxscores.
 
 Expected values come from cell counting by hand (spelled out next to each
 case), a brute-force pairwise AUROC, and the chance level of random maps.
@@ -135,7 +135,7 @@ def test_constant_map_is_nan_with_reason():
 
 
 def test_saturated_map_is_nan_with_reason():
-    # the project-wide policy (bbselect.scores.degenerate_reason): a map with at least
+    # the project-wide policy (bbselect.scoring.mapscores.degenerate_reason): a map with at least
     # half of its cells tied at the maximum is clipped (ReLU6) and is not scored
     m = (~hand_mask()).astype(float)           # 68 of 80 cells at the maximum 1
     s = B.score_boxes(m, [BOX])

@@ -1,4 +1,4 @@
-"""Tests for bbselect.images: discovery, decoding of awkward files, and fitting to the input size."""
+"""Tests for bbselect.inputs.images: discovery, decoding of awkward files, and fitting to the input size."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for bbselect.labels.
+"""Tests for bbselect.probes.labels.
 
 LogME is checked against the log-density of the marginal likelihood written
 directly as a multivariate normal, y ~ N(0, alpha^-1 F F^T + beta^-1 I)

@@ -1,4 +1,4 @@
-"""Tests for bbselect.scores.
+"""Tests for bbselect.scoring.mapscores.
 
 Expected values come from brute-force re-implementations written here, from
 scikit-image, or from closed-form reasoning spelled out next to each case.

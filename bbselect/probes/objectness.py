@@ -1,7 +1,7 @@
 """A dense linear objectness probe: can a linear classifier read "object here" off each map cell?
 
 For every image with boxes, every cell of the feature map that covers image content (the valid
-region of a letterboxed input, ``bbselect.inputs.dec.valid_map_region``) is one sample: its C
+region of a letterboxed input, ``bbselect.inputs.decode.valid_map_region``) is one sample: its C
 channels are the features, and the target is "this cell is inside a box".  The caller passes that
 target as a boolean mask per image; bbselect uses ``bbselect.scoring.boxscores.box_mask`` (the cell's
 centre lies in a box, or it is the cell holding a box's centre — the same mask the map-vs-box

@@ -2,7 +2,7 @@
 
 Input: one image's feature map ``fmap`` [h, w, C] of a square network input of ``input_size`` px,
 the image content's ``valid_hw`` (rows, cols in input pixels; the whole input for ``stretch``, the
-top-left part for ``letterbox``, as ``bbselect.inputs.dec.fit_to_input`` returns it) and boxes in
+top-left part for ``letterbox``, as ``bbselect.inputs.decode.fit_to_input`` returns it) and boxes in
 normalised image coordinates (``Box`` or any ``(x0, y0, x1, y1, ...)``, 0..1, x right, y down).
 
 Geometry.  A box edge at image coordinate ``x`` lies at input pixel ``x * valid_w``; with the map's

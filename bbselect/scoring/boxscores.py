@@ -2,7 +2,7 @@
 
 Input: a 2-D map ``m`` [h, w] that covers exactly the image (already cropped
 to the image area, e.g. the valid region of a letterboxed input) and boxes in
-normalised image coordinates (``bbselect.boxmodel.Box`` or any
+normalised image coordinates (``bbselect.inputs.boxmodel.Box`` or any
 ``(x0, y0, x1, y1, ...)`` sequence, 0..1, x to the right, y down).
 
 Map cells.  Cell (i, j) covers ``[j/w, (j+1)/w) x [i/h, (i+1)/h)``; it is
@@ -32,7 +32,7 @@ Scores:
     is exactly 1.0 or 0.0.
 
 Degenerate cases give NaN plus a reason (``score_boxes(...)["degenerate"]``):
-a map that ``bbselect.scores.degenerate_reason`` refuses (too small,
+a map that ``bbselect.scoring.mapscores.degenerate_reason`` refuses (too small,
 non-finite, constant, or saturated: at least half of the cells tied at the
 maximum, as with a ReLU6-clipped map; so a binary map whose "on" part covers
 half the image or more is NaN too),
