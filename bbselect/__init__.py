@@ -23,11 +23,12 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 
-# The Python API (``bbselect.compare``, ``Result``, ``sample_images``) lives in the top layer
+# The Python API (``bbselect.compare`` / ``run`` / ``report`` / ``merge`` / ``load``, ``Result``) lives in the top layer
 # (``api``); it is loaded on first use, so importing bbselect stays cheap and lower layers that
 # import ``bbselect`` (for ``__version__``) never pull in the pipeline.
-_API = {"compare": "bbselect.api", "Result": "bbselect.api", "sample_images": "bbselect.config.shipped"}
-__all__ = ["compare", "Result", "sample_images", "__version__"]
+_API = {**{f: "bbselect.api" for f in ("compare", "run", "report", "merge", "load")},
+        "Result": "bbselect.result", "Sweep": "bbselect.result", "sample_images": "bbselect.config.shipped"}
+__all__ = ["compare", "run", "report", "merge", "load", "Result", "Sweep", "sample_images", "__version__"]
 
 
 def __getattr__(name):

@@ -118,8 +118,7 @@ def compare(images, backbones, quiet, fmt, resume, **opts):
       bbselect compare photos/ --format json --fail-under separation=0.3 --expect-best resnet50
     """
     from bbselect.config.schema import default_images_dir
-    from bbselect.run.pipeline import compare as run_compare
-    from bbselect.run.runfolder import read_config
+    from bbselect.run import app
 
     if resume is not None:
         ctx = click.get_current_context()
@@ -129,12 +128,11 @@ def compare(images, backbones, quiet, fmt, resume, **opts):
             names = ", ".join(p.opts[-1] if isinstance(p, click.Option) else p.human_readable_name for p in given)
             raise UsageError(f"--resume continues {resume} with its saved settings (config.yaml); remove {names}, "
                              "or start a new run with them")
-        cfg = read_config(resume)
-    else:
-        opts["fail_under"] = list(opts["fail_under"])
-        cfg = CompareConfig(images=images or str(default_images_dir()),
-                            backbones=list(backbones) or list(registry.DEFAULT_BACKBONES), **opts)
-    _echo_outcome(run_compare(cfg, quiet=quiet, argv=sys.argv, resume=resume), fmt, quiet)
+        _echo_outcome(app.resume(resume, quiet=quiet, argv=sys.argv), fmt, quiet)
+    opts["fail_under"] = list(opts["fail_under"])
+    cfg = CompareConfig(images=images or str(default_images_dir()),
+                        backbones=list(backbones) or list(registry.DEFAULT_BACKBONES), **opts)
+    _echo_outcome(app.compare(cfg, quiet=quiet, argv=sys.argv), fmt, quiet)
 
 
 @main.command()
@@ -158,39 +156,23 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
       bbselect run configs/quick-ci.yaml --format json --weights none
       bbselect run results/photos/config.yaml          # repeat a finished run
     """
-    from bbselect.cli_info import find_config_file
-    from bbselect.config import file as configfile
     from bbselect.config import values as configvalues
-    from bbselect.config.schema import default_images_dir
-    from bbselect.config.validate import resolve
-    from bbselect.run.pipeline import compare as run_compare
-    from bbselect.run.sweep import run_config_sweep
+    from bbselect.run import app
 
-    config_file, shipped_config = find_config_file(config_file)
     opts["backbones"] = backbones
     cli = {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()
            if k in configvalues.KINDS and ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
-    loaded = configfile.build_config(config_file, list(sets), cli)
-    if loaded.source["images"] == "default" or (shipped_config and loaded.base.images == "images"):
-        loaded.base.images = str(default_images_dir())  # ./images, else the bundled sample images
-    for note in loaded.notes:
-        click.echo(f"note: {note}", err=True)
-    points = loaded.points()
-    for _, cfg in points:
-        resolve(cfg)  # every point is checked before any runs
-    if not loaded.sweep:
-        _echo_outcome(run_compare(points[0][1], quiet=quiet, argv=sys.argv), fmt, quiet)
-        return
-    parent, outcomes = run_config_sweep(loaded, points, config_file.stem, quiet=quiet,
-                                        run_point=lambda cfg: run_compare(cfg, quiet=quiet, argv=sys.argv))
-    code = max(o.exit_code for o in outcomes)
+    done = app.run_config(config_file, sets, cli, quiet=quiet, argv=sys.argv,
+                          notify=lambda note: click.echo(f"note: {note}", err=True))
+    if done.parent is None:
+        _echo_outcome(done.outcomes[0], fmt, quiet)
     if not quiet:
-        click.echo(f"sweep done: {parent / 'index.html'}", err=True)
+        click.echo(f"sweep done: {done.parent / 'index.html'}", err=True)
     if fmt == "json":
         from bbselect.report.machine import ci_sweep
 
-        click.echo(json.dumps(ci_sweep(str(parent), outcomes, code), indent=2, default=str))
-    sys.exit(code)
+        click.echo(json.dumps(ci_sweep(str(done.parent), done.outcomes, done.exit_code), indent=2, default=str))
+    sys.exit(done.exit_code)
 
 
 @main.command()
@@ -202,9 +184,9 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
 @_guard()
 def report(run_dir, figures, overlay, fmt, quiet):
     """Re-render RUN_DIR's figures and reports from its saved maps (no model is built)."""
-    from bbselect.run.finish import report as run_report
+    from bbselect.run import app
 
-    _echo_outcome(run_report(run_dir, figures=figures, overlay=overlay, quiet=quiet), fmt, quiet)
+    _echo_outcome(app.report(run_dir, figures=figures, overlay=overlay, quiet=quiet), fmt, quiet)
 
 
 @main.command()
@@ -227,11 +209,11 @@ def merge(run_dirs, output, name, allow_partial, fail_under, expect_best, figure
     (results/NAME) or a quoted glob. The set is checked first: the same N, the same settings, no shard
     twice, none missing (else exit 2). Gates given here apply to the merged scores (the shards' own
     gates are kept otherwise)."""
-    from bbselect.run.merge import merge as run_merge
+    from bbselect.run import app
 
     overrides = {k: v for k, v in (("fail_under", list(fail_under)), ("expect_best", expect_best),
                                    ("figures", figures)) if v}
-    _echo_outcome(run_merge(list(run_dirs), output, name, quiet=quiet, overrides=overrides,
+    _echo_outcome(app.merge(list(run_dirs), output, name, quiet=quiet, overrides=overrides,
                             allow_partial=allow_partial), fmt, quiet)
 
 

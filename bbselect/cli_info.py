@@ -94,15 +94,3 @@ def show_config(write_to: Path | None) -> None:
     click.echo(f"wrote {write_to}; edit it, then: bbselect run {write_to}", err=True)
 
 
-def find_config_file(path: Path) -> tuple[Path, bool]:
-    """(``path``, False) when it is a file, else (the shipped config of that name, True)."""
-    from bbselect.config import shipped
-
-    if path.is_file():
-        return path, False
-    found = shipped.find_config(str(path))
-    if found is None:
-        raise UsageError(f"config file {path} does not exist, and no shipped config has that name"
-                         f"{did_you_mean(str(path), shipped.config_names())} (shipped: "
-                         f"{', '.join(shipped.config_names())})")
-    return found, True

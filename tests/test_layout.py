@@ -18,7 +18,7 @@ LAYERS = [
     {"report"},
     {"config"},
     {"run"},
-    {"cli", "cli_info", "cli_options", "api", "__main__"},
+    {"cli", "cli_info", "cli_options", "api", "result", "arrays", "__main__"},
 ]
 
 
