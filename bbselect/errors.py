@@ -1,6 +1,6 @@
 """User-facing errors. Each carries the process exit code the CLI returns for it.
 
-Exit codes (documented in the README):
+Exit codes (documented in docs/ci.md, "Exit codes"):
     0  success
     1  a quality gate failed (reserved for ``--fail-under`` / ``--expect-best``)
     2  usage or configuration error

@@ -22,7 +22,7 @@ every image's nearest neighbours among all images (n^2 similarities), on random 
 the given width, and fits seconds = a * n^2 to extrapolate to large folders.
 
 On one machine the shards share its cores, so they cannot beat the unsharded run; the figures are
-the inputs of the wall-time estimate for N machines in the README's scale-out section.
+the inputs of the wall-time estimate for N machines in docs/scale-out.md.
 """
 
 from __future__ import annotations

@@ -393,7 +393,7 @@ def render(rows: list[dict], meta: dict, args) -> None:
 
 
 def readme_table(res: dict) -> str:
-    """The compact table README's "what the numbers can tell" quotes (printed by ``render``)."""
+    """The compact table docs/evidence.md quotes under "Across families" (printed by ``render``)."""
     dss = list(res)
     lines = ["| estimator | τ across ImageNet families (" + " / ".join(dss) + ") | τ across everything ("
              + " / ".join(dss) + ") | off-task VGG16 below every ImageNet network | may rank across families? |",

@@ -1,7 +1,6 @@
 """The package's layering: rooms by pipeline stage, and no import goes upward or reaches for a private name."""
 
 import ast
-import re
 from pathlib import Path
 
 import bbselect
@@ -100,11 +99,45 @@ def test_the_layering_test_would_catch_an_upward_import(tmp_path):
     assert any(n.startswith("_") for _, names in found for n in names)
 
 
-def test_readme_layout_names_every_module():
-    """README's Layout tree lists every module, so the map a newcomer reads cannot drift from the tree."""
-    readme = (PKG.parent / "README.md").read_text(encoding="utf-8")
-    tree = readme.split("## Layout", 1)[1].split("```", 2)[1]
-    listed = set(re.findall(r"[\w]+\.py", tree))
-    missing = sorted(str(p.relative_to(PKG)) for p in PKG.rglob("*.py")
-                     if p.name != "__init__.py" and p.name not in listed)
-    assert not missing, f"modules missing from README's Layout: {missing}"
+def listed_modules(tree: str) -> set[str]:
+    """The module paths a Layout tree names: ``room/`` lines open a room; on every other line the
+    leading ``*.py`` names (before the description) are modules of the current room, or of the
+    package itself at the top indent."""
+    listed, room = set(), ""
+    for line in tree.splitlines():
+        words = line.split()
+        if not words or words[0] == "bbselect/":
+            continue
+        if words[0].endswith("/"):
+            room = words[0]
+            continue
+        if len(line) - len(line.lstrip()) <= 2:
+            room = ""
+        for word in words:
+            if not word.endswith(".py"):
+                break
+            listed.add(room + word)
+    return listed
+
+
+def layout_tree() -> str:
+    page = (PKG.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    return page.split("\n## Layout\n", 1)[1].split("```", 2)[1]
+
+
+def test_architecture_layout_names_every_module():
+    """docs/architecture.md's Layout tree lists every module in its room, so the map a newcomer reads
+    cannot drift from the tree."""
+    listed = listed_modules(layout_tree())
+    modules = {p.relative_to(PKG).as_posix() for p in PKG.rglob("*.py") if p.name != "__init__.py"}
+    assert not sorted(modules - listed), f"modules missing from docs/architecture.md's Layout: {sorted(modules - listed)}"
+    assert not sorted(listed - modules), f"docs/architecture.md's Layout names modules that do not exist: {sorted(listed - modules)}"
+
+
+def test_the_layout_check_would_catch_a_missing_module():
+    tree = layout_tree()
+    assert "scoring/detection.py" in listed_modules(tree) and "probes/detection.py" in listed_modules(tree)
+    without = tree.replace("    detection.py       the verdict", "    (gone)             the verdict")
+    assert without != tree
+    assert "scoring/detection.py" not in listed_modules(without)
+    assert "probes/detection.py" in listed_modules(without)  # the same file name in another room still counts
