@@ -8,9 +8,9 @@ is for and what it may import; ``tests/test_layout.py`` enforces that no import 
     store/     run folders and atomic writes, the map cache, maps on disk
     probes/    fitted evaluators on features (LogME, linear probe, kNN)
     scoring/   the score registry, map scores, statistics, evidence, ranking, the run summary, gates
-    report/    HTML / Markdown / CSV / JSON outputs, figures and charts
+    reports/   HTML / Markdown / CSV / JSON outputs, figures and charts
     config/    the settings schema, value checks, YAML files and sweeps, whole-config validation
-    run/       the engine (one pass over the images), compare / report / merge, sweeps
+    runs/      the engine (one pass over the images), compare / report / merge, sweeps
     cli.py     the thin click layer
 
 Base modules every room may use: ``errors`` (user errors and exit codes), ``progress``, ``common``.

@@ -1,6 +1,6 @@
 """The Python API for notebooks and scripts: every ``bbselect`` command as a function returning a ``Result``.
 
-A thin layer over the same application as the CLI (``run/app.py``): every keyword is a config key (the
+A thin layer over the same application as the CLI (``runs/app.py``): every keyword is a config key (the
 CLI option with ``-`` → ``_``), checked by the same schema and validation, and user errors are the same
 ``bbselect.errors`` exceptions the CLI turns into exit codes::
 
@@ -9,9 +9,9 @@ CLI option with ``-`` → ``_``), checked by the same schema and validation, and
     r.best, r.ranking, r.to_pandas(), r.run_dir
     r.figure("cat.jpg"); r.contact_sheet("mean")      # matplotlib Figures
     r                                                # in a notebook: the headline and the chart
-    bbselect.run("detector-512", sets=["images=photos/"])   # a config (shipped or a file); a Sweep with sweeps
+    bbselect.runs("detector-512", sets=["images=photos/"])   # a config (shipped or a file); a Sweep with sweeps
     bbselect.load("results/photos")                  # reopen a finished run (nothing recomputed)
-    bbselect.report("results/photos", figures="all") # re-render it from its saved maps
+    bbselect.reports("results/photos", figures="all") # re-render it from its saved maps
     bbselect.merge(["results/big"])                  # combine shard runs
     bbselect.compare(resume="results/photos")        # finish an interrupted run
 
@@ -34,7 +34,7 @@ from bbselect.errors import UsageError
 from bbselect.models import preprocess as pp
 from bbselect.models import registry, stages
 from bbselect.result import Result, Sweep
-from bbselect.run import app
+from bbselect.runs import app
 
 
 def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True, resume=None,

@@ -22,12 +22,12 @@ def _echo_outcome(outcome, fmt: str, quiet: bool = False) -> None:
     """JSON mode: the machine summary on stdout. Text mode: the headline, a compact ranking table and
     the report's path (nothing with -q)."""
     if fmt == "text" and not quiet:
-        from bbselect.report.render import with_timing
-        from bbselect.report.terminal import print_result
+        from bbselect.reports.render import with_timing
+        from bbselect.reports.terminal import print_result
 
         print_result(with_timing(outcome.summary), outcome.run_dir / "report.html")
     if fmt == "json":
-        from bbselect.report.machine import ci_summary
+        from bbselect.reports.machine import ci_summary
 
         click.echo(json.dumps(ci_summary(outcome.summary, str(outcome.run_dir), outcome.exit_code), indent=2,
                               default=str).replace("NaN", "null"))
@@ -41,7 +41,7 @@ def _interrupt(signum, frame):
 def _fail(message: str, code: int, fmt: str):
     """Print an error (and its JSON envelope under --format json) and exit with ``code``."""
     if fmt == "json":
-        from bbselect.report.machine import ci_error
+        from bbselect.reports.machine import ci_error
 
         click.echo(json.dumps(ci_error(message, code), indent=2))
     click.echo(f"Error: {message}", err=True)
@@ -118,7 +118,7 @@ def compare(images, backbones, quiet, fmt, resume, **opts):
       bbselect compare photos/ --format json --fail-under separation=0.3 --expect-best resnet50
     """
     from bbselect.config.schema import default_images_dir
-    from bbselect.run import app
+    from bbselect.runs import app
 
     if resume is not None:
         ctx = click.get_current_context()
@@ -157,7 +157,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
       bbselect run results/photos/config.yaml          # repeat a finished run
     """
     from bbselect.config import values as configvalues
-    from bbselect.run import app
+    from bbselect.runs import app
 
     opts["backbones"] = backbones
     cli = {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()
@@ -169,7 +169,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
     if not quiet:
         click.echo(f"sweep done: {done.parent / 'index.html'}", err=True)
     if fmt == "json":
-        from bbselect.report.machine import ci_sweep
+        from bbselect.reports.machine import ci_sweep
 
         click.echo(json.dumps(ci_sweep(str(done.parent), done.outcomes, done.exit_code), indent=2, default=str))
     sys.exit(done.exit_code)
@@ -184,7 +184,7 @@ def run(ctx, config_file, sets, backbones, fmt, quiet, **opts):
 @_guard()
 def report(run_dir, figures, overlay, fmt, quiet):
     """Re-render RUN_DIR's figures and reports from its saved maps (no model is built)."""
-    from bbselect.run import app
+    from bbselect.runs import app
 
     _echo_outcome(app.report(run_dir, figures=figures, overlay=overlay, quiet=quiet), fmt, quiet)
 
@@ -209,7 +209,7 @@ def merge(run_dirs, output, name, allow_partial, fail_under, expect_best, figure
     (results/NAME) or a quoted glob. The set is checked first: the same N, the same settings, no shard
     twice, none missing (else exit 2). Gates given here apply to the merged scores (the shards' own
     gates are kept otherwise)."""
-    from bbselect.run import app
+    from bbselect.runs import app
 
     overrides = {k: v for k, v in (("fail_under", list(fail_under)), ("expect_best", expect_best),
                                    ("figures", figures)) if v}

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bbselect.errors import UsageError
-from bbselect.report import headline as hl
-from bbselect.report import ondemand, page
+from bbselect.reports import headline as hl
+from bbselect.reports import ondemand, page
 
 
 def shown(fig):

@@ -53,8 +53,8 @@ from bbselect.inputs import images
 from bbselect.models import runtime  # noqa: E402
 from bbselect.models.selection import parse_selection  # noqa: E402
 from bbselect.models.weights import build_backbone  # noqa: E402
-from bbselect.report import render
-from bbselect.run.pipeline import compare  # noqa: E402
+from bbselect.reports import render
+from bbselect.runs.pipeline import compare  # noqa: E402
 from bbselect.scoring import summarize
 
 BACKBONES = tuple(CompareConfig().backbones)  # the product's default selection

@@ -11,7 +11,7 @@ The box part (ground truth: detection-probe mAP@0.5 on ``../shared/data/boxes``)
 Ground truth is the measured linear-probe accuracy (logistic regression, 5-fold stratified CV,
 ``bbselect.probes.labels.probe_scores``) on the pooled features (``gap``, global average pool) of the
 chosen layer.  For every configuration (backbone × weights × stage × input size) the study runs
-``bbselect.run.pipeline.compare`` on a labelled folder (class sub-folders) and collects
+``bbselect.runs.pipeline.compare`` on a labelled folder (class sub-folders) and collects
 
 * the label-free scores of the summary: ``separation``, ``max``/``mean`` × ``otsu`` /
   ``top10_mass`` / ``concentration`` (means over images), ``effective_rank`` and ``dead_fraction``
@@ -174,7 +174,7 @@ def measure_group(data_dir: Path, group: dict, work: Path, tag: str) -> list[dic
     from bbselect.inputs import labelfiles
     from bbselect.probes import labels as lab
     from bbselect.probes import logme as lm
-    from bbselect.run.pipeline import compare
+    from bbselect.runs.pipeline import compare
 
     weights = group["weights"]
     if group["kind"] == "cascade":

@@ -8,10 +8,9 @@ from click.testing import CliRunner
 from conftest import make_images
 
 import bbselect
-from bbselect import api
 from bbselect.cli import main
 from bbselect.errors import InputError, UsageError
-from bbselect.run import pipeline
+from bbselect.runs import pipeline
 
 SMALL = dict(backbones=["mobilenet:alpha=0.25,layer=c3"], weights="none", input_size=64, batch_size=2,
              figures="none", stability="off")
@@ -34,19 +33,19 @@ def test_run_a_config_and_a_sweep(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"images: {imgs}\nbackbones: ['mobilenet:alpha=0.25,layer=c3']\nweights: none\n"
                    f"input_size: 64\nfigures: none\nstability: 'off'\noutput: {tmp_path / 'out'}\nname: one\n")
-    one = api.run(cfg)
+    one = bbselect.run(cfg)
     assert isinstance(one, bbselect.Result) and one.run_dir.name == "one"
     # keywords override --set, which overrides the file (the CLI's precedence)
-    two = api.run(cfg, sets=["name=fromset", "input_size=96"], name="fromkw")
+    two = bbselect.run(cfg, sets=["name=fromset", "input_size=96"], name="fromkw")
     assert two.run_dir.name == "fromkw"
     assert json.loads((two.run_dir / "run.json").read_text())["run"]["input_size"] == 96
     sweep_cfg = tmp_path / "s.yaml"
     sweep_cfg.write_text(cfg.read_text().replace("name: one", "name: sw") + "sweep:\n  layer: [c3, c4]\n")
-    sw = api.run(sweep_cfg)
+    sw = bbselect.run(sweep_cfg)
     assert isinstance(sw, bbselect.Sweep) and len(sw) == 2 and (sw.run_dir / "index.html").is_file()
     assert {r.run_dir.parent for r in sw} == {sw.run_dir} and sw.exit_code == 0
     with pytest.raises(UsageError, match="unknown option 'layr'.*layer"):
-        api.run(cfg, layr="c4")
+        bbselect.run(cfg, layr="c4")
 
 
 def test_load_and_report_reopen_a_run_without_a_model(tmp_path, image_folder, monkeypatch):
@@ -54,7 +53,7 @@ def test_load_and_report_reopen_a_run_without_a_model(tmp_path, image_folder, mo
     _no_model(monkeypatch)
     loaded = bbselect.load(first.run_dir)
     assert _values(loaded) == _values(first) and loaded.headline == first.headline
-    again = api.report(first.run_dir, figures=1)
+    again = bbselect.report(first.run_dir, figures=1)
     assert [b for b, _ in _values(again)] == \
         [b for b, _ in _values(first)]
     assert len(list((first.run_dir / "figures").glob("*.png"))) >= 1
@@ -93,7 +92,7 @@ def test_the_cli_and_the_api_run_the_same_config_to_the_same_scores(tmp_path):
                    f"input_size: 64\nfigures: none\nstability: 'off'\n")
     res = CliRunner().invoke(main, ["run", str(cfg), "-o", str(tmp_path / "cli"), "--name", "x", "-q"])
     assert res.exit_code == 0, res.output
-    got = api.run(cfg, output=str(tmp_path / "api"), name="x")
+    got = bbselect.run(cfg, output=str(tmp_path / "api"), name="x")
     cli = json.loads((tmp_path / "cli" / "x" / "scores.json").read_text())
     assert [b["label"] for b in cli["backbones"]] == [r["backbone"] for r in got.ranking]
     assert cli["backbones"][0]["separation"]["mean"] == pytest.approx(got.summary["backbones"][0]["separation"]["mean"],

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from conftest import make_images
 
 from bbselect.cli import main
-from bbselect.run import pipeline
+from bbselect.runs import pipeline
 from bbselect.store import cache
 
 FAST = ["-b", "mobilenetv2:layer=c3", "-b", "resnet50", "--weights", "none", "--input-size", "64",

@@ -83,7 +83,7 @@ def test_seven_long_labels_do_not_widen_the_page(browser, pages, tmp_path):
     import copy
     import json
 
-    from bbselect.report.html import render_html
+    from bbselect.reports.html import render_html
 
     run_dir = pages["report"].parent
     summary = json.loads((run_dir / "scores.json").read_text())

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from bbselect.models import top1
 from bbselect.models.selection import parse_selection
-from bbselect.report.headline import headline, headline_text
+from bbselect.reports.headline import headline, headline_text
 from bbselect.scoring import crossfamily
 
 
@@ -103,7 +103,7 @@ def test_unknown_top1_is_said_and_never_guessed():
 def test_the_terminal_table_and_ranking_rows_show_each_backbones_top1():
     from rich.console import Console
 
-    from bbselect.report.terminal import ranking_table
+    from bbselect.reports.terminal import ranking_table
 
     es = [entry("vgg16", "vgg16", 0.4, 71.3), entry("mine", "mine", 0.3, None)]
     s = summary_of(es, crossfamily.assess(es, USED, study("within")))

@@ -1,9 +1,9 @@
-"""Probe image sampling and the detections figure (probes/study.py, report/detections.py)."""
+"""Probe image sampling and the detections figure (probes/study.py, reports/detections.py)."""
 
 import numpy as np
 
 from bbselect.probes import study as S
-from bbselect.report.detections import (
+from bbselect.reports.detections import (
     DetectionPanel,
     DetectionRow,
     detections_figure,

@@ -40,7 +40,7 @@ def test_no_backbone_above_the_prior_is_said_plainly():
 
 
 def test_a_probe_at_its_floor_is_said_to_be_noise_in_the_verdict_and_the_headline():
-    from bbselect.report import headline as hl
+    from bbselect.reports import headline as hl
     from bbselect.scoring import detection
 
     floor = probe({"a": entry(0.004, (0.0, 0.01), 0.004, (0.0, 0.01), True, 0.0, (0.0, 0.0)),

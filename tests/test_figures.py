@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.text import Text
 
-from bbselect.report import charts, figures
+from bbselect.reports import charts, figures
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -251,7 +251,7 @@ def test_overview_with_no_backbones_still_renders():
 # --------------------------------------------------------------------------
 
 def test_importing_and_drawing_does_not_touch_pyplot():
-    code = ("import sys, numpy as np; from bbselect.report import charts, figures as f; "
+    code = ("import sys, numpy as np; from bbselect.reports import charts, figures as f; "
             "r = f.MapRow('a', 'l', None, False, {k: np.eye(4) for k in f.AGGREGATIONS}, "
             "{k: (0.0, 1.0) for k in f.AGGREGATIONS}, {}); "
             "fig = f.image_figure(np.zeros((8, 8, 3), np.uint8), 't', [r]); "

@@ -1,10 +1,10 @@
 """The detection headline quotes the fine-tuning study (validated.json's "finetune") and says nothing of
-the sort when the study never ran (scoring/validated.py, scoring/evidence.py, report/headline.py)."""
+the sort when the study never ran (scoring/validated.py, scoring/evidence.py, reports/headline.py)."""
 
 import json
 import math
 
-from bbselect.report import headline as hl
+from bbselect.reports import headline as hl
 from bbselect.scoring import evidence, validated
 
 FIXTURE = {

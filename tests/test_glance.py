@@ -5,9 +5,9 @@ import statistics
 import pytest
 
 from bbselect.models import timing
-from bbselect.report import headline as hl
-from bbselect.report import page
-from bbselect.report.sampling import figure_order
+from bbselect.reports import headline as hl
+from bbselect.reports import page
+from bbselect.reports.sampling import figure_order
 
 
 def _bb(label, rank, mean, lo, hi, gflops, tied=(), metric="detection mAP@0.5", ms=None):
@@ -129,7 +129,7 @@ def test_top_up_times_extra_batches_only_when_the_run_had_fewer_than_k():
 
 
 def test_sweep_index_uses_the_report_page_banner_readable_values_and_intervals():
-    from bbselect.report.sweep_index import render_index
+    from bbselect.reports.sweep_index import render_index
 
     def row(point, mean, lo, hi, params, gflops):
         return {"point": point, "backbone": "mobilenet:alpha=0.25", "layer": "conv_pw_5_relu", "stage": point,

@@ -34,7 +34,7 @@ from PIL import Image
 
 from bbselect.cli import main
 from bbselect.errors import OutputError
-from bbselect.report.machine import CSV_HEADER
+from bbselect.reports.machine import CSV_HEADER
 from bbselect.store import rundir
 
 FAST = ["-b", "mobilenet:alpha=0.25", "--weights", "none", "--input-size", "64", "--batch-size", "2"]

@@ -21,7 +21,7 @@ from bbselect.errors import UsageError
 from bbselect.inputs import labelfiles
 from bbselect.probes import labels as L
 from bbselect.probes import logme as LM
-from bbselect.report import charts
+from bbselect.reports import charts
 
 
 def direct_log_evidence(F, y, alpha, beta):

@@ -14,9 +14,9 @@ LAYERS = [
     {"store"},
     {"probes"},
     {"scoring"},
-    {"report"},
+    {"reports"},
     {"config"},
-    {"run"},
+    {"runs"},
     {"cli", "cli_info", "cli_options", "api", "result", "arrays", "__main__"},
 ]
 
@@ -92,10 +92,10 @@ def test_modules_stay_small():
 def test_the_layering_test_would_catch_an_upward_import(tmp_path):
     """The walker sees a violation when there is one (guards against a test that cannot fail)."""
     bad = tmp_path / "bad.py"
-    bad.write_text("from bbselect.run.pipeline import compare\nfrom bbselect.report.figures import _RED\n")
+    bad.write_text("from bbselect.runs.pipeline import compare\nfrom bbselect.reports.figures import _RED\n")
     found = list(_imports(bad))
-    assert ("bbselect.run.pipeline", ["compare"]) in found
-    assert _level(_room("bbselect.run.pipeline")) > _level(_room("bbselect.inputs.images"))
+    assert ("bbselect.runs.pipeline", ["compare"]) in found
+    assert _level(_room("bbselect.runs.pipeline")) > _level(_room("bbselect.inputs.images"))
     assert any(n.startswith("_") for _, names in found for n in names)
 
 

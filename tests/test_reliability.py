@@ -26,7 +26,7 @@ from conftest import make_images
 from PIL import Image
 
 from bbselect.cli import main
-from bbselect.run import pipeline
+from bbselect.runs import pipeline
 from bbselect.store import cache as cache_mod
 from bbselect.store.mapfiles import verify_maps
 
@@ -184,7 +184,7 @@ HOSTILE_CELLS = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx",
 
 
 def test_csv_cells_that_start_a_formula_are_neutralised():
-    from bbselect.report.machine import csv_safe, csv_text
+    from bbselect.reports.machine import csv_safe, csv_text
 
     for cell in HOSTILE_CELLS:
         assert csv_safe(cell) == "'" + cell
@@ -200,7 +200,7 @@ def test_csv_cells_that_start_a_formula_are_neutralised():
 
 
 def test_sweep_summary_csv_cells_are_neutralised(tmp_path):
-    from bbselect.run import sweep
+    from bbselect.runs import sweep
 
     row = {c: None for c in sweep.COLUMNS}
     row.update(point="=1+1", backbone="@x", layer="-y", separation=-0.25, report="+r/report.html")
@@ -402,7 +402,7 @@ def test_skips_found_while_scanning_are_printed_and_formula_names_are_inert(tmp_
 
 
 def test_sweep_charts_raise_no_warnings_when_every_score_is_missing():
-    from bbselect.run import sweep
+    from bbselect.runs import sweep
 
     rows = [{**{c: None for c in sweep.COLUMNS}, "point": p, "backbone": LABEL} for p in ("c4", "c5")]
     with warnings.catch_warnings():

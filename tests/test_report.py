@@ -11,10 +11,10 @@ from urllib.parse import unquote
 
 import pytest
 
-from bbselect.report import content as report_content
-from bbselect.report import html as report_html
-from bbselect.report import machine
-from bbselect.report import markdown as report_markdown
+from bbselect.reports import content as report_content
+from bbselect.reports import html as report_html
+from bbselect.reports import machine
+from bbselect.reports import markdown as report_markdown
 from bbselect.scoring import mapscores, ranking
 
 NAN = float("nan")

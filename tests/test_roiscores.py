@@ -7,7 +7,7 @@ import numpy as np
 
 from bbselect.inputs.boxmodel import Box
 from bbselect.probes import objectness, roilogme
-from bbselect.report import content
+from bbselect.reports import content
 from bbselect.scoring import registry, roiscores
 from bbselect.scoring.boxscores import box_mask
 

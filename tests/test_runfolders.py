@@ -24,8 +24,8 @@ from PIL import Image
 from bbselect.cli import main
 from bbselect.errors import InputError
 from bbselect.inputs.images import image_id
-from bbselect.run import pipeline
-from bbselect.run.shardset import SetCheck
+from bbselect.runs import pipeline
+from bbselect.runs.shardset import SetCheck
 from bbselect.store import rundir
 
 LABEL = "mobilenet:alpha=0.25"

@@ -167,7 +167,7 @@ def test_decoding_uses_one_thread_per_core_and_prefetches_two_batches(monkeypatc
     import time
 
     from bbselect.models import device
-    from bbselect.run import engine
+    from bbselect.runs import engine
 
     monkeypatch.setattr(device, "cores", lambda: 3)
     assert device.decode_threads() == 3 and device.prefetch_images(4) == 8 and device.prefetch_images(1) == 3
@@ -193,7 +193,7 @@ def test_decoding_uses_one_thread_per_core_and_prefetches_two_batches(monkeypatc
 
 
 def test_device_is_named_in_log_run_json_and_report(tmp_path, image_folder, monkeypatch):
-    from bbselect.run import engine
+    from bbselect.runs import engine
 
     seen, real = {}, engine.decoded
     monkeypatch.setattr(engine, "decoded", lambda *a, **k: (seen.update(k), real(*a, **k))[1])

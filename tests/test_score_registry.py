@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bbselect.errors import UsageError
-from bbselect.report import content, machine
+from bbselect.reports import content, machine
 from bbselect.scoring import gates, mapscores, registry
 from bbselect.scoring.registry import ScoreSpec
 

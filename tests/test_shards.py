@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from bbselect.errors import InputError, UsageError
-from bbselect.run.shards import Shard, from_environment, resolve_shard, shard_of
-from bbselect.run.shardset import ShardPart, check_set, find_runs
+from bbselect.runs.shards import Shard, from_environment, resolve_shard, shard_of
+from bbselect.runs.shardset import ShardPart, check_set, find_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 

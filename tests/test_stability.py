@@ -225,7 +225,7 @@ def test_neighbours_of_agrees_with_the_per_image_score():
 
 
 def test_neighbours_figure_frames_the_neighbours_both_sets_share():
-    from bbselect.report.neighbours import NeighbourRow, neighbours_figure
+    from bbselect.reports.neighbours import NeighbourRow, neighbours_figure
 
     ids = [f"i{j}" for j in range(9)]
     th = {i: np.full((8, 8, 3), 10 * n, np.uint8) for n, i in enumerate(ids)}

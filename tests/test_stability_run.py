@@ -9,7 +9,7 @@ import numpy as np
 from conftest import make_images
 
 from bbselect.config.schema import CompareConfig
-from bbselect.run.pipeline import compare
+from bbselect.runs.pipeline import compare
 from bbselect.scoring import validated
 
 BB = "mobilenet:alpha=0.25,layer=c3"

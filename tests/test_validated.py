@@ -77,8 +77,8 @@ def test_stability_ranks_only_where_the_study_supports_it_and_quotes_its_measure
 
 
 def test_an_unsupported_ranking_is_marked_unvalidated_in_every_headline():
-    from bbselect.report import headline as hl
-    from bbselect.report import page
+    from bbselect.reports import headline as hl
+    from bbselect.reports import page
 
     es = [stab_entry("a", 0.3, 0.9), stab_entry("b", 0.6, 0.1)]
     used = evidence.choose_primary(es, label_free_study(False))
@@ -105,7 +105,7 @@ def test_a_data_set_at_its_floor_is_not_quoted_or_counted_for_the_box_choice():
 def test_a_supported_score_that_could_not_be_computed_is_named_with_its_reason():
     """Stability is supported but undefined here (too few images): the run falls back to separation, and
     the headline says why (the reason from the run), not that the study supports no label-free score."""
-    from bbselect.report import headline as hl
+    from bbselect.reports import headline as hl
 
     es = [stab_entry("a", math.nan, 0.3), stab_entry("b", math.nan, 0.6)]
     for e in es:

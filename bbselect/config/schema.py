@@ -158,7 +158,7 @@ def check_shard_count(n: int, what: str) -> int:
 
 def parse_shard(text: str, what: str = "--shard") -> tuple[int, int]:
     """``"I/N"`` -> (I, N) with 1 <= I <= N <= ``MAX_SHARDS``; UsageError naming ``what`` (and the
-    value, cut short) otherwise (``auto`` is the pipeline's to resolve: see run/shards.py)."""
+    value, cut short) otherwise (``auto`` is the pipeline's to resolve: see runs/shards.py)."""
     try:
         i, n = (int(x) for x in str(text).split("/"))
     except ValueError:

@@ -22,7 +22,7 @@ EVIDENCE = "detection probe"
 # Below this mAP@0.5 for every backbone the probe found almost nothing: its order is noise, not evidence
 # (coco128's small objects at 224 px: best 0.001-0.006). The validation study applies the same floor.
 FLOOR = 0.05
-PROBE_FILE = "probe.json"  # in the run folder, written by run/probe.py
+PROBE_FILE = "probe.json"  # in the run folder, written by runs/probe.py
 LIMITS = (
     "What this can tell: how well a small detection head, trained on each backbone's frozen features "
     "at the chosen layer, finds your annotated objects in images it never saw, and how much of that "

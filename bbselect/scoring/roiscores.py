@@ -3,7 +3,7 @@
 The glue between the fitted probes (``bbselect.probes.roilogme``, ``bbselect.probes.objectness``) and
 a run: from the feature tensors the detection probe uses (one backbone's ``[h, w, C]`` map per image,
 the image content's ``valid_hw`` and its boxes) to one dict of numbers, each NaN with a reason when it
-cannot be computed (never 0).  ``run/probe.py`` stores the dict per backbone in ``probe.json``
+cannot be computed (never 0).  ``runs/probe.py`` stores the dict per backbone in ``probe.json``
 (``roi``); ``attach`` puts it into the backbone's summary entry under ``roi``, where the registry's
 ``path`` finds it.  These scores describe; with the probe the verdict ranks by ``det_map50``, and
 without it ``validated.box_choice`` may rank by one of them only where the validation study supports

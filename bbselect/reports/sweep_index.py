@@ -10,9 +10,9 @@ shows when every point ran with random weights.
 from __future__ import annotations
 
 from bbselect.common import finite
-from bbselect.report.content import url_of
-from bbselect.report.headline import fmt_gflops, fmt_interval, fmt_params
-from bbselect.report.page import (
+from bbselect.reports.content import url_of
+from bbselect.reports.headline import fmt_gflops, fmt_interval, fmt_params
+from bbselect.reports.page import (
     banner,
     e,
     figure,

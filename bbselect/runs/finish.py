@@ -13,8 +13,8 @@ from pathlib import Path
 from bbselect.config.schema import CompareConfig, parse_figures
 from bbselect.errors import mark_run_dir
 from bbselect.progress import Progress, log
-from bbselect.report import render
-from bbselect.run.runfolder import load_run
+from bbselect.reports import render
+from bbselect.runs.runfolder import load_run
 from bbselect.scoring import gates, summarize
 
 

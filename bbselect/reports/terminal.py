@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bbselect.report.headline import (
+from bbselect.reports.headline import (
     fmt_gflops,
     fmt_interval,
     fmt_ms,

@@ -12,8 +12,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from bbselect.common import finite, float_or_nan
-from bbselect.report.figures import RED, short_label
-from bbselect.report.headline import chance_of, evidence_of, fmt_interval, shorten_end
+from bbselect.reports.figures import RED, short_label
+from bbselect.reports.headline import chance_of, evidence_of, fmt_interval, shorten_end
 from bbselect.scoring import registry
 
 

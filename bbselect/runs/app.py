@@ -23,10 +23,10 @@ from bbselect.config import shipped
 from bbselect.config.schema import CompareConfig, default_images_dir
 from bbselect.config.validate import resolve
 from bbselect.errors import InputError, UsageError
-from bbselect.run import finish, pipeline
-from bbselect.run import merge as merging
-from bbselect.run.runfolder import load_run, read_config
-from bbselect.run.sweep import run_config_sweep
+from bbselect.runs import finish, pipeline
+from bbselect.runs import merge as merging
+from bbselect.runs.runfolder import load_run, read_config
+from bbselect.runs.sweep import run_config_sweep
 
 
 @dataclass

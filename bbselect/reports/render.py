@@ -23,10 +23,10 @@ from bbselect.inputs import decode as dec
 from bbselect.inputs import images as imgs
 from bbselect.models.extractor import MAP_KEYS
 from bbselect.progress import Progress, log
-from bbselect.report import machine
-from bbselect.report.html import render_html
-from bbselect.report.markdown import render_markdown
-from bbselect.report.sampling import figure_order, representative
+from bbselect.reports import machine
+from bbselect.reports.html import render_html
+from bbselect.reports.markdown import render_markdown
+from bbselect.reports.sampling import figure_order, representative
 from bbselect.store import rundir
 from bbselect.store.mapfiles import load_maps
 
@@ -83,7 +83,7 @@ def _figures(run_dir, summary, manifest, per_image, figure_limit, overlay, quiet
 
 def _submit_all(drawer, run_dir, summary, manifest, per_image, n_fig, overlay, quiet) -> dict:
     """Queue every figure of the run on ``drawer``; return their paths (relative to the run folder)."""
-    from bbselect.report import charts, figures
+    from bbselect.reports import charts, figures
 
     settings = manifest["run"]
     metas = {m["label"]: m for m in manifest["backbones"]}
@@ -133,7 +133,7 @@ def image_rows(run_dir, im, path, settings, entries, metas, limits, quiet):
     """(the input as the network saw it, one MapRow per backbone, {backbone: maps}) for one image
     (``im``: the summary's image entry, with its per-backbone scores), or None when the image cannot
     be decoded any more (a warning says so)."""
-    from bbselect.report import figures
+    from bbselect.reports import figures
 
     ref = imgs.ImageRef(Path(path), im["rel"], im["id"])
     try:
@@ -168,7 +168,7 @@ def _warm_up() -> None:
     """Import the drawing code and draw once, so a worker's first real figure pays no start-up."""
     from matplotlib.figure import Figure
 
-    from bbselect.report import (
+    from bbselect.reports import (
         figures,  # noqa: F401
     )
 
@@ -240,7 +240,7 @@ def _stability_figure(drawer, run_dir: Path, summary: dict, metas: dict, manifes
     """The image, its augmented view and both neighbour sets, per backbone, for a few images (when the run
     has neighbourhood stability). Views are re-made from the image: they depend only on seed, id, index."""
     from bbselect.inputs import augment
-    from bbselect.report.neighbours import NeighbourRow, neighbours_figure
+    from bbselect.reports.neighbours import NeighbourRow, neighbours_figure
     from bbselect.scoring import stability
 
     entries = [b for b in summary["backbones"] if finite((b.get("stability") or {}).get("mean"))]
@@ -289,7 +289,7 @@ def _stability_figure(drawer, run_dir: Path, summary: dict, metas: dict, manifes
 
 def _class_scatters(drawer, run_dir: Path, summary: dict, metas: dict) -> dict:
     """One 2-D PCA scatter of pooled features per backbone, coloured by class (when labels exist)."""
-    from bbselect.report import charts
+    from bbselect.reports import charts
 
     if not summary.get("evidence", {}).get("classes"):
         return {}

@@ -27,7 +27,7 @@ from bbselect.inputs.boxmodel import BoxSet
 from bbselect.probes import study
 from bbselect.probes.detection import ProbeConfig
 from bbselect.progress import log
-from bbselect.report.detections import DetectionPanel, DetectionRow, detections_figure
+from bbselect.reports.detections import DetectionPanel, DetectionRow, detections_figure
 from bbselect.scoring import roiscores
 from bbselect.scoring.detection import PROBE_FILE
 from bbselect.scoring.evidence import find_boxes, upright_size

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import html
 
-from bbselect.report.content import RANDOM_BANNER, url_of
-from bbselect.report.headline import fmt_gflops, fmt_interval, headline, shorten_end
+from bbselect.reports.content import RANDOM_BANNER, url_of
+from bbselect.reports.headline import fmt_gflops, fmt_interval, headline, shorten_end
 
 LABEL_CHARS = 30  # backbone labels in tables and headers (the full label is in the tooltip)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bbselect.errors import UsageError
 from bbselect.progress import log
-from bbselect.run.shards import Shard
+from bbselect.runs.shards import Shard
 from bbselect.store import rundir
 
 

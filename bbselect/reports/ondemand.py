@@ -9,8 +9,8 @@ from pathlib import Path
 
 from bbselect.errors import InputError, UsageError
 from bbselect.models.extractor import MAP_KEYS
-from bbselect.report.render import image_rows
-from bbselect.report.sampling import figure_order
+from bbselect.reports.render import image_rows
+from bbselect.reports.sampling import figure_order
 
 
 def _context(run_dir: Path, summary: dict) -> tuple:
@@ -24,7 +24,7 @@ def _context(run_dir: Path, summary: dict) -> tuple:
 
 def image_figure_of(run_dir: Path, summary: dict, image_id: str, overlay: bool = False):
     """The per-image figure of one image of a finished run, as a matplotlib Figure (not saved)."""
-    from bbselect.report import figures
+    from bbselect.reports import figures
 
     settings, metas, entries, limits, paths = _context(run_dir, summary)
     im = next(im for im in summary["images"] if im["id"] == image_id)
@@ -37,7 +37,7 @@ def image_figure_of(run_dir: Path, summary: dict, image_id: str, overlay: bool =
 
 def contact_sheet_of(run_dir: Path, summary: dict, agg: str = "mean"):
     """The contact sheet of map kind ``agg`` over the run's figure sample, as a matplotlib Figure."""
-    from bbselect.report import figures
+    from bbselect.reports import figures
 
     if agg not in MAP_KEYS:
         raise UsageError(f"contact sheet {agg!r}: expected one of {', '.join(MAP_KEYS)}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from itertools import zip_longest
 
 from bbselect.common import finite
-from bbselect.report.content import image_separation
+from bbselect.reports.content import image_separation
 
 
 def figure_order(images: list[dict], boxes: dict | None = None) -> list[dict]:

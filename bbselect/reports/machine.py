@@ -12,8 +12,8 @@ import csv
 import io
 import math
 
-from bbselect.report.content import channel_stats_of
-from bbselect.report.headline import headline, headline_text
+from bbselect.reports.content import channel_stats_of
+from bbselect.reports.headline import headline, headline_text
 from bbselect.scoring import registry
 from bbselect.scoring.registry import map_score_names
 

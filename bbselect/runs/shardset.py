@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bbselect.config.schema import parse_shard
 from bbselect.errors import InputError
-from bbselect.run.shards import FOLDER, shard_of
+from bbselect.runs.shards import FOLDER, shard_of
 
 # Config keys that may differ between shards of one set: where the output went, how it is drawn, and
 # where maps were cached (a cache entry is verified and keyed by content, so it never changes a result:

@@ -1,5 +1,5 @@
 """The three ways to produce a run folder, on one engine (this module is ``compare``; ``report`` and the
-end every run shares are in ``run/finish.py``, ``merge`` in ``run/merge.py``):
+end every run shares are in ``runs/finish.py``, ``merge`` in ``runs/merge.py``):
 
 ``compare``  discover images → (shard) → build uncached backbones (fail early on weights) → claim
              run folder → per backbone: maps from the run folder (resume), the cache, or the
@@ -33,10 +33,10 @@ from bbselect.models.extractor import build_extractor
 from bbselect.models.top1 import top1_of
 from bbselect.models.weights import build_backbone, md5sum
 from bbselect.progress import Progress, log
-from bbselect.run import probe as probe_step
-from bbselect.run import shardrun, shards
-from bbselect.run.engine import Job, Views, run_backbones
-from bbselect.run.finish import Outcome, finish, now
+from bbselect.runs import probe as probe_step
+from bbselect.runs import shardrun, shards
+from bbselect.runs.engine import Job, Views, run_backbones
+from bbselect.runs.finish import Outcome, finish, now
 from bbselect.scoring import evidence, gates
 from bbselect.store import rundir
 from bbselect.store.cache import Cache, backbone_key, entry_key, file_hash

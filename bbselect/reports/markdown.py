@@ -9,8 +9,8 @@ paths are URL-quoted and stay relative. What the report says is shared with the 
 from __future__ import annotations
 
 from bbselect.common import fmt_num
-from bbselect.report import content
-from bbselect.report.headline import headline, headline_text
+from bbselect.reports import content
+from bbselect.reports.headline import headline, headline_text
 
 # "$" and "~": GitHub renders $...$ as math and ~~...~~ as strikethrough.
 _MD_SPECIAL = {"\\": "\\\\", "|": "\\|", "`": "\\`", "[": "\\[", "]": "\\]", "*": "\\*", "_": "\\_",

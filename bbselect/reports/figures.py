@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from bbselect.common import finite
-from bbselect.report.headline import shorten_end
+from bbselect.reports.headline import shorten_end
 
 AGGREGATIONS = ("max", "mean", "sum")
 CONTACT_MAX = 24  # default number of images on a contact sheet

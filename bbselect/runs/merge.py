@@ -16,10 +16,10 @@ from pathlib import Path
 from bbselect.config.schema import CompareConfig
 from bbselect.errors import UsageError
 from bbselect.progress import log
-from bbselect.run.finish import Outcome, finish, now
-from bbselect.run.runfolder import load_run
-from bbselect.run.shards import FOLDER
-from bbselect.run.shardset import ShardPart, check_set, find_runs
+from bbselect.runs.finish import Outcome, finish, now
+from bbselect.runs.runfolder import load_run
+from bbselect.runs.shards import FOLDER
+from bbselect.runs.shardset import ShardPart, check_set, find_runs
 from bbselect.scoring import gates
 from bbselect.store import rundir
 

@@ -9,7 +9,7 @@ points that share a backbone configuration reuse its maps). The parent folder ge
     score_vs_cost.png     primary evidence against GFLOPs, one colour per backbone
     score_by_<key>.png    primary evidence across the values of each swept key, one line per backbone
     index.html            the headline over all points and a table linking every point's report, on
-                          the same page and stylesheet as report.html (report/sweep_index.py)
+                          the same page and stylesheet as report.html (reports/sweep_index.py)
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from bbselect.common import fmt_num
 from bbselect.config.file import dump_config
 from bbselect.config.schema import CompareConfig
 from bbselect.progress import log
-from bbselect.report.machine import csv_safe
-from bbselect.report.sweep_index import render_index
+from bbselect.reports.machine import csv_safe
+from bbselect.reports.sweep_index import render_index
 from bbselect.store import rundir
 
 COLUMNS = ["point", "backbone", "layer", "stage", "input_size", "resize", "weights", "rank",

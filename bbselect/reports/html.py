@@ -14,8 +14,8 @@ Run facts, warnings, the verdict in full and the long explanations follow, folde
 from __future__ import annotations
 
 from bbselect.common import fmt_num
-from bbselect.report import content
-from bbselect.report.headline import (
+from bbselect.reports import content
+from bbselect.reports.headline import (
     chance_of,
     evidence_of,
     fmt_gflops,
@@ -25,7 +25,7 @@ from bbselect.report.headline import (
     headline,
     shorten_end,
 )
-from bbselect.report.page import (
+from bbselect.reports.page import (
     banner,
     e,
     figure,
