@@ -82,9 +82,9 @@ def backbone_facts(names: list[str]) -> dict:
 
 def show_config(write_to: Path | None) -> None:
     """Print the annotated default config (every key, type, default, meaning), or write it to a file."""
-    from bbselect.config import shipped
+    from bbselect.config.starter import starter_text
 
-    text = (shipped.shipped_dir("configs") / "default.yaml").read_text(encoding="utf-8")
+    text = starter_text()
     if write_to is None:
         click.echo(text, nl=False)
         return

@@ -379,6 +379,19 @@ def test_default_yaml_is_every_field_at_its_default():
         assert re.search(rf"^# {f.name}: .*, default .*\n(#   .*\n)+{f.name}: ", text, re.M), f.name
 
 
+def test_default_yaml_is_generated_from_the_schema_and_current():
+    """configs/default.yaml is the schema's own text (config/starter.py): a setting added, removed or
+    re-documented in schema.py without regenerating the file fails here."""
+    from bbselect.config.starter import starter_text
+
+    assert (CONFIGS / "default.yaml").read_text(encoding="utf-8") == starter_text(), (
+        "regenerate: python -c \"from bbselect.config.starter import starter_text; "
+        "open('configs/default.yaml', 'w').write(starter_text())\"")
+    for f in fields(CompareConfig):  # each meaning is the schema's own words
+        meaning = f.metadata.get("doc") or f.metadata["help"]
+        assert meaning.split()[0] in starter_text().split(f"# {f.name}: ")[1], f.name
+
+
 EXAMPLES = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 
 

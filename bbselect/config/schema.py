@@ -20,12 +20,13 @@ FIGURE_CHOICES = "all | N (first N images) | none (no figures at all, fastest)"
 
 
 def setting(default=MISSING, *, help: str = "", metavar: str | None = None, flags: tuple[str, ...] = (),
-            choices: tuple[str, ...] | None = None, factory=None):
+            choices: tuple[str, ...] | None = None, factory=None, doc: str | None = None):
     """A ``CompareConfig`` field with what the CLI, ``bbselect config`` and the docs say about it.
 
     ``help`` is the option's meaning (a field without help has no command-line option: ``images`` is
-    the argument); ``flags`` replaces the default ``--field-name``; ``choices`` makes a closed choice."""
-    meta = {"help": help, "metavar": metavar, "flags": flags, "choices": choices}
+    the argument); ``flags`` replaces the default ``--field-name``; ``choices`` makes a closed choice;
+    ``doc`` is the meaning for config files when ``help`` is not (config/starter.py)."""
+    meta = {"help": help, "metavar": metavar, "flags": flags, "choices": choices, "doc": doc}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -35,7 +36,8 @@ def setting(default=MISSING, *, help: str = "", metavar: str | None = None, flag
 class CompareConfig:
     """Every setting of a run; one field per CLI option and YAML key (``-`` in options is ``_`` here)."""
 
-    images: str = setting("images")
+    images: str = setting("images", doc="Folder of images, searched recursively (default: ./images, else the "
+                                         "bundled sample images). Relative to the directory you run bbselect from.")
     backbones: list[str] = setting(
         factory=lambda: list(registry.DEFAULT_BACKBONES), flags=("-b", "--backbone"), metavar="NAME|PATH.keras[:k=v,...]",
         help="Backbone to compare; repeat for several: a registry NAME or a model file PATH.keras, options after "
