@@ -71,6 +71,14 @@ def test_precedence_cli_over_set_over_yaml(tmp_path, image_folder):
     assert res.exit_code == 0, res.output
     saved = (tmp_path / "r" / "fromset" / "config.yaml").read_text()
     assert "seed: 5" in saved and "batch_size: 3" in saved  # cli > set > yaml > default
+    # run.json carries the whole resolved config too: every key, equal to config.yaml's
+    import yaml
+
+    from bbselect.config.schema import CompareConfig
+
+    manifest = json.loads((tmp_path / "r" / "fromset" / "run.json").read_text())
+    assert set(manifest["config"]) == set(CompareConfig.keys())
+    assert manifest["config"] == yaml.safe_load(saved)
 
 
 def test_config_errors_are_clean(tmp_path):

@@ -87,11 +87,11 @@ def merge(paths: list[Path], output: Path, name: str | None, *, quiet: bool = Fa
     if check.missing:
         run["partial"] = {"count": check.count, "present": check.present, "missing": check.missing,
                           "note": check.partial_note()}
-    manifest = {**first, "run": run, "images": images,
-                "skipped": [{"rel": r, "reason": w} for r, w in sorted(skipped.items())], "timing": timing}
-    rundir.write_json(run_dir / "run.json", manifest)
     cfg = CompareConfig(**{**base_cfg.to_dict(), "shard": None, "shards": 0, "name": run_dir.name,
                            **(overrides or {})})
+    manifest = {**first, "config": cfg.to_dict(), "run": run, "images": images,
+                "skipped": [{"rel": r, "reason": w} for r, w in sorted(skipped.items())], "timing": timing}
+    rundir.write_json(run_dir / "run.json", manifest)
     rundir.write_yaml(run_dir / "config.yaml", cfg.to_dict())
     if check.missing:
         log(f"warning: {check.partial_note()}", quiet=False)

@@ -198,6 +198,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         good = [r for r in refs if r.rel not in skips.items]
         manifest = {
             "bbselect": __version__,
+            "config": cfg.to_dict(),  # the whole resolved config (config.yaml holds the same)
             "run": {**_settings(run_dir, cfg, res), "stability": {"on": views is not None, "why": views_why,
                                                                    "undefined": undefined},
                     "folder": folder, "device": used, "shard_source": shard.as_dict() if shard else None},
