@@ -1,7 +1,7 @@
 """bbselect — pick the CNN backbone that suits your images before training a detector on it.
 
 The package reads as the pipeline it runs, one room per stage (each ``__init__`` says what the room
-is for and what it may import; ``tests/test_layout.py`` enforces that no import goes upward):
+is for and what it may import; ``tests/repo/test_layout.py`` enforces that no import goes upward):
 
     inputs/    find and decode images, read box annotations and label files
     models/    the backbone registry, weights, the map extractor, the runtime, cost

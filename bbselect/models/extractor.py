@@ -17,7 +17,7 @@ different rounding than at position 0 on some processors (measured: ~6e-6 on Res
 this project's 2-core machines), so a batched call would make an image's maps depend on which images
 shared its batch — and shards, resumed runs and cache hits would no longer reproduce a whole run bit
 for bit. The batch is therefore run image by image through one traced function (no per-call Keras
-``predict`` overhead); ``tests/test_batch.py`` checks the bit-for-bit promise.
+``predict`` overhead); ``tests/runs/test_batch.py`` checks the bit-for-bit promise.
 
 The extractor is built on ``stages.trace``'s flat graph of the backbone at the run's input size, so a
 layer inside a nested model can be tapped and a dynamic-input model gets the run's size. Its name is

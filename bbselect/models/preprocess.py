@@ -11,7 +11,7 @@ with (``preprocess=mobilenetv2``). Registry backbones default to their family's;
 ``caffe``  RGB → BGR, then the ImageNet BGR mean (103.939, 116.779, 123.68) subtracted (VGG, ResNet v1)
 
 These are the same formulas as ``keras.applications.imagenet_utils.preprocess_input``'s three modes,
-written in numpy so a run does not depend on Keras' private module; ``tests/test_registry.py`` checks
+written in numpy so a run does not depend on Keras' private module; ``tests/models/test_registry.py`` checks
 them against the families that use them.
 """
 

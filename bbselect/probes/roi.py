@@ -15,7 +15,7 @@ ROI is pooled to one [C] vector: the mean of ``ny x nx`` bilinear samples placed
 regular grid over the ROI, ``ny = clip(ceil(2 * height in cells), 2, 16)`` (and so for x).  A sample
 at (u, v) interpolates the four cells whose centres surround it (index coordinates u - 0.5, v - 0.5,
 clamped to the map), so a box smaller than a cell still gets a feature, and a linear ramp is
-reproduced exactly.  Vectorised numpy; ``tests/test_roi.py`` checks it against a plain loop.
+reproduced exactly.  Vectorised numpy; ``tests/probes/test_roi.py`` checks it against a plain loop.
 
 Background ROIs (``background_rois``): for each object box, one region of the same size placed
 uniformly at random inside the image content with IoU < ``max_iou`` against every box (up to 50

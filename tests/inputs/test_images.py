@@ -26,7 +26,7 @@ from bbselect.inputs.decode import (
 )
 from bbselect.inputs.images import IMAGE_EXTENSIONS, ImageRef, Skipped, discover_images
 
-SHARED = Path(os.environ.get("BBSELECT_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
+SHARED = Path(os.environ.get("BBSELECT_SHARED") or Path(__file__).resolve().parents[2].parent / "shared")
 ODD = SHARED / "data" / "odd-formats"
 ODD_FILES = sorted(p.name for p in ODD.iterdir() if p.suffix != ".md") if ODD.is_dir() else []
 # Expected to fail, each for a reason that does not depend on our code:

@@ -1,6 +1,6 @@
 """Any backbone in (issue 21), offline: model files, per-backbone keys, nested and dynamic-input models.
 
-Small models are built in the tests; nothing is downloaded. The real zoo is tests/test_zoo.py."""
+Small models are built in the tests; nothing is downloaded. The real zoo is tests/end_to_end/test_zoo.py."""
 
 import hashlib
 import json

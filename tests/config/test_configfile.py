@@ -14,7 +14,7 @@ from bbselect.config.schema import FIGURE_CHOICES, CompareConfig
 from bbselect.config.validate import resolve
 from bbselect.errors import UsageError
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9+=_-][A-Za-z0-9._+=-]*$")
 
 

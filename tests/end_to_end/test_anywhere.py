@@ -13,7 +13,7 @@ from bbselect.cli import main
 from bbselect.config.schema import CompareConfig
 from bbselect.errors import UsageError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = sorted(p.name for p in (REPO / "images").iterdir() if p.suffix.lower() in (".png", ".jpg"))
 
 

@@ -13,7 +13,7 @@ from bbselect.errors import InputError, UsageError
 from bbselect.runs.shards import Shard, from_environment, resolve_shard, shard_of
 from bbselect.runs.shardset import ShardPart, check_set, find_runs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- environment -> shard

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOTTED = re.compile(r"(?<![\w./-])(bbselect(?:\.[A-Za-z_][A-Za-z_0-9]*)+)")
 PATH = re.compile(r"(?<![\w./-])(bbselect/[\w/]+\.(?:py|json|yaml))\b")
 

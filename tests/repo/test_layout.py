@@ -141,3 +141,12 @@ def test_the_layout_check_would_catch_a_missing_module():
     assert without != tree
     assert "scoring/detection.py" not in listed_modules(without)
     assert "probes/detection.py" in listed_modules(without)  # the same file name in another room still counts
+
+
+def test_the_tests_mirror_the_package():
+    """tests/<room>/ for each room's unit tests; end-to-end suites and checks of the repository apart."""
+    tests = Path(__file__).resolve().parents[1]
+    rooms = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))}
+    assert folders - {"end_to_end", "repo"} <= rooms, folders - rooms
+    assert not list(tests.glob("test_*.py")), "a test module at the top of tests/: put it in its room's folder"

@@ -26,7 +26,7 @@ def _run(tmp_path, images, name, **kw):
 
 
 def test_views_in_the_pass_saved_cached_and_batch_independent(tmp_path, monkeypatch):
-    # rank by stability whatever the committed study says (tests/test_validated.py covers the switch)
+    # rank by stability whatever the committed study says (tests/scoring/test_validated.py covers the switch)
     monkeypatch.setattr(validated, "load", lambda: {"labels": {"scores": {"stability": {
         "supported": True, "tau_nonrandom": {"trashnet": 0.7}}}}})
     images = tmp_path / "imgs"

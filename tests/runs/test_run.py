@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from bbselect.cli import main
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 SMALL = ["--weights", "none", "--input-size", "64", "--batch-size", "2", "-q", "--figures", "none"]
 
 

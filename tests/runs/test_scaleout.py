@@ -17,7 +17,7 @@ from test_batch import (  # the CLI runner and the scores compared for equality
     run,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST = ["-b", "mobilenetv2:layer=c3", "--weights", "none", "--input-size", "64", "--batch-size", "2",
         "--figures", "none", "--no-cache"]
 

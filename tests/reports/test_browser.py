@@ -16,7 +16,7 @@ from conftest import make_images
 
 from bbselect.cli import main
 
-ARTIFACTS = Path(os.environ.get("BBSELECT_ARTIFACTS") or Path(__file__).resolve().parents[1] / "tmp" / "browser")
+ARTIFACTS = Path(os.environ.get("BBSELECT_ARTIFACTS") or Path(__file__).resolve().parents[2] / "tmp" / "browser")
 SMALL = ["--weights", "none", "--input-size", "64", "--batch-size", "2", "-q"]
 # Long labels and file names are what used to push the page wider than the window.
 BACKBONES = ["-b", "mobilenet:alpha=0.25,layer=c3", "-b", "mobilenet:alpha=0.25,layer=conv_pw_4_relu"]

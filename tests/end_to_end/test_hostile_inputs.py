@@ -28,7 +28,7 @@ from bbselect.errors import UsageError
 from bbselect.inputs import coco, yolo
 from bbselect.probes import roi
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST = ["-b", "mobilenet:alpha=0.25,layer=c4", "--weights", "none", "--input-size", "64", "--batch-size", "2",
         "--figures", "none", "-q"]
 API_FAST = dict(backbones=["mobilenet:alpha=0.25,layer=c4"], weights="none", input_size=64, figures="none")
