@@ -374,6 +374,6 @@ def finetune_json(r: dict) -> dict:
 
 
 def write_validated(path: Path, r: dict) -> None:
-    old = json.loads(path.read_text()) if path.is_file() else {}
-    old["finetune"] = finetune_json(r)
-    path.write_text(json.dumps(old, indent=1) + "\n")
+    from bbselect.scoring import validated
+
+    validated.write(path, {"finetune": finetune_json(r)}, owns=("finetune",))

@@ -299,10 +299,10 @@ def supported_boxes(res: dict, key: str) -> bool:
     """The study's rule, on every box data set above its floor (``counted``): tau > 0 with p < 0.05 over
     all configurations with a finite score AND pretrained ordered above the degraded configurations in
     >= 80 % of pairs.  No data set above its floor: nothing is supported."""
+    from bbselect.scoring import validated
+
     def ok(ds):
-        t = res[ds]["tau"][key]
-        a = res[ds]["above"][key]["all"]
-        return finite(t["tau"]) and t["tau"] > 0 and t["p"] < 0.05 and finite(a) and a >= 0.8
+        return validated.predicts(res[ds]["tau"][key]) and validated.separates(res[ds]["above"][key]["all"])
     dss = counted(res)
     return bool(dss) and all(ok(ds) for ds in dss)
 

@@ -430,18 +430,21 @@ def figure(res: dict, path: Path) -> None:
 
 
 def _sig_pos(res: dict, ds: str, k: str, which: str = "tau") -> bool:
-    t = res[ds][which][k]
-    return finite(t["tau"]) and t["tau"] > 0 and t["p"] < 0.05
+    from bbselect.scoring import validated
+
+    return validated.predicts(res[ds][which][k])
 
 
 def _sig_neg(res: dict, ds: str, k: str) -> bool:
-    t = res[ds]["tau"][k]
-    return finite(t["tau"]) and t["tau"] < 0 and t["p"] < 0.05
+    from bbselect.scoring import validated
+
+    return validated.inverted(res[ds]["tau"][k])
 
 
 def _separates(res: dict, ds: str, k: str) -> bool:
-    v = res[ds]["rvr"][k]["all"]
-    return finite(v) and v >= 0.8
+    from bbselect.scoring import validated
+
+    return validated.separates(res[ds]["rvr"][k]["all"])
 
 
 def supported(res: dict, k: str) -> bool:
@@ -847,12 +850,12 @@ def write_validated(path: Path, res: dict, box_res: dict, meta: dict) -> None:
     """Which scores the study supports, per kind of data, for ``bbselect.scoring.evidence``."""
     import validation_boxes as vb
 
+    from bbselect.scoring import validated
+
     old = json.loads(path.read_text()) if path.is_file() else {}
     doc = {
         "generated_by": meta["command"], "seconds": round(meta["seconds"]),
-        "rule": "supported = on every data set of the kind, Kendall tau > 0 with p < 0.05 against the ground "
-                "truth AND pretrained ordered above the degraded (random-init / cascade) configurations in "
-                ">= 80 % of pairs",
+        "rule": validated.RULE,
         "boxes": {"ground_truth": "detection-probe mAP@0.5", "datasets": list(box_res),
                   "scores": vb.support_json(box_res)} if box_res else old.get("boxes"),
         "labels": {"ground_truth": "linear-probe accuracy", "datasets": list(res),
@@ -863,9 +866,7 @@ def write_validated(path: Path, res: dict, box_res: dict, meta: dict) -> None:
                               for k, _ in SCORES}}
         if res else old.get("labels"),
     }
-    from bbselect.scoring.validated import merged
-
-    path.write_text(json.dumps(merged(old, doc), indent=1) + "\n")  # other studies' keys kept
+    validated.write(path, doc)  # other studies' keys kept
 
 
 if __name__ == "__main__":

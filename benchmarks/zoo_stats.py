@@ -15,11 +15,12 @@ oriented so that τ > 0 means "agrees with the ground truth".
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
+
+from bbselect.scoring import validated
 
 SCOPES = ("within", "imagenet", "all")
 SCOPE_TEXT = {"within": "within a family", "imagenet": "across ImageNet families", "all": "across everything"}
@@ -351,10 +352,7 @@ def zoo_json(res: dict, meta: dict) -> dict:
         vals = {ds: res[ds]["random_level"][k] for ds in LABEL_SETS if ds in res and finite(res[ds]["random_level"].get(k))}
         level[k] = {"per_dataset": vals, "flag_below": min(vals.values()) if vals else None}
     return {"generated_by": meta["command"], "seconds": round(meta["seconds"]),
-            "rule": "scope 'across' = on every data set of the score's tier, tau across ImageNet families >= the "
-                    "ImageNet-top-1 prior's AND the off-task VGG16 ranked below every ImageNet network AND the data "
-                    "set's ground truth holds across head designs (tau between the two heads, 95% CI above 0); "
-                    "else 'within'",
+            "rule": validated.ZOO_RULE,
             "prior": {ds: {s: res[ds]["scores"]["top1"]["tau"][s] for s in SCOPES} for ds in res},
             "random_level": level, "scores": scores}
 
@@ -386,9 +384,7 @@ def render(rows: list[dict], meta: dict, args) -> None:
         print(f"--quick: wrote the QUICK block into {doc}; validated.json left as it is")
         return
     vpath = Path(args.validated)
-    vdoc = json.loads(vpath.read_text()) if vpath.is_file() else {}
-    vdoc["zoo"] = zoo_json(res, meta)
-    vpath.write_text(json.dumps(vdoc, indent=1) + "\n")
+    validated.write(vpath, {"zoo": zoo_json(res, meta)}, owns=("zoo",))
     print(f"wrote {doc} and {vpath}")
 
 

@@ -1,5 +1,5 @@
-"""What the validation study supports, read from ``validated.json`` (written by
-``benchmarks/validation_study.py``; never edited by hand).
+"""What the validation studies support: the rule they apply, and the reader and writer of
+``validated.json`` (written only by the studies in ``benchmarks/``, through ``write``; never by hand).
 
 A score may drive the verdict only where the study shows it predicts a ground truth on real data
 (docs/validation.md).  For boxes the ground truth is the detection probe's mAP@0.5; when boxes exist
@@ -22,6 +22,37 @@ from bbselect.scoring import registry
 
 # study row key -> registered score name (where they differ)
 STUDY_NAMES = {"map_auroc": "box_auroc"}
+
+# The support rule, in one place: the studies apply it (``predicts``, ``separates``) and write its
+# outcome; the verdict only reads the outcome.
+SUPPORT_P = 0.05  # Kendall tau against the ground truth must be > 0 with p below this
+SUPPORT_SHARE = 0.8  # and pretrained must be ordered above the degraded configurations in this share of pairs
+RULE = ("supported = on every data set of the kind, Kendall tau > 0 with p < 0.05 against the ground "
+        "truth AND pretrained ordered above the degraded (random-init / cascade) configurations in "
+        ">= 80 % of pairs")
+ZOO_RULE = ("scope 'across' = on every data set of the score's tier, tau across ImageNet families >= the "
+            "ImageNet-top-1 prior's AND the off-task VGG16 ranked below every ImageNet network AND the data "
+            "set's ground truth holds across head designs (tau between the two heads, 95% CI above 0); "
+            "else 'within'")
+
+
+def predicts(t: dict) -> bool:
+    """``t`` = ``{"tau", "p"}``: a significant positive rank correlation with the ground truth."""
+    return _finite(t.get("tau")) and t["tau"] > 0 and _finite(t.get("p")) and t["p"] < SUPPORT_P
+
+
+def inverted(t: dict) -> bool:
+    """A significant negative rank correlation (a higher score goes with a worse ground truth)."""
+    return _finite(t.get("tau")) and t["tau"] < 0 and _finite(t.get("p")) and t["p"] < SUPPORT_P
+
+
+def separates(share) -> bool:
+    """The share of (pretrained, degraded) pairs the score orders pretrained-first is high enough."""
+    return _finite(share) and share >= SUPPORT_SHARE
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def load() -> dict:
@@ -127,6 +158,18 @@ def tau_text(choice: dict) -> str:
 FOREIGN_KEYS = ("finetune", "zoo")
 MARKERS = {"finetune": ("<!-- finetune:begin -->", "<!-- finetune:end -->"),
            "zoo": ("<!-- zoo:begin -->", "<!-- zoo:end -->")}
+
+
+def write(path, new: dict, owns: tuple[str, ...] | None = None) -> None:
+    """Write a study's part of ``validated.json`` at ``path``. ``owns=None``: the validation study, which
+    regenerates every key but those other studies own (``FOREIGN_KEYS``); ``owns=("zoo",)`` etc.: a study
+    that replaces only its own keys."""
+    from pathlib import Path
+
+    path = Path(path)
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    out = merged(old, new) if owns is None else {**old, **{k: new[k] for k in owns}}
+    path.write_text(json.dumps(out, indent=1) + "\n")
 
 
 def merged(old: dict, new: dict, owns: tuple[str, ...] = ()) -> dict:

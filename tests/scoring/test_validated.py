@@ -1,5 +1,6 @@
 """Boxes rank only through a cheap box score the validation study supports (scoring/validated.py)."""
 
+import json
 import math
 
 from bbselect.scoring import evidence, validated
@@ -160,3 +161,25 @@ def test_the_study_writer_keeps_finetune_when_it_rewrites_validated_json(tmp_pat
     vs.write_validated(path, {}, {}, {"command": "x", "seconds": 1.0})
     doc = json.loads(path.read_text())
     assert doc["finetune"] == {"ground_truth": "fine-tuned mAP"} and doc["labels"] == {"old": 1}
+
+
+def test_the_support_rule_lives_in_one_place_and_says_what_the_page_says():
+    from bbselect.scoring import validated as v
+
+    assert v.predicts({"tau": 0.3, "p": 0.01}) and not v.predicts({"tau": 0.3, "p": 0.06})
+    assert not v.predicts({"tau": -0.4, "p": 0.001}) and v.inverted({"tau": -0.4, "p": 0.001})
+    assert not v.predicts({"tau": float("nan"), "p": 0.01}) and not v.predicts({"tau": 0.5, "p": None})
+    assert v.separates(0.8) and not v.separates(0.79) and not v.separates(float("nan"))
+    assert f"p < {v.SUPPORT_P}" in v.RULE and f"{v.SUPPORT_SHARE:.0%}".replace("%", " %") in v.RULE
+
+
+def test_each_study_writes_only_its_own_keys(tmp_path):
+    from bbselect.scoring import validated as v
+
+    path = tmp_path / "validated.json"
+    v.write(path, {"labels": {"a": 1}, "boxes": None})
+    v.write(path, {"zoo": {"z": 1}}, owns=("zoo",))
+    v.write(path, {"finetune": {"f": 1}}, owns=("finetune",))
+    assert json.loads(path.read_text()) == {"labels": {"a": 1}, "boxes": None, "zoo": {"z": 1}, "finetune": {"f": 1}}
+    v.write(path, {"labels": {"a": 2}})  # the validation study regenerates its keys, keeps the others'
+    assert json.loads(path.read_text()) == {"labels": {"a": 2}, "zoo": {"z": 1}, "finetune": {"f": 1}}
