@@ -1,5 +1,5 @@
 """What the validation studies support: the rule they apply, and the reader and writer of
-``validated.json`` (written only by the studies in ``benchmarks/``, through ``write``; never by hand).
+``validated.json`` (written only by the studies in ``studies/``, through ``write``; never by hand).
 
 A score may drive the verdict only where the study shows it predicts a ground truth on real data
 (docs/validation.md).  For boxes the ground truth is the detection probe's mAP@0.5; when boxes exist
@@ -7,7 +7,7 @@ but the probe did not run, ``box_choice`` picks the cheap box score the study su
 the supported ones that this run computed, the one whose τ on its worse data set is highest.  No
 file, or no supported score, means boxes do not rank (the verdict says so).  ``label_free`` says
 whether a label-free score (neighbourhood stability) is supported, with its measured τ.  ``finetune``
-reads the key "finetune" (written by ``benchmarks/finetune_study.py`` only): how well the frozen
+reads the key "finetune" (written by ``studies/finetune_study.py`` only): how well the frozen
 detection probe orders detectors fine-tuned end to end; ``finetune_text`` is the detection headline's
 clause quoting it (None when the study never ran here, so the headline then claims nothing).
 """
@@ -108,7 +108,7 @@ def _interval(ci) -> tuple[float, float]:
 
 
 def finetune(study: dict | None = None) -> dict | None:
-    """What the fine-tuning study (``benchmarks/finetune_study.py``) measured for the detection probe:
+    """What the fine-tuning study (``studies/finetune_study.py``) measured for the detection probe:
     ``{"tau", "lo", "hi", "n", "supported", "pretrained"}`` -- Kendall τ of frozen-probe mAP@0.5 against
     fine-tuned mAP@0.5 across networks, its 95 % interval, how many networks, and the same over the
     pretrained networks alone (``{"tau", "lo", "hi", "n"}`` or None) -- or None when it never ran here."""

@@ -1,5 +1,5 @@
 """No stale names: every ``bbselect.<module>[.<name>]`` and every ``bbselect/<path>.py`` written in the
-docs, the README, docstrings and comments (package, benchmarks, tests) exists in the code as it is."""
+docs, the README, docstrings and comments (package, benchmarks, studies, tests) exists in the code as it is."""
 
 import importlib
 import re
@@ -14,7 +14,7 @@ PATH = re.compile(r"(?<![\w./-])(bbselect/[\w/]+\.(?:py|json|yaml))\b")
 
 def texts() -> list[Path]:
     out = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-    for folder in ("bbselect", "benchmarks", "tests"):
+    for folder in ("bbselect", "benchmarks", "studies", "tests"):
         out += sorted((ROOT / folder).rglob("*.py"))
     return out
 

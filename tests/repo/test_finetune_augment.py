@@ -1,4 +1,4 @@
-"""The fine-tuning study's augmentation moves boxes with the pixels (benchmarks/finetune_train.py)."""
+"""The fine-tuning study's augmentation moves boxes with the pixels (studies/finetune_train.py)."""
 
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
 ft = pytest.importorskip("finetune_train")
 
 

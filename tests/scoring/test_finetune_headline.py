@@ -9,7 +9,7 @@ from bbselect.scoring import evidence, validated
 
 FIXTURE = {
     "boxes": {"scores": {}},
-    "finetune": {"generated_by": "python benchmarks/finetune_study.py", "dataset": "raccoon",
+    "finetune": {"generated_by": "python studies/finetune_study.py", "dataset": "raccoon",
                  "probe": {"tau": 0.6428, "ci": [0.214, 0.929], "p": 0.03, "n": 8},
                  "supported": True},
 }

@@ -93,7 +93,7 @@ def test_registered_as_higher_is_better_box_scores_with_citations():
 
 
 def test_box_choice_finds_a_supported_roi_score_by_the_study_key():
-    """validated.json names box scores by the study's keys (benchmarks/validation_boxes.py BOX_SCORES);
+    """validated.json names box scores by the study's keys (studies/validation_boxes.py BOX_SCORES);
     a supported one that the run computed is the one picked, an unsupported one never."""
     from bbselect.scoring import validated
 

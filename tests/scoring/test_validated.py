@@ -153,7 +153,7 @@ def test_the_study_writer_keeps_finetune_when_it_rewrites_validated_json(tmp_pat
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
     import validation_study as vs
 
     path = tmp_path / "validated.json"

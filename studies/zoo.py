@@ -11,7 +11,7 @@ Loading follows ``zoo.json`` (the ``load`` and ``input`` fields): Keras applicat
 safe_mode=True)`` for EfficientNet-Lite0 and SqueezeNet 1.1 (whole functional models with a dynamic
 input, rebuilt here on a fixed 224 input; their preprocessing is inside the model).  Random-init
 controls are the Keras architectures with ``weights=None`` and a seed; the cascade family is
-``benchmarks/cascade.py``'s, made per data set by ``validation_study.cascade_file``.
+``studies/cascade.py``'s, made per data set by ``validation_study.cascade_file``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Does the frozen detection probe predict a FINE-TUNED detector?  A fine-tuning ground truth (issue 23).
 
-    python benchmarks/finetune_study.py              # full study (budget: 60 min on 2 cores)
-    python benchmarks/finetune_study.py --quick      # smoke test: 2 networks, 2 folds, 1 epoch
-    python benchmarks/finetune_study.py --from-cache # tables, docs block and validated.json from the cache
+    python studies/finetune_study.py              # full study (budget: 60 min on 2 cores)
+    python studies/finetune_study.py --quick      # smoke test: 2 networks, 2 folds, 1 epoch
+    python studies/finetune_study.py --from-cache # tables, docs block and validated.json from the cache
 
 For every zoo network with ImageNet weights (``../shared/weights/zoo/zoo.json``: MobileNet v1 α 0.25,
 MobileNetV2 α 1.0 and 0.35, MobileNetV3-Small, EfficientNet-Lite0, SqueezeNet 1.1) and random-init
@@ -39,7 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "studies"))
 
 import numpy as np  # noqa: E402
 

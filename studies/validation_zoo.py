@@ -1,24 +1,24 @@
 """Does any score rank backbones ACROSS families, and does it beat the static prior?  (issue 22)
 
-    python benchmarks/validation_zoo.py            # full cross-family study (~40 min on 2 shared cores)
-    python benchmarks/validation_zoo.py --quick    # smoke test: 4 networks, 60 images; writes nothing
-    python benchmarks/validation_zoo.py --from-json FILE   # redo statistics and the page from saved rows
+    python studies/validation_zoo.py            # full cross-family study (~40 min on 2 shared cores)
+    python studies/validation_zoo.py --quick    # smoke test: 4 networks, 60 images; writes nothing
+    python studies/validation_zoo.py --from-json FILE   # redo statistics and the page from saved rows
 
 Configurations (every data set): the six ImageNet networks of ``../shared/weights/zoo`` (MobileNet v1
 α0.25, MobileNetV2 α1.0 and α0.35, MobileNetV3-Small, EfficientNet-Lite0, SqueezeNet 1.1) at their two
 deepest stages (c4, c5; SqueezeNet fire5 = c3 and fire9 = c4), input 224; the off-task VGG16 (HED edge
 detector) at c4, c5; random-init MobileNetV2 α1.0 and MobileNetV3-Small at c4, c5 (seed 0); the cascading
-randomisation of MobileNet v1 at c5, k = 1, 4, 8 (``benchmarks/cascade.py``).  Networks are loaded by
-``benchmarks/zoo.py`` (one function) and handed to bbselect through ``register_model``.
+randomisation of MobileNet v1 at c5, k = 1, 4, 8 (``studies/cascade.py``).  Networks are loaded by
+``studies/zoo.py`` (one function) and handed to bbselect through ``register_model``.
 
 Data and ground truths: trashnet and magnetic-tile-defects (stretch to 224; linear-probe accuracy,
 ``bbselect.probes.labels``), raccoon (letterbox 224; detection-probe mAP@0.5, ``bbselect.probes.detection``).
-Each ground truth is checked against a second head of another design (``benchmarks/second_heads.py``).
+Each ground truth is checked against a second head of another design (``studies/second_heads.py``).
 
 Estimators: neighbourhood stability, augmentation retrieval, effective rank; on raccoon the cheap box
 scores (objectness AUROC and gain, ROI-LogME, TLogME); label-aware LogME and kNN; and the static priors
 as rows of the same table: ImageNet top-1, parameter count, GFLOPs.  Statistics in
-``benchmarks/zoo_stats.py``.  Writes the block between ``<!-- zoo:begin -->`` and ``<!-- zoo:end -->``
+``studies/zoo_stats.py``.  Writes the block between ``<!-- zoo:begin -->`` and ``<!-- zoo:end -->``
 of docs/validation.md and the ``zoo`` key of bbselect/scoring/validated.json (everything else kept).
 """
 
@@ -356,7 +356,7 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - t0
-    meta = {"command": "python benchmarks/validation_zoo.py" + (" --quick" if args.quick else ""),
+    meta = {"command": "python studies/validation_zoo.py" + (" --quick" if args.quick else ""),
             "quick": args.quick, "max_images": max_images, "seconds": seconds, "cores": os.cpu_count(),
             "platform": platform.platform(), "python": platform.python_version()}
     if args.json:

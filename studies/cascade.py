@@ -12,7 +12,7 @@ random-init MobileNet's c4/c5 is in docs/validation.md) and every score would on
 "is this network alive?".  Blocks below the re-initialised ones keep their pretrained weights.
 
 The result is saved as a Keras ``.weights.h5`` file and used like any ``--weights PATH``.
-Used by ``benchmarks/validation_study.py``; not part of the package.
+Used by ``studies/validation_study.py``; not part of the package.
 """
 
 from __future__ import annotations

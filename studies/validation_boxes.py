@@ -1,6 +1,6 @@
 """The box part of the validation study: do cheap scores predict a detector's accuracy on real boxes?
 
-Run through ``benchmarks/validation_study.py`` (``--part boxes`` or ``all``); this module holds the
+Run through ``studies/validation_study.py`` (``--part boxes`` or ``all``); this module holds the
 box-specific measuring and tables so that the classification part stays readable.
 
 Per data set (``../shared/data/boxes/raccoon``: 200 photos, Pascal VOC, one class, large objects;
@@ -18,7 +18,7 @@ the image content as bbselect's engine does).  From it:
   channels, and ``separation`` (``bbselect.scoring``), all as bbselect computes them.
 
 Configurations: the pretrained MobileNet v1 α0.25 (the 224 file, passed by path at every size) at
-c4/c5 × input 160/224/320 (c3: see ``STUDY_PROBE``); its cascading randomisation (``benchmarks/cascade.py``) at c4 and c5,
+c4/c5 × input 160/224/320 (c3: see ``STUDY_PROBE``); its cascading randomisation (``studies/cascade.py``) at c4 and c5,
 input 224, k = 1, 2, 4, 8 re-initialised blocks; random-init controls.
 """
 
@@ -420,7 +420,7 @@ def box_doc(rows: list[dict], res: dict, meta: dict) -> list[str]:
         "off-size uses of the same weights;",
         "- **cascading randomisation** (Adebayo et al. 2018, \"Sanity checks for saliency maps\"): the same "
         "network with its last k blocks up to the tapped layer re-initialised, k = 1, 2, 4, 8, at "
-        "c5 only, input 224 (`benchmarks/cascade.py`: fresh Glorot kernels, batch-norm statistics re-estimated "
+        "c5 only, input 224 (`studies/cascade.py`: fresh Glorot kernels, batch-norm statistics re-estimated "
         "on 32 of the data set's images so the family is graded rather than dead);",
         "- **random-init** controls: MobileNet with `--weights none`, seed 0, c4 and c5, input 224.",
         "- **c3 is left out of the box part**: the probe's cost grows with the map (c3 is 28×28 cells at 224, "
