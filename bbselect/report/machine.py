@@ -124,7 +124,6 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
         "best": ranking[0]["label"] if ranking else None,
         "evidence": (summary.get("evidence") or {}).get("evidence", "label-free"),
         "headline": headline_text(headline(summary)),
-        "stability_sample": (summary.get("evidence") or {}).get("sample"),  # stability on a sample: n, of, text
         "cross_family": _cross(summary),
         "ranking": ranking,
         "gates": gates,
