@@ -106,7 +106,7 @@ class CompareConfig:
         "auto", choices=STABILITY_CHOICES,
         help="Neighbourhood stability under augmentation, the label-free score the verdict rests on without "
              "labels or boxes: auto = on when there are neither; on; off (skips the augmented views' "
-             "forward passes, about as many as the images').")
+             "forward passes, one per image of the stability sample).")
     stability_views: int = setting(
         1, metavar="M", help="Augmented views per image for stability; each view is one more forward pass.")
     stability_k: int = setting(10, metavar="K", help="Neighbours per image for stability (needs at least 3 K images).")
