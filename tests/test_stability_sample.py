@@ -42,8 +42,9 @@ def _folder(root, sizes: dict[str, int]):
 
 def _run(tmp_path, images, name, **kw):
     kw.setdefault("figures", "none")
+    kw.setdefault("stability", "on")
     cfg = CompareConfig(images=str(images), backbones=[BB], weights="none", input_size=32,
-                        output=str(tmp_path / "out"), name=name, stability_k=K, stability="on", **kw)
+                        output=str(tmp_path / "out"), name=name, stability_k=K, **kw)
     out = compare(cfg, quiet=True)
     return out.run_dir, json.loads((out.run_dir / "scores.json").read_text())
 
@@ -164,3 +165,28 @@ def test_the_reports_say_when_stability_sampled(tmp_path, monkeypatch):
     assert words in (run_dir / "report.md").read_text()
     assert words in (run_dir / "report.html").read_text()
     assert (run_dir / "figures" / "stability.png").exists()  # the figure is drawn from the sample
+
+
+def test_resume_and_cache_keep_views_with_sampled_images_only(tmp_path):
+    folder = _folder(tmp_path / "imgs", {"a": 12, "b": 12})
+    run_dir, first = _run(tmp_path, folder, "first", stability_max_images=12)
+    cfg = CompareConfig(images=str(folder), backbones=[BB], weights="none", input_size=32, figures="none",
+                        output=str(tmp_path / "out"), name="first", stability_k=K, stability="on",
+                        stability_max_images=12)
+    again = compare(cfg, quiet=True, resume=run_dir)  # every kept maps file verifies: nothing recomputed
+    t = json.loads((again.run_dir / "run.json").read_text())["timing"]["backbones"][BB]
+    assert (t["computed"], t["resumed"]) == (0, 24)
+    assert again.summary["backbones"][0]["stability"] == first["backbones"][0]["stability"]
+    # the unsampled images' maps are those of a run without views: a --stability off run reuses them
+    # from the cache; the sampled ones (cached with their views, under another key) it computes
+    off_dir, _ = _run(tmp_path, folder, "off", stability="off")
+    t = json.loads((off_dir / "run.json").read_text())["timing"]["backbones"][BB]
+    assert (t["cached"], t["computed"]) == (12, 12)
+    # a larger sample (8 + 7 or 7 + 8: each stratum's first images in the same hash order, so it holds
+    # the 12) takes the 12 with views and the 9 unsampled from the cache and computes the 3 new ones
+    other_dir, other = _run(tmp_path, folder, "other", stability_max_images=15)
+    t = json.loads((other_dir / "run.json").read_text())["timing"]["backbones"][BB]
+    assert (t["cached"], t["computed"]) == (21, 3)
+    with_views = sorted(r for r, m in _maps(other_dir).items() if "view_gap" in m)
+    assert with_views == other["run"]["stability"]["sample"]["rels"] and len(with_views) == 15
+    assert set(first["run"]["stability"]["sample"]["rels"]) < set(with_views)
