@@ -34,9 +34,9 @@ import numpy as np
 
 from bbselect.errors import OutputError
 from bbselect.inputs import augment
-from bbselect.inputs.augment import Views
 from bbselect.inputs import decode as dec
 from bbselect.inputs import images as imgs
+from bbselect.inputs.augment import Views
 from bbselect.models import device, timing
 from bbselect.models.extractor import FEATURES, MAP_KEYS, Extractor
 from bbselect.progress import log

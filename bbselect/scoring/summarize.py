@@ -98,7 +98,7 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
         entry["stability"], values = stability_summary.backbone_summary(
             np.stack([g for g, _v in views.values()]), np.stack([v for _g, v in views.values()]), stab_k)
         stab = dict(zip(views, values.tolist()))
-    elif undefined := (stab_settings or {}).get("undefined"):  # no views because the score is not defined for so few images: say so, as if computed
+    elif (stab_settings or {}).get("undefined"):  # no views: the score is not defined for so few images; say so
         entry["stability"] = stability_summary.undefined_entry(len(per_image), stab_k)
     return entry, per_image, stab
 
