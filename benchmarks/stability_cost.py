@@ -10,8 +10,9 @@ figures) on n images (the label-free pool of benchmarks/stability_sample.py — 
 labeled/trashnet, labeled/magnetic-tile-defects — repeated through symlinks in sub-folders of 500, so
 the sample has strata), in turn: ``--stability off`` (one pass), the default (stability on a sample of
 ``--stability-max-images``, default 300) and ``--stability-max-images 0`` (the old behaviour, a view for
-every image). Printed: the median wall of each over ``--reps`` alternating rounds, the ratios to the
-one-pass run, and from run.json the views' forward seconds against the originals'.
+every image). Printed: the median wall and CPU time (user + system of the process: less sensitive to
+other jobs on a shared machine than wall) of each over ``--reps`` alternating rounds, their ratios to
+the one-pass run, and from run.json the views' forward seconds against the originals'.
 
 Part 3 (``--trio``, instead of Part 1): the default trio is too slow here for 2,000 images per run, so
 its ratio is extrapolated from three measured runs (random weights, --no-cache, default figures): 1
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -63,16 +65,20 @@ def folder_of(n: int, dest: Path) -> Path:
     return dest
 
 
-def one_run(folder: Path, out: Path, name: str, backbone: str, size: str, extra: list[str]) -> tuple[float, dict]:
+def one_run(folder: Path, out: Path, name: str, backbone: str, size: str, extra: list[str]) -> tuple[float, dict, float]:
+    """Wall seconds, run.json and CPU seconds (user + system) of one fresh ``bbselect compare`` process."""
     cmd = [sys.executable, "-m", "bbselect", "compare", str(folder), "-o", str(out), "--name", name, "-q",
            "-b", backbone, "--weights", "none", "--input-size", size, "--no-cache", "--labels", "none", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if p.returncode:
         raise SystemExit(f"bbselect failed ({p.returncode}): {p.stderr[-2000:]}")
     run_dir = sorted(out.glob(f"{name}*"), key=lambda d: d.stat().st_mtime)[-1]
-    return wall, json.loads((run_dir / "run.json").read_text())
+    return wall, json.loads((run_dir / "run.json").read_text()), cpu
 
 
 def end_to_end(n: int, reps: int, backbone: str, size: str, work: Path) -> None:
@@ -81,23 +87,27 @@ def end_to_end(n: int, reps: int, backbone: str, size: str, work: Path) -> None:
                 (f"default (sample of {STABILITY_MAX_IMAGES})", []),
                 ("every image (--stability-max-images 0)", ["--stability-max-images", "0"])]
     walls = {s: [] for s, _ in settings}
+    cpus = {s: [] for s, _ in settings}
     views = {s: [] for s, _ in settings}
     for r in range(reps):
         for s, extra in settings:
-            wall, manifest = one_run(folder, work / "out", f"r{r}", backbone, size, extra)
+            wall, manifest, cpu = one_run(folder, work / "out", f"r{r}", backbone, size, extra)
             walls[s].append(wall)
+            cpus[s].append(cpu)
             t = manifest["timing"]["backbones"]
             views[s].append((sum(b.get("view_seconds", 0.0) for b in t.values()),
                              sum(b.get("inference_seconds", 0.0) for b in t.values())))
-            print(f"  round {r + 1}: {s}: {wall:.1f} s", flush=True)
+            print(f"  round {r + 1}: {s}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
     base = statistics.median(walls[settings[0][0]])
+    base_cpu = statistics.median(cpus[settings[0][0]])
     print(f"\nPart 1: {n} images, {backbone} (random weights) at {size}, default figures, fresh processes, "
           f"median of {reps}")
-    print(f"{'setting':>42s} {'wall s':>8s} {'x one pass':>10s} {'view fwd s':>10s} {'orig fwd s':>10s}")
+    print(f"{'setting':>42s} {'wall s':>8s} {'x one pass':>10s} {'CPU s':>8s} {'x one pass':>10s} "
+          f"{'view fwd s':>10s} {'orig fwd s':>10s}")
     for s, _ in settings:
         vs, inf = (statistics.median(x) for x in zip(*views[s]))
-        print(f"{s:>42s} {statistics.median(walls[s]):8.1f} {statistics.median(walls[s]) / base:10.3f} "
-              f"{vs:10.1f} {inf:10.1f}")
+        wall, cpu = statistics.median(walls[s]), statistics.median(cpus[s])
+        print(f"{s:>42s} {wall:8.1f} {wall / base:10.3f} {cpu:8.1f} {cpu / base_cpu:10.3f} {vs:10.1f} {inf:10.1f}")
 
 
 def trio(m: int, n: int, max_images: int, work: Path) -> None:
@@ -109,7 +119,7 @@ def trio(m: int, n: int, max_images: int, work: Path) -> None:
     for key, f, extra in (("T1", folder1, ["--stability", "off"]), ("Tm", folder, ["--stability", "off"]),
                           ("Vm", folder, ["--stability", "on", "--stability-max-images", "0"])):
         args = [a for b in trio_backbones for a in ("-b", b)]
-        walls[key], _ = one_run(f, work / "out", key, args[1], "224", args[2:] + extra)
+        walls[key], _, _ = one_run(f, work / "out", key, args[1], "224", args[2:] + extra)
         print(f"  {key}: {walls[key]:.1f} s", flush=True)
     per_image = (walls["Tm"] - walls["T1"]) / (m - 1)
     per_view = (walls["Vm"] - walls["Tm"]) / m
