@@ -16,6 +16,7 @@ from bbselect.store.cache import DEFAULT_MAX_MB
 
 STABILITY_CHOICES = ("auto", "on", "off")
 PROBE_CHOICES = ("auto", "detection", "cheap", "none")
+STABILITY_MAX_IMAGES = 300  # default of --stability-max-images: benchmarks/stability_sample.py, docs/performance.md
 FIGURE_CHOICES = "all | N (first N images) | none (no figures at all, fastest)"
 
 
@@ -107,11 +108,16 @@ class CompareConfig:
         "auto", choices=STABILITY_CHOICES,
         help="Neighbourhood stability under augmentation, the label-free score the verdict rests on without "
              "labels or boxes: auto = on when there are neither; on; off (skips the augmented views' "
-             "forward passes, about as many as the images').")
+             "forward passes, one per image of the stability sample).")
     stability_views: int = setting(
         1, metavar="M", help="Augmented views per image for stability; each view is one more forward pass.")
     stability_k: int = setting(10, metavar="K", help="Neighbours per image for stability (needs at least 3 K images).")
-    stability_seed: int = setting(0, help="Seed of the augmented views (crop, flip, brightness, contrast).")
+    stability_seed: int = setting(0, help="Seed of the augmented views (crop, flip, brightness, contrast) and of "
+                                          "the stability sample.")
+    stability_max_images: int = setting(
+        STABILITY_MAX_IMAGES, metavar="N",
+        help="At most N images for neighbourhood stability (a stratified deterministic sample by sub-folder beyond "
+             "it, the same in every shard); bounds its second forward pass and neighbour search. 0 = every image.")
     probe: str = setting(
         "auto", choices=PROBE_CHOICES,
         help="Detection probe (needs boxes): train a small detection head on each backbone's frozen features "

@@ -78,6 +78,9 @@ def resolve(cfg: CompareConfig, *, check_memory: bool = True) -> Resolved:
         raise UsageError("--layer: expected a stage c2..c5 or a Keras layer name")
     if cfg.probe not in PROBE_CHOICES:
         raise UsageError(f"--probe {cfg.probe!r}: expected one of {', '.join(PROBE_CHOICES)}")
+    if 0 < cfg.stability_max_images < 3 * cfg.stability_k:
+        raise UsageError(f"--stability-max-images {cfg.stability_max_images}: expected 0 (every image) or at least "
+                         f"3 × --stability-k = {3 * cfg.stability_k} (stability is not defined on fewer images)")
     if cfg.probe_max_images < 2:
         raise UsageError(f"--probe-max-images {cfg.probe_max_images}: expected at least 2")
     if cfg.probe == "detection" and str(cfg.boxes).strip().lower() == "none":

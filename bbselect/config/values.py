@@ -133,6 +133,7 @@ RANGES = {
     "stability_seed": (0, 2**32 - 1, 1),
     "stability_views": (1, 16, 1),
     "stability_k": (1, 10_000, 1),
+    "stability_max_images": (0, 2_000_000_000, 1),
     "max_pixels": (1, 2_000_000_000, 1),
     "cache_max_mb": (0, 2**30, 1),
 }

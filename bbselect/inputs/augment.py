@@ -99,3 +99,23 @@ def decode_with_views(ref: imgs.ImageRef, input_size: int, resize: str, max_pixe
     views = np.stack([dec.fit_to_input(augmented_view(img, seed, ref.id, j), input_size, resize)[0]
                       for j in range(m)])
     return arr, valid, views
+
+
+@dataclass(frozen=True)
+class Views:
+    """Augmented views for neighbourhood stability: ``m`` per image of the stability sample (``ids``; None
+    = every image), made in the decode threads from the already decoded image (no second decode) and run
+    through each backbone after its originals; only their pooled features are kept, as ``view_gap``
+    [m, C] in the image's maps file."""
+
+    m: int = 1
+    seed: int = 0
+    ids: frozenset[str] | None = None
+
+    def key(self) -> str:
+        """Part of the map cache key: a maps file with views is not the same file as one without."""
+        return f"views={self.m}:seed={self.seed}:augment-v{VERSION}"
+
+    def wants(self, image_id: str) -> bool:
+        """Whether this image gets views (it is in the stability sample)."""
+        return self.ids is None or image_id in self.ids

@@ -142,14 +142,16 @@ def headline(summary: dict) -> dict:
     ``tied`` (labels), ``cheapest`` (label, or None when the best is itself the cheapest of its tie
     group), ``gflops`` (label -> GFLOPs of the tie group), ``random_weights``, ``n_images``,
     ``warning`` (what the headline adds when the evidence is not earned, else None), ``finetune`` (for the
-    detection probe: what its mAP means for a fine-tuned detector, from the fine-tuning study, else None); ``best`` is None
+    detection probe: what its mAP means for a fine-tuned detector, from the fine-tuning study, else None), ``sample``
+    (when stability ranks and ran on a sample, e.g. "a stratified sample of 300 of 2,000 images ..."); ``best`` is None
     when no backbone could be scored."""
     run = summary.get("run") or {}
     out = {"best": None, "metric": metric_of(summary), "evidence": None, "tied": [], "cheapest": None,
            "gflops": {}, "random_weights": bool(run.get("random_weights")), "n_images": run.get("n_images"),
            "kind": (summary.get("evidence") or {}).get("evidence"),
            "warning": warning_of(summary.get("evidence") or {}),
-           "finetune": (summary.get("evidence") or {}).get("finetune")}
+           "finetune": (summary.get("evidence") or {}).get("finetune"),
+           "sample": ((summary.get("evidence") or {}).get("sample") or {}).get("text")}
     cf = summary.get("cross_family") or {}
     out.update(prior=crossfamily.prior_text(cf), scope=crossfamily.scope_warning(cf, out["metric"]),
                untrained=crossfamily.untrained_text(cf))
@@ -175,7 +177,7 @@ def headline_text(h: dict) -> str:
                 "(every map was degenerate); try another --layer.")
     lead = "Ranked first (NOT validated across families)" if h.get("scope") else "Recommended"
     parts = [f"{lead}: {h['best']} — {h['metric']} {fmt_interval(h['evidence'])} (95% interval"
-             + (f", {h['n_images']} images)" if h.get("n_images") else ")")]
+             + (f", on {h['sample']})" if h.get("sample") else f", {h['n_images']} images)" if h.get("n_images") else ")")]
     if h.get("finetune"):
         parts.append(h["finetune"])
     if h["tied"]:

@@ -76,7 +76,7 @@ def headline_html(summary: dict) -> str:
     if h["best"] is None:
         return (f'<p class="headline" id="headline">{random}No recommendation: no backbone could be scored on '
                 "these images (every map was degenerate); try another --layer.</p>")
-    n = f", {e(h['n_images'])} images" if h.get("n_images") else ""
+    n = f", on {e(h['sample'])}" if h.get("sample") else f", {e(h['n_images'])} images" if h.get("n_images") else ""
     lead = "Ranked first (NOT validated across families)" if h.get("scope") else "Recommended"
     parts = [f"{lead}: <strong>{short_label(h['best'], 40)}</strong> — {e(h['metric'])} "
              f'<span class="ci">{e(fmt_interval(h["evidence"]))}</span> <span class="muted">(95% interval{n})</span>']

@@ -241,7 +241,7 @@ def _stability_figure(drawer, run_dir: Path, summary: dict, metas: dict, manifes
     has neighbourhood stability). Views are re-made from the image: they depend only on seed, id, index."""
     from bbselect.inputs import augment
     from bbselect.reports.neighbours import NeighbourRow, neighbours_figure
-    from bbselect.scoring import stability
+    from bbselect.scoring import stability, stability_sample
 
     entries = [b for b in summary["backbones"] if finite((b.get("stability") or {}).get("mean"))]
     if not entries:
@@ -251,7 +251,7 @@ def _stability_figure(drawer, run_dir: Path, summary: dict, metas: dict, manifes
     rows, wanted = [], set()
     for b in entries:
         ids, gap, views = [], [], []
-        for im in summary["images"]:
+        for im in stability_sample.members(summary["images"], settings.get("stability")):  # only the sample's
             path = run_dir / metas[b["label"]]["maps_dir"] / f"{im['id']}.npz"
             if path.exists():
                 m = load_maps(path)

@@ -36,6 +36,7 @@ from bbselect.errors import OutputError
 from bbselect.inputs import augment
 from bbselect.inputs import decode as dec
 from bbselect.inputs import images as imgs
+from bbselect.inputs.augment import Views
 from bbselect.models import device, timing
 from bbselect.models.extractor import FEATURES, MAP_KEYS, Extractor
 from bbselect.progress import log
@@ -69,25 +70,12 @@ class Job:
     maps_dir: Path
     cache_keys: dict[str, str] | None = None  # image id -> cache key
     key: str | None = None  # the backbone settings' key, stored in every maps file (a resume checks it)
+    plain_key: str | None = None  # the same without views: an image outside the stability sample
     run: BackboneRun = field(default_factory=BackboneRun)
     todo: set[str] = field(default_factory=set)
     pending: list = field(default_factory=list)  # decoded images waiting for a full batch
     extractor: Extractor | None = None
     features: FeatureJob | None = None  # the detection probe's images: keep their feature tensors
-
-
-@dataclass(frozen=True)
-class Views:
-    """Augmented views for neighbourhood stability: ``m`` per image, made in the decode threads from the
-    already decoded image (no second decode) and run through each backbone after its originals; only
-    their pooled features are kept, as ``view_gap`` [m, C] in the image's maps file."""
-
-    m: int = 1
-    seed: int = 0
-
-    def key(self) -> str:
-        """Part of the map cache key: a maps file with views is not the same file as one without."""
-        return f"views={self.m}:seed={self.seed}:augment-v{augment.VERSION}"
 
 
 def decoded(
@@ -153,7 +141,13 @@ def _read_bytes(path: Path) -> bytes | None:
         return None
 
 
-def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress, hashes: dict[str, str], quiet: bool) -> None:
+def _settings_key(job: Job, views: Views | None, image_id: str) -> str | None:
+    """The key an image's maps file records: the job's, or without views for an image outside the sample."""
+    return job.key if views is None or views.wants(image_id) or job.plain_key is None else job.plain_key
+
+
+def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress, hashes: dict[str, str], quiet: bool,
+           views: Views | None) -> None:
     """Count maps already in the run folder (resume) or in the cache; the rest is the job's to-do.
     A run folder's file is kept only if it verifies and was made from the image's current content
     with the job's settings (``job.key``: a hand-edited config.yaml changes it)."""
@@ -174,7 +168,7 @@ def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress, hashes: dict[st
             continue
         sha = hashes.get(ref.id)
         if dest.exists():
-            problem = mapfiles.verify_maps(dest, sha, job.key)
+            problem = mapfiles.verify_maps(dest, sha, _settings_key(job, views, ref.id))
             if problem is None:
                 job.run.resumed += 1
                 job.run.done.append(ref.id)
@@ -194,7 +188,7 @@ def _reuse(job: Job, refs: list[imgs.ImageRef], cache, progress, hashes: dict[st
             progress.advance()
 
 
-def _flush(job: Job, input_size: int, cache, progress, content: Content) -> None:
+def _flush(job: Job, input_size: int, cache, progress, content: Content, views: Views | None) -> None:
     """Run the job's pending images through its model and save their maps."""
     batch, job.pending = job.pending, []
     ex = job.extractor
@@ -210,10 +204,10 @@ def _flush(job: Job, input_size: int, cache, progress, content: Content) -> None
         arrays = {k: np.asarray(out[k][i, :rows, :cols], np.float32) for k in MAP_KEYS}
         arrays.update(gap=out["gap"][i].astype(np.float32), gmp=out["gmp"][i].astype(np.float32),
                       valid_hw=np.asarray(valid, np.int32))
-        if view_gap is not None:
+        if i in view_gap:
             arrays["view_gap"] = view_gap[i]
         sha, cacheable = content.settle(ref)
-        arrays.update(mapfiles.provenance(sha, job.key))
+        arrays.update(mapfiles.provenance(sha, _settings_key(job, views, ref.id)))
         dest = job.maps_dir / f"{ref.id}.npz"
         mapfiles.save_maps(dest, arrays)
         if cache is not None and job.cache_keys and cacheable:
@@ -226,16 +220,18 @@ def _flush(job: Job, input_size: int, cache, progress, content: Content) -> None
         progress.advance(len(batch))
 
 
-def _view_features(job: Job, batch: list) -> np.ndarray | None:
-    """Pooled features [B, m, C] of the batch's augmented views (None without views); the extractor
-    runs each view on its own, like the originals, so a view's features do not depend on its batch."""
-    if len(batch[0]) < 4:
-        return None
-    vx = np.concatenate([item[3] for item in batch])  # [B * m, S, S, 3], image-major
+def _view_features(job: Job, batch: list) -> dict[int, np.ndarray]:
+    """Pooled features [m, C] of the augmented views of the batch's images that have them (by position;
+    only the stability sample's); the extractor runs each view on its own, like the originals, so a
+    view's features do not depend on its batch."""
+    have = [i for i, item in enumerate(batch) if len(item) > 3]
+    if not have:
+        return {}
+    vx = np.concatenate([batch[i][3] for i in have])  # [B * m, S, S, 3], image-major
     t0 = time.perf_counter()
     gaps = np.asarray(job.extractor(vx)["gap"], np.float32)
     job.run.view_seconds += time.perf_counter() - t0
-    return gaps.reshape(len(batch), -1, gaps.shape[-1])
+    return dict(zip(have, gaps.reshape(len(have), -1, gaps.shape[-1])))
 
 
 def run_backbones(
@@ -267,7 +263,7 @@ def run_backbones(
     hashes = hashes if hashes is not None else {}
     content = Content(hashes, dict(hashes), quiet=quiet)
     for job in jobs:
-        _reuse(job, refs, cache, progress, hashes, quiet)
+        _reuse(job, refs, cache, progress, hashes, quiet, views)
     needed = [r for r in refs if any(r.id in job.todo for job in jobs)]
     for job in jobs:
         if job.todo:
@@ -281,7 +277,7 @@ def run_backbones(
         data = _read_bytes(ref.path)  # hashed and decoded from one read: the maps are of these bytes
         if data is not None:
             content.read[ref.id] = hashlib.sha256(data).hexdigest()
-        if views is not None:
+        if views is not None and views.wants(ref.id):
             return augment.decode_with_views(ref, input_size, resize, max_pixels, views.m, views.seed, data)
         return dec.decode_input(ref, input_size, resize, max_pixels, data)
 
@@ -292,10 +288,10 @@ def run_backbones(
             if item[0].id in job.todo:
                 job.pending.append(item)
                 if len(job.pending) == batch_size:
-                    _flush(job, input_size, cache, progress, content)
+                    _flush(job, input_size, cache, progress, content, views)
     for job in jobs:
         if job.pending:
-            _flush(job, input_size, cache, progress, content)
+            _flush(job, input_size, cache, progress, content, views)
     wall = time.perf_counter() - t_wall
     # ms/image is the median over several timed images: a run of fewer images is topped up (timing.py)
     zero = np.zeros((1, input_size, input_size, 3), np.uint8)

@@ -27,6 +27,7 @@ from bbselect.config.schema import CompareConfig
 from bbselect.config.validate import resolve
 from bbselect.errors import InputError, Interrupted, mark_run_dir
 from bbselect.inputs import images as imgs
+from bbselect.inputs.augment import Views
 from bbselect.models import device, modelfile, runtime
 from bbselect.models.cost import count_params
 from bbselect.models.extractor import build_extractor
@@ -35,9 +36,9 @@ from bbselect.models.weights import build_backbone, md5sum
 from bbselect.progress import Progress, log
 from bbselect.runs import probe as probe_step
 from bbselect.runs import shardrun, shards
-from bbselect.runs.engine import Job, Views, run_backbones
+from bbselect.runs.engine import Job, run_backbones
 from bbselect.runs.finish import Outcome, finish, now
-from bbselect.scoring import evidence, gates
+from bbselect.scoring import evidence, gates, stability_sample
 from bbselect.store import rundir
 from bbselect.store.cache import Cache, backbone_key, entry_key, file_hash
 from bbselect.store.cache import check_dir as check_cache_dir
@@ -124,21 +125,23 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
 
     want_views, views_why, undefined = evidence.stability_wanted(cfg.stability, res.images_dir, folder_rels,
                                                       cfg.labels, cfg.boxes, cfg.stability_k)
-    views = Views(cfg.stability_views, cfg.stability_seed) if want_views else None
+    sample = stability_sample.record(folder_rels, cfg.stability_max_images, cfg.stability_seed) if want_views else None
+    views = _views(cfg, refs, sample, quiet) if want_views else None
     probe_plan = probe_step.plan(res.images_dir, [r for r in refs if r.rel not in skips.items], cfg, quiet)
     plans, prior = [], _prior_metas(resume) if resume else {}
     for sel in res.selections:
         layer = sel.layer_or(cfg.layer)
-        bkey = backbone_key("(model file)" if sel.spec.path else sel.spec.name, sel.key_options(), layer,
-                            _weights_id(res.weights, cfg.seed, sel),
-                            cfg.input_size, cfg.resize, views.key() if views else None,
-                            device.policy_name(cfg.mixed_precision))
-        keys = {image_id: entry_key(bkey, h) for image_id, h in hashes.items()}
+        bkey, plain = (backbone_key("(model file)" if sel.spec.path else sel.spec.name, sel.key_options(), layer,
+                                    _weights_id(res.weights, cfg.seed, sel), cfg.input_size, cfg.resize, vkey,
+                                    device.policy_name(cfg.mixed_precision))
+                       for vkey in (views.key() if views else None, None))
+        # an image outside the stability sample has no views: its maps are those of a run without them
+        keys = {i: entry_key(bkey if views is None or views.wants(i) else plain, h) for i, h in hashes.items()}
         meta = cache.meta(bkey) or _same_settings(prior.get(sel.label), bkey)
         if meta is not None:  # facts of the same network, maybe named otherwise where it was computed
             meta = {**meta, "label": sel.label, "options": dict(sel.options),
                     "top1": top1_of(sel, meta["weights"]["kind"])}
-        plan = {"sel": sel, "bkey": bkey, "keys": keys, "meta": meta, "extractor": None}
+        plan = {"sel": sel, "bkey": bkey, "plain_key": plain, "keys": keys, "meta": meta, "extractor": None}
         kept = resume / "maps" / rundir.safe_name(sel.label) if resume else None
         if meta is None or not all(cache.has(k) or (kept and (kept / f"{i}.npz").exists()) for i, k in keys.items()):
             _build(plan, res.weights, cfg, quiet)  # build now: weights errors before any folder exists
@@ -161,6 +164,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
         todo = [r for r in refs if r.rel not in skips.items]
         jobs = [Job(lambda p=plan: p["extractor"] or _build(p, res.weights, cfg, quiet),
                     run_dir / "maps" / rundir.safe_name(plan["sel"].label), plan["keys"], plan["bkey"],
+                    plain_key=plan["plain_key"],
                     features=probe_step.feature_job(run_dir, plan, probe_plan, hashes)) for plan in plans]
         feature_dirs = {p["sel"].label: j.features.out_dir for p, j in zip(plans, jobs) if j.features}
         prog = Progress(_backbones_label(plans), len(todo) * len(jobs), quiet=quiet, unit="maps")
@@ -200,7 +204,7 @@ def compare(cfg: CompareConfig, *, quiet: bool = False, argv: list[str] | None =
             "bbselect": __version__,
             "config": cfg.to_dict(),  # the whole resolved config (config.yaml holds the same)
             "run": {**_settings(run_dir, cfg, res), "stability": {"on": views is not None, "why": views_why,
-                                                                   "undefined": undefined},
+                                                                   "undefined": undefined, "sample": sample},
                     "folder": folder, "device": used, "shard_source": shard.as_dict() if shard else None},
             "images": [{"rel": r.rel, "id": r.id, "path": str(r.path.resolve()), "sha256": hashes.get(r.id)}
                        for r in good],
@@ -241,6 +245,14 @@ def _same_settings(meta: dict | None, bkey: str) -> dict | None:
     return meta if meta is not None and meta.get("key") == bkey else None
 
 
+def _views(cfg: CompareConfig, refs: list, sample: dict, quiet: bool) -> Views:
+    """Views for the stability sample (of the whole folder: every shard makes them for the same images)."""
+    chosen = set(sample["rels"] or (r.rel for r in refs))
+    if sample["sampled"]:
+        log(f"stability: {stability_sample.describe(len(chosen), sample['of'], sample['max_images'])}", quiet=quiet)
+    return Views(cfg.stability_views, cfg.stability_seed, frozenset(r.id for r in refs if r.rel in chosen))
+
+
 def _backbones_label(plans: list[dict]) -> str:
     labels = [p["sel"].label for p in plans]
     return labels[0] if len(labels) == 1 else f"{len(labels)} backbones"
@@ -278,8 +290,8 @@ def _settings(run_dir: Path, cfg: CompareConfig, res) -> dict:
         "random_weights": res.weights == "none", "max_pixels": cfg.max_pixels, "shard": cfg.shard,
         "labels": cfg.labels, "boxes": cfg.boxes, "stability_views": cfg.stability_views,
         "stability_k": cfg.stability_k, "stability_seed": cfg.stability_seed,
-        "precision": device.policy_name(cfg.mixed_precision), "probe": cfg.probe,
-        "probe_max_images": cfg.probe_max_images,
+        "stability_max_images": cfg.stability_max_images, "precision": device.policy_name(cfg.mixed_precision),
+        "probe": cfg.probe, "probe_max_images": cfg.probe_max_images,
     }
 
 

@@ -143,6 +143,9 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
         has_ci = finite(_score(best).get("lo")) and finite(_score(best).get("hi"))
         where = f"{best['layer']}" + (f", stage {best['stage']}" if best.get("stage") else "")
         parts.append(f"Ranked by {metric}: {evidence['why']}." if evidence.get("why") else "")
+        sample = (evidence.get("sample") or {}).get("text")
+        if sample:
+            parts.append(f"Neighbourhood stability was computed on {sample}, not on every image.")
         parts.append(
             f"On these {n_images} images, {best['label']} ({where}) ranks first: "
             f"{metric} {_fmt_ci(_score(best))}"

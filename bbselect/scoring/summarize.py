@@ -27,6 +27,7 @@ from bbselect.scoring import (
     registry,
     roiscores,
     stability,
+    stability_sample,
     stability_summary,
     stats,
 )
@@ -46,11 +47,12 @@ def _read_maps(run_dir: Path, path: Path) -> dict:
 
 
 def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | None, boxes, stab_k: int,
-              progress=None, undefined: str | None = None):
+              progress=None, stab_settings: dict | None = None):
     maps_dir = run_dir / meta["maps_dir"]
     per_image: dict[str, dict[str, mapscores.MapScores]] = {}
     samples = {k: [] for k in MAP_KEYS}
-    gap, gmp, labelled, box_maps, views = [], [], [], {}, []
+    gap, gmp, labelled, box_maps, views = [], [], [], {}, {}
+    stab_ids = {im["id"] for im in stability_sample.members(images, stab_settings)}  # all, or the sample
     for im in images:
         m = _read_maps(run_dir, maps_dir / f"{im['id']}.npz")
         if progress is not None:
@@ -64,7 +66,8 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
             samples[k].append(stats.value_sample(m[k]))
         gap.append(m["gap"])
         gmp.append(m["gmp"])
-        views.append(m.get("view_gap"))
+        if im["id"] in stab_ids:
+            views[im["id"]] = (m["gap"], m.get("view_gap"))
     if not per_image:
         return None, per_image, None
     values = list(per_image.values())
@@ -91,10 +94,11 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | Non
         rel_of = {im["id"]: im["rel"] for im in images}
         entry["boxes"] = evidence.box_scores(box_maps, boxes.boxes, rel_of)
     stab = None
-    if views and all(v is not None for v in views):  # the run made augmented views (--stability)
-        entry["stability"], values = stability_summary.backbone_summary(np.stack(gap), np.stack(views), stab_k)
-        stab = dict(zip(per_image, values.tolist()))
-    elif undefined:  # no views because the score is not defined for so few images: say so, as if computed
+    if views and all(v is not None for _g, v in views.values()):  # the run made augmented views (--stability)
+        entry["stability"], values = stability_summary.backbone_summary(
+            np.stack([g for g, _v in views.values()]), np.stack([v for _g, v in views.values()]), stab_k)
+        stab = dict(zip(views, values.tolist()))
+    elif (stab_settings or {}).get("undefined"):  # no views: the score is not defined for so few images; say so
         entry["stability"] = stability_summary.undefined_entry(len(per_image), stab_k)
     return entry, per_image, stab
 
@@ -120,7 +124,7 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
     k = int(settings.get("stability_k") or stability.DEFAULT_K)
     for meta in manifest["backbones"]:
         entry, scored, stab[meta["label"]] = _backbone(run_dir, meta, images, classes, boxes, k, progress,
-                                                       (settings.get("stability") or {}).get("undefined"))
+                                                       settings.get("stability"))
         if entry is not None:
             entries.append(entry)
             per_image[meta["label"]] = scored
@@ -134,6 +138,9 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
         else:
             detection.attach(entries, probe)
     used = evidence.choose_primary(entries)
+    sampled = _stability_sample(settings.get("stability"), entries)
+    if sampled and used.get("score") == "stability":
+        used["sample"] = sampled
     labels_how = evidence.labels_outcome(labels_how, entries)
     if used["evidence"] == "detection" and detection.at_floor(probe):
         used.update(supported=False, unsupported=detection.floor_sentence(probe))
@@ -190,6 +197,17 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
         "timing": timing,
     }
     return summary, per_image
+
+
+def _stability_sample(stab_settings: dict | None, entries: list[dict]) -> dict | None:
+    """When stability ran on a sample: its size (images scored), the folder's and the limit, in words too."""
+    sample = (stab_settings or {}).get("sample") or {}
+    n = max(((e["stability"].get("n") or 0) + (e["stability"].get("n_missing") or 0)
+             for e in entries if "stability" in e), default=0)
+    if not sample.get("sampled") or not n:
+        return None
+    return {"n": n, "of": sample["of"], "max_images": sample["max_images"],
+            "text": stability_sample.describe(n, sample["of"], sample["max_images"])}
 
 
 def _probe(run_dir: Path) -> dict | None:
