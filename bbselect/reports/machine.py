@@ -2,9 +2,10 @@
 document ``--format json`` prints. (report.py renders the same summary for people.)
 
 The CSV's columns come from the score registry: the per-map shape scores of the row's map, then
-``degenerate``, then the backbone-level box-aware scores (tiers "detection" and "boxes": detection
-probe, box AUROC, ROI-LogME, TLogME, objectness), the same on every row of a backbone and empty where
-the run did not compute them."""
+``degenerate``, then every backbone-level score of every tier (detection probe, cheap box scores, the
+label-aware scores, neighbourhood stability and the other label-free ones, the health scores), the same
+on every row of a backbone and empty where the run did not compute them. ``--format json`` gives the
+same scores per backbone under ``backbone_scores``."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from bbselect.scoring.registry import map_score_names
 
 SCORE_NAMES = map_score_names()
 # by tier, then by name: registration order follows import order, a CSV header must not
-BACKBONE_SCORES = tuple(sorted((s.name for t in ("detection", "boxes") for s in registry.specs(t, per_map=False)),
+BACKBONE_SCORES = tuple(sorted((s.name for t in registry.TIERS for s in registry.specs(t, per_map=False)),
                                key=lambda n: (registry.TIERS.index(registry.get(n).tier), n)))
 CSV_HEADER = ["image", "backbone", "layer", "aggregation", *SCORE_NAMES, "degenerate", *BACKBONE_SCORES]
 
@@ -86,7 +87,7 @@ def csv_text(summary: dict) -> str:
 
 # ---------------------------------------------------------------- machine summary (--format json)
 
-CI_SCHEMA_VERSION = 1
+CI_SCHEMA_VERSION = 2  # 2: backbone_scores (every tier) replaces box_scores
 
 
 def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
@@ -102,7 +103,7 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
             "labels": {"linear_probe": _get(b, "labels", "linear_probe", "mean"), "knn": _get(b, "labels", "knn", "mean"),
                        "logme": _get(b, "labels", "logme")} if b.get("labels") else None,
             "box_auroc": _get(b, "boxes", "auroc", "mean"),
-            "box_scores": {n: _csv_value(registry.value(b, n)) for n in BACKBONE_SCORES},
+            "backbone_scores": {n: _csv_value(registry.value(b, n)) for n in BACKBONE_SCORES},
             "separation": {k: b["separation"].get(k) for k in ("mean", "lo", "hi", "n")},
             "tied_with": b["tied_with"],
             "scores": {agg: {n: s["mean"] for n, s in per.items()} for agg, per in b["scores"].items()},

@@ -14,6 +14,7 @@ import pytest
 from bbselect.reports import content as report_content
 from bbselect.reports import html as report_html
 from bbselect.reports import machine
+from bbselect.scoring import registry
 from bbselect.reports import markdown as report_markdown
 from bbselect.scoring import mapscores, ranking
 
@@ -304,11 +305,19 @@ def test_csv_rows_shape_and_values():
     header, rows = machine.csv_rows(make_summary())
     assert header[:8] == ["image", "backbone", "layer", "aggregation", "otsu", "top10_mass", "concentration",
                           "degenerate"]
-    assert header[8:] == list(machine.BACKBONE_SCORES)  # backbone-level box scores: none in this run
+    assert header[8:] == list(machine.BACKBONE_SCORES)  # every backbone-level score, each tier
+    assert {"stability", "linear_probe", "objectness", "det_map50", "separation", "dead_fraction"} <= \
+        set(machine.BACKBONE_SCORES)
     assert len(rows) == 3 * 2 * 2  # images × backbones × scored aggregations
     first = rows[0]
     assert first[:8] == ["cat.png", "vgg16", "block5_pool", "max", 0.6, 0.3, 0.1, None]
-    assert all(r[8:] == [None] * len(machine.BACKBONE_SCORES) for r in rows)  # not computed: empty, never 0
+    col = {n: 8 + i for i, n in enumerate(machine.BACKBONE_SCORES)}
+    boxes = [n for n in machine.BACKBONE_SCORES if registry.get(n).tier in ("detection", "boxes", "labels")]
+    assert all(r[col[n]] is None for r in rows for n in boxes)  # not computed here: empty, never 0
+    summary = make_summary()
+    for r in rows:  # the label-free ones this run has: the backbone's own value on each of its rows
+        b = next(b for b in summary["backbones"] if b["label"] == r[1])
+        assert r[col["separation"]] == pytest.approx(b["separation"]["mean"])
     degenerate = [r for r in rows if r[1] == "mobilenet:alpha=0.25" and r[3] == "max"]
     assert all(r[4:7] == [None, None, None] and r[7] == "constant map (all 6)" for r in degenerate)
 

@@ -164,7 +164,7 @@ CI_KEYS = {"schema_version", "status", "exit_code", "run_dir", "n_images", "n_sk
            "pareto", "partial"}  # pareto: Pareto set by GFLOPs (issue 12); partial: merged from a partial shard set (issue 14)
 RANK_KEYS = {"rank", "label", "layer", "stage", "weights", "primary", "labels", "box_auroc", "separation",
              "tied_with", "scores", "degenerate", "dead_fraction", "effective_rank", "params", "gflops",
-             "box_scores",  # box_scores: the CSV's backbone-level box scores (detection probe, ROI-LogME, ...)
+             "backbone_scores",  # every backbone-level score of every tier, as the CSV's columns (issue 24)
              "stride", "preprocess",  # the tapped layer's stride and the input preprocessing used (issue 21)
              "imagenet_top1"}  # the static prior (issue 22)
 
@@ -178,7 +178,7 @@ def test_json_output_is_stable_and_deterministic(tmp_path, image_folder):
         assert res.exit_code == 0
         docs.append(json.loads(res.stdout))
     a, b = docs
-    assert set(a) == CI_KEYS and a["schema_version"] == 1 and a["status"] == "ok"
+    assert set(a) == CI_KEYS and a["schema_version"] == 2 and a["status"] == "ok"
     assert all(set(r) == RANK_KEYS for r in a["ranking"])
     for d in docs:
         d.pop("timing"), d.pop("run_dir")
