@@ -36,6 +36,29 @@ def fmt_num(x, digits: int = 2, style: str = "f") -> str:
     return f"{x:.{digits}{style}}" if finite(x) else "n/a"
 
 
+def fmt_value(x, digits: int = 3) -> str:
+    """A score for people: three decimals below 1 (0.8125 -> 0.812, 0.0301 -> 0.030), three
+    significant figures above (12.34 -> 12.3); ``n/a`` when missing."""
+    if not finite(x):
+        return "n/a"
+    x = float(x)
+    if abs(x) < 1:  # shares, accuracies, AUROC, mAP: three decimals read alike down a column
+        return f"{x:.3f}"
+    mag = int(math.floor(math.log10(abs(x))))
+    return f"{x:.{max(0, digits - 1 - mag)}f}"
+
+
+def fmt_interval(s: dict | None, digits: int = 3) -> str:
+    """``mean [lo, hi]`` — the one interval format of every report, verdict and table — the bare mean when the interval is unknown, ``n/a`` without a mean."""
+    s = s or {}
+    if not finite(s.get("mean")):
+        return "n/a"
+    m = fmt_value(s["mean"], digits)
+    if finite(s.get("lo")) and finite(s.get("hi")):
+        return f"{m} [{fmt_value(s['lo'], digits)}, {fmt_value(s['hi'], digits)}]"
+    return m
+
+
 def close_matches(word: str, choices, n: int = 1) -> list[str]:
     """Up to ``n`` entries of ``choices`` that look like ``word`` (difflib's ratio, best first)."""
     return get_close_matches(str(word), [str(c) for c in choices], n=n)

@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 
 from bbselect.common import finite, float_or_nan
 from bbselect.reports.figures import RED, short_label
-from bbselect.reports.headline import chance_of, evidence_of, fmt_interval, shorten_end
+from bbselect.common import fmt_interval
+from bbselect.reports.headline import chance_of, evidence_of, shorten_end
 from bbselect.scoring import registry
 
 

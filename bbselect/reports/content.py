@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from bbselect.common import finite, fmt_num
+from bbselect.common import finite, fmt_interval, fmt_num
 from bbselect.models import device
 from bbselect.scoring import registry, roiscores
 from bbselect.scoring.ranking import separation
@@ -21,17 +21,6 @@ SCORE_NAMES = registry.map_score_names()
 RANDOM_BANNER = "RANDOM WEIGHTS — scores say nothing about pretrained features"
 
 
-
-
-def fmt_ci(s: dict | None, digits: int = 2) -> str:
-    """``mean [lo, hi]``; "n/a" without a mean; the bare mean when the interval is unknown."""
-    s = s or {}
-    if not finite(s.get("mean")):
-        return "n/a"
-    m = f"{s['mean']:.{digits}f}"
-    if finite(s.get("lo")) and finite(s.get("hi")):
-        return f"{m} [{s['lo']:.{digits}f}, {s['hi']:.{digits}f}]"
-    return m
 
 
 def n_text(s: dict | None) -> str:
@@ -200,7 +189,7 @@ def evidence_sections(summary: dict) -> list[tuple[str, list[str], list[list[str
         out.append(roi)
     labelled = [b for b in backbones if b.get("labels")]
     if labelled:
-        rows = [[b.get("label", "?"), fmt_ci(b["labels"].get("linear_probe")), fmt_ci(b["labels"].get("knn")),
+        rows = [[b.get("label", "?"), fmt_interval(b["labels"].get("linear_probe")), fmt_interval(b["labels"].get("knn")),
                  fmt_num(b["labels"].get("logme"), 3), str(b["labels"].get("n", "")),
                  str(b["labels"].get("n_classes", "")), fmt_num(b["labels"].get("chance"))] for b in labelled]
         out.append(("Label-aware scores",
@@ -214,8 +203,8 @@ def evidence_sections(summary: dict) -> list[tuple[str, list[str], list[list[str
         rows = []
         for b in boxed:
             for agg, per in (b["boxes"].get("maps") or {}).items():
-                rows.append([b.get("label", "?"), agg, fmt_ci(per.get("auroc")), fmt_ci(per.get("mass_ratio")),
-                             fmt_ci(per.get("pointing")), n_text(per.get("auroc"))])
+                rows.append([b.get("label", "?"), agg, fmt_interval(per.get("auroc")), fmt_interval(per.get("mass_ratio")),
+                             fmt_interval(per.get("pointing")), n_text(per.get("auroc"))])
         out.append(("Box-aware scores", ["backbone", "map", "AUROC [95% CI]", "mass in boxes / area [95% CI]",
                                          "pointing game [95% CI]", "images"],
                     rows, "AUROC: chance 0.5. Mass ratio: activation share inside the boxes over their area "

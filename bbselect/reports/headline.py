@@ -16,9 +16,8 @@ sweep index all use these, so they say the same thing.
 
 from __future__ import annotations
 
-import math
 
-from bbselect.common import finite
+from bbselect.common import finite, fmt_interval
 from bbselect.scoring import crossfamily
 
 ELLIPSIS = "…"
@@ -47,29 +46,6 @@ def metric_of(summary: dict) -> str:
         if evidence_of(b).get("metric"):
             return str(evidence_of(b)["metric"])
     return str((summary.get("evidence") or {}).get("metric") or "separation")
-
-
-def fmt_value(x, digits: int = 3) -> str:
-    """A score for people: three decimals below 1 (0.8125 -> 0.812, 0.0301 -> 0.030), three
-    significant figures above (12.34 -> 12.3); ``n/a`` when missing."""
-    if not finite(x):
-        return "n/a"
-    x = float(x)
-    if abs(x) < 1:  # shares, accuracies, AUROC, mAP: three decimals read alike down a column
-        return f"{x:.3f}"
-    mag = int(math.floor(math.log10(abs(x))))
-    return f"{x:.{max(0, digits - 1 - mag)}f}"
-
-
-def fmt_interval(s: dict | None, digits: int = 3) -> str:
-    """``mean [lo, hi]``, the bare mean when the interval is unknown, ``n/a`` without a mean."""
-    s = s or {}
-    if not finite(s.get("mean")):
-        return "n/a"
-    m = fmt_value(s["mean"], digits)
-    if finite(s.get("lo")) and finite(s.get("hi")):
-        return f"{m} [{fmt_value(s['lo'], digits)}, {fmt_value(s['hi'], digits)}]"
-    return m
 
 
 def fmt_gflops(g) -> str:

@@ -120,7 +120,7 @@ def _map_scores(summary: dict) -> list[str]:
         rows = []
         for b in backbones:
             per = (b.get("scores") or {}).get(agg) or {}
-            rows.append([_label_html(b), *[e(content.fmt_ci(per.get(n))) for n in content.SCORE_NAMES],
+            rows.append([_label_html(b), *[e(content.fmt_interval(per.get(n))) for n in content.SCORE_NAMES],
                          e(content.n_text(per.get(content.SCORE_NAMES[0]))), e((b.get("degenerate") or {}).get(agg, "n/a"))])
         out.append(table(["backbone", *[f"{n} [95% CI]" for n in content.SCORE_NAMES], "images scored",
                           "degenerate maps"], rows, numeric={4, 5}))

@@ -61,7 +61,7 @@ def render_markdown(summary: dict) -> str:
     for b in backbones:
         cost, st = b.get("cost") or {}, content.channel_stats_of(b)
         rows.append([str(b.get("rank", "")), _md_label(b), md_escape(content.where_text(b)), md_escape(content.map_size_text(b)),
-                     f"{content.fmt_ci(b.get('primary') or b.get('separation'))} (n = {content.n_text(b.get('primary') or b.get('separation'))})",
+                     f"{content.fmt_interval(b.get('primary') or b.get('separation'))} (n = {content.n_text(b.get('primary') or b.get('separation'))})",
                      md_escape(content.ties_text(b)),
                      content.fmt_millions(cost.get("params")), fmt_num(cost.get("gflops")), fmt_num(cost.get("ms_per_image"), 1),
                      fmt_num(cost.get("images_per_s"), 1), content.fmt_percent(st.get("dead_fraction")), content.erank_text(b)])
@@ -82,7 +82,7 @@ def render_markdown(summary: dict) -> str:
         rows = []
         for b in backbones:
             per = (b.get("scores") or {}).get(agg) or {}
-            rows.append([_md_label(b), *[content.fmt_ci(per.get(n)) for n in content.SCORE_NAMES], content.n_text(per.get(content.SCORE_NAMES[0])),
+            rows.append([_md_label(b), *[content.fmt_interval(per.get(n)) for n in content.SCORE_NAMES], content.n_text(per.get(content.SCORE_NAMES[0])),
                          md_escape((b.get("degenerate") or {}).get(agg, "n/a"))])
         out += _md_table(["backbone", *[f"{n} mean [95% CI]" for n in content.SCORE_NAMES], "images scored",
                           "degenerate maps"], rows) + [""]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import html
 
 from bbselect.reports.content import RANDOM_BANNER, url_of
-from bbselect.reports.headline import fmt_gflops, fmt_interval, headline, shorten_end
+from bbselect.common import fmt_interval
+from bbselect.reports.headline import fmt_gflops, headline, shorten_end
 
 LABEL_CHARS = 30  # backbone labels in tables and headers (the full label is in the tooltip)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from bbselect.common import finite
 from bbselect.reports.content import url_of
-from bbselect.reports.headline import fmt_gflops, fmt_interval, fmt_params
+from bbselect.common import fmt_interval
+from bbselect.reports.headline import fmt_gflops, fmt_params
 from bbselect.reports.page import (
     banner,
     e,

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from bbselect.common import finite
+from bbselect.common import finite, fmt_interval
 from bbselect.scoring import mapscores, registry, stats
 from bbselect.scoring.registry import ScoreSpec
 
@@ -115,14 +115,6 @@ _LIMITS = {
 }
 
 
-def _fmt_ci(s: dict) -> str:
-    if not finite(s["mean"]):
-        return "n/a"
-    if not (finite(s.get("lo")) and finite(s.get("hi"))):
-        return f"{s['mean']:.2f}"
-    return f"{s['mean']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}]"
-
-
 def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: dict | None = None) -> str:
     """One plain-language paragraph: which evidence, who leads, by how much, at what cost, and what
     the numbers cannot tell."""
@@ -148,7 +140,7 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
             parts.append(f"Neighbourhood stability was computed on {sample}, not on every image.")
         parts.append(
             f"On these {n_images} images, {best['label']} ({where}) ranks first: "
-            f"{metric} {_fmt_ci(_score(best))}"
+            f"{metric} {fmt_interval(_score(best))}"
             + (" (mean with 95% interval)." if has_ci else " (no interval: how close the next backbone is "
                                                           "cannot be judged).")
         )
@@ -170,7 +162,7 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
             parts.append(
                 f"{cheapest['label']} needs {ratio:.1f}× fewer GFLOPs "
                 f"({cheapest['cost']['gflops']:.2f} vs {best['cost']['gflops']:.2f}) at "
-                f"{metric} {_fmt_ci(_score(cheapest))}."
+                f"{metric} {fmt_interval(_score(cheapest))}."
             )
     dead = [b for b in ordered if ((b.get("channels_stats") or {}).get("dead_fraction") or 0) >= 0.5]
     if dead:

@@ -25,7 +25,9 @@ def test_csv_header_reports_and_gates_read_the_registry():
     shape = registry.map_score_names()
     assert shape == ("otsu", "top10_mass", "concentration")  # the three shape scores of scoring/mapscores.py
     whole = ("det_gain50", "det_map", "det_map50", "box_auroc", "objectness", "objectness_gain", "roi_logme",
-             "roi_logme_cls", "roi_logme_reg", "tlogme")  # backbone-level box scores: tier, then name
+             "roi_logme_cls", "roi_logme_reg", "tlogme",  # every backbone-level score: tier, then name
+             "knn", "linear_probe", "logme", "augmentation_retrieval", "separation", "stability",
+             "dead_fraction", "effective_rank", "effective_rank_fraction")
     assert machine.CSV_HEADER == ["image", "backbone", "layer", "aggregation", *shape, "degenerate", *whole]
     assert content.SCORE_NAMES == shape == mapscores.SCORE_NAMES
     metrics = registry.gate_metrics()
