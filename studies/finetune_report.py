@@ -290,13 +290,9 @@ def caveats(r: dict) -> str:
 
 
 def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    from bbselect.models.device import cpu_name
+
+    return cpu_name()
 
 
 def block(r: dict) -> str:

@@ -698,13 +698,9 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
 # --------------------------------------------------------------------------
 
 def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    from bbselect.models.device import cpu_name
+
+    return cpu_name()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,7 +63,8 @@ def precision(policy: str):
         keras.config.set_dtype_policy(before)
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what the platform says."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -92,7 +93,7 @@ def describe(batch_size: int, policy: str = FLOAT32) -> dict:
             name = gpus[0].name
         out.update(kind="GPU", name=name, gpus=len(gpus))
     else:
-        out.update(kind="CPU", name=f"{_cpu_name()}, {cores()} cores (no GPU visible to TensorFlow)")
+        out.update(kind="CPU", name=f"{cpu_name()}, {cores()} cores (no GPU visible to TensorFlow)")
     return out
 
 

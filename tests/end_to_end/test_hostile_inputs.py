@@ -89,28 +89,14 @@ def test_yolo_id_beyond_the_names_is_a_usage_error_naming_the_largest(tmp_path):
 # ------------------------------------------------------------------ 7. many boxes in one image
 
 def _quadratic(object_rois, extent, rng, max_iou=0.3, tries=50):
-    """The sampler before issue 20 (every candidate against every box), as the reference."""
-    objs = [tuple(float(v) for v in r) for r in np.asarray(object_rois, dtype=np.float64).reshape(-1, 4)]
-    ew, eh = (float(e) for e in extent)
-    out = []
-    for u0, v0, u1, v1 in objs:
-        bw, bh = min(u1 - u0, ew), min(v1 - v0, eh)
-        found = None
-        while found is None:
-            for _ in range(tries):
-                x = rng.uniform(0.0, ew - bw) if ew > bw else 0.0
-                y = rng.uniform(0.0, eh - bh) if eh > bh else 0.0
-                cand = (x, y, x + bw, y + bh)
-                if all(roi.iou(cand, o) < max_iou for o in objs):
-                    found = cand
-                    break
-            if found is None:
-                if bw <= 1.0 and bh <= 1.0:
-                    break
-                bw, bh = max(1.0, bw / 2) if bw > 1.0 else bw, max(1.0, bh / 2) if bh > 1.0 else bh
-        if found is not None:
-            out.append(found)
-    return np.asarray(out, dtype=np.float64).reshape(-1, 4)
+    """The sampler before issue 20 (every candidate against every box), as the reference: the one copy
+    in benchmarks/background_rois.py, which times the two."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from background_rois import quadratic
+
+    return quadratic(object_rois, extent, rng, max_iou=max_iou, tries=tries)
 
 
 def _layout(rng, n, extent, lo, hi):
