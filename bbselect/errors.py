@@ -1,15 +1,26 @@
 """User-facing errors. Each carries the process exit code the CLI returns for it.
 
-Exit codes (documented in docs/ci.md, "Exit codes"):
-    0  success
-    1  a quality gate failed (reserved for ``--fail-under`` / ``--expect-best``)
-    2  usage or configuration error
-    3  input error: missing folder, no readable image
-    4  weights unavailable (offline ImageNet download, bad weights file)
-    5  output folder could not be written
-   70  internal error (a bug): the traceback goes to RUN_DIR/crash.log, or a temp file
-  130  interrupted (Ctrl-C or kill); finished images are kept for --resume
+``EXIT_CODES`` is the one table of exit codes: ``--help`` (``EXIT_CODES_HELP``) and the table in
+docs/ci.md ("Exit codes", ``exit_codes_markdown``; a test keeps the page equal to it) are made from it.
 """
+
+# code, short meaning (--help), full meaning (docs/ci.md)
+EXIT_CODES = (
+    (0, "ok", "success"),
+    (1, "a quality gate failed", "a quality gate failed (`--fail-under`, `--expect-best`)"),
+    (2, "usage or configuration error",
+     "usage or configuration error (unknown option value, a value out of its range, a gate naming an unknown "
+     "metric or backbone, settings that need more memory than is available, `--resume` with other options)"),
+    (3, "input error",
+     "input error (missing folder, no readable image, a damaged maps file in a run folder given to `report`)"),
+    (4, "weights unavailable", "weights unavailable (offline ImageNet download, missing or bad `--weights` file)"),
+    (5, "output not writable", "output folder not writable (also a full disk)"),
+    (70, "internal error (a bug; traceback in RUN_DIR/crash.log or a temp file, path printed)",
+     "internal error — a bug: the traceback goes to `RUN_DIR/crash.log` (a temp file before a run folder "
+     "exists) and its path is printed"),
+    (130, "interrupted (continue with --resume)",
+     "interrupted (Ctrl-C, `kill`): finished images are kept; continue with `--resume`"),
+)
 
 
 class BBSelectError(Exception):
@@ -39,12 +50,22 @@ class Interrupted(BBSelectError):
 
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): an unexpected exception, i.e. a bug
-EXIT_CODES_HELP = (
-    "\b\nExit codes: 0 ok · 1 a quality gate failed · 2 usage or configuration error · 3 input error"
-    "\n· 4 weights unavailable · 5 output not writable · 70 internal error (a bug; traceback in"
-    "\nRUN_DIR/crash.log or a temp file, path printed) · 130 interrupted (continue with --resume)."
-    "\nWith --format json every error is also printed as {\"status\": \"error\", \"exit_code\": N, ...}."
-)
+
+
+def _help_text() -> str:
+    import textwrap
+
+    line = "Exit codes: " + " · ".join(f"{code} {short}" for code, short, _ in EXIT_CODES) + "."
+    return ("\b\n" + "\n".join(textwrap.wrap(line, 100)) +
+            "\nWith --format json every error is also printed as {\"status\": \"error\", \"exit_code\": N, ...}.")
+
+
+EXIT_CODES_HELP = _help_text()
+
+
+def exit_codes_markdown() -> str:
+    """The exit-code table of docs/ci.md."""
+    return "| code | meaning |\n|---|---|\n" + "".join(f"| {code} | {full} |\n" for code, _, full in EXIT_CODES)
 
 
 def mark_run_dir(err: BaseException, run_dir) -> None:
