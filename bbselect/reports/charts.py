@@ -81,7 +81,7 @@ def overview_chart(backbones: list[dict]) -> Figure:
         ax_s.axvline(chance, color="0.3", ls="--", lw=1)
         ax_s.text(chance, len(items) - 0.5, " chance", va="bottom", ha="left", fontsize=8, color="0.3")
     ax_s.set_xlabel(registry.axis_label(metric))
-    ax_s.set_title(f"{metric}: dark = recommended, light = tied with it", fontsize=10)
+    ax_s.set_title(f"{metric}: dark = ranked first, light = tied with it", fontsize=10)
     ax_s.grid(axis="x", alpha=0.3)
 
     pts, names_c = [], []

@@ -55,7 +55,7 @@ def _first_screen(summary: dict) -> list[str]:
         chance = (" Dashed line: what chance scores." if any(chance_of(b) is not None for b in summary.get("backbones", []))
                   else "")
         out.append(figure(figs["overview_chart"], "overview chart",
-                          f"Left: {metric} per backbone, mean with 95% interval; dark = recommended, light = tied "
+                          f"Left: {metric} per backbone, mean with 95% interval; dark = ranked first, light = tied "
                           f"with it.{chance} Right: {metric} against GFLOPs per image at {run.get('input_size', '?')} px "
                           "(analytic cost of the layers run), points numbered by rank as on the left; filled = "
                           "Pareto-optimal (nothing is both better and cheaper)."))
