@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bbselect.common import finite
+from bbselect.models.device import cpu_name
 from bbselect.probes import cocometrics as cm
 from bbselect.probes.detection import Detections
 
@@ -289,10 +290,6 @@ def caveats(r: dict) -> str:
                "cheap proxy."))
 
 
-def _cpu() -> str:
-    from bbselect.models.device import cpu_name
-
-    return cpu_name()
 
 
 def block(r: dict) -> str:
@@ -319,7 +316,7 @@ def block(r: dict) -> str:
              f"ImageNet top-1 (random init counted at chance, {TOP1_RANDOM} %).",
              f"- Kendall τ-b with a 95 % percentile bootstrap interval over networks ({N_BOOT_TAU} resamples); "
              f"ties by paired bootstrap over images ({r['n_boot']} resamples).",
-             f"- Machine: 2 CPU cores shared with other jobs ({_cpu()}; load average ≈ 10 during the measured run, "
+             f"- Machine: 2 CPU cores shared with other jobs ({cpu_name()}; load average ≈ 10 during the measured run, "
              f"the study run at nice 10), Python {platform.python_version()}. "
              f"**Total study wall time: {wall / 60:.1f} min** (data, features, probes, scores, all fine-tuning).", "",
              network_table(r), "", tau_table(r), "", paragraph(r), "", caveats(r), "", END]

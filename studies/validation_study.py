@@ -63,6 +63,8 @@ sys.path.insert(0, str(ROOT))  # this checkout's bbselect, installed or not
 from validation_boxes import fmt_fixed, fmt_p  # the script beside this one
 
 from bbselect.common import finite
+from bbselect.models.device import cpu_name
+from bbselect.scoring import validated
 
 WEIGHTS_FILE = "weights/keras/mobilenet_2_5_224_tf_no_top.h5"
 DATASETS = ("trashnet", "magnetic-tile-defects")
@@ -430,20 +432,14 @@ def figure(res: dict, path: Path) -> None:
 
 
 def _sig_pos(res: dict, ds: str, k: str, which: str = "tau") -> bool:
-    from bbselect.scoring import validated
-
     return validated.predicts(res[ds][which][k])
 
 
 def _sig_neg(res: dict, ds: str, k: str) -> bool:
-    from bbselect.scoring import validated
-
     return validated.inverted(res[ds]["tau"][k])
 
 
 def _separates(res: dict, ds: str, k: str) -> bool:
-    from bbselect.scoring import validated
-
     return validated.separates(res[ds]["rvr"][k]["all"])
 
 
@@ -697,10 +693,6 @@ def write_doc(path: Path, fig_path: Path, rows: list[dict], res: dict, meta: dic
 # main
 # --------------------------------------------------------------------------
 
-def _cpu() -> str:
-    from bbselect.models.device import cpu_name
-
-    return cpu_name()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -781,7 +773,7 @@ def main(argv: list[str] | None = None) -> int:
             return None
 
     cmd = "python studies/validation_study.py" + (" --quick" if args.quick else "") + (f" --part {args.part}" if args.part != "all" else "")
-    meta = {"command": cmd, "cores": os.cpu_count(), "cpu": _cpu(), "platform": platform.platform(),
+    meta = {"command": cmd, "cores": os.cpu_count(), "cpu": cpu_name(), "platform": platform.platform(),
             "python": platform.python_version(), "seconds": seconds, "quick": args.quick,
             "versions": {p: version(p) for p in ("tensorflow", "keras", "numpy", "scikit-learn", "scipy")}}
     if args.json:
@@ -845,8 +837,6 @@ def render(rows: list[dict], meta: dict, args, box_rows: list[dict] | None = Non
 def write_validated(path: Path, res: dict, box_res: dict, meta: dict) -> None:
     """Which scores the study supports, per kind of data, for ``bbselect.scoring.evidence``."""
     import validation_boxes as vb
-
-    from bbselect.scoring import validated
 
     old = json.loads(path.read_text()) if path.is_file() else {}
     doc = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from importlib import resources
+from pathlib import Path
 
 from bbselect.scoring import registry
 
@@ -164,8 +165,6 @@ def write(path, new: dict, owns: tuple[str, ...] | None = None) -> None:
     """Write a study's part of ``validated.json`` at ``path``. ``owns=None``: the validation study, which
     regenerates every key but those other studies own (``FOREIGN_KEYS``); ``owns=("zoo",)`` etc.: a study
     that replaces only its own keys."""
-    from pathlib import Path
-
     path = Path(path)
     old = json.loads(path.read_text()) if path.is_file() else {}
     out = merged(old, new) if owns is None else {**old, **{k: new[k] for k in owns}}

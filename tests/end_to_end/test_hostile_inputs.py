@@ -91,9 +91,8 @@ def test_yolo_id_beyond_the_names_is_a_usage_error_naming_the_largest(tmp_path):
 def _quadratic(object_rois, extent, rng, max_iou=0.3, tries=50):
     """The sampler before issue 20 (every candidate against every box), as the reference: the one copy
     in benchmarks/background_rois.py, which times the two."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
     from background_rois import quadratic
 
     return quadratic(object_rois, extent, rng, max_iou=max_iou, tries=tries)

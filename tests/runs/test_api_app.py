@@ -23,16 +23,22 @@ def _no_model(monkeypatch):
     monkeypatch.setattr(pipeline, "build_backbone", refuse)
 
 
+def _small_config(tmp_path, extra: str = ""):
+    """Four synthetic images and a YAML config running one small random-init backbone on them."""
+    imgs = tmp_path / "imgs"
+    make_images(imgs, n=4)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"images: {imgs}\nbackbones: ['mobilenet:alpha=0.25,layer=c3']\nweights: none\n"
+                   f"input_size: 64\nfigures: none\nstability: 'off'\n{extra}")
+    return cfg
+
+
 def _values(result):
     return [(r["backbone"], r["value"]) for r in result.ranking]
 
 
 def test_run_a_config_and_a_sweep(tmp_path):
-    imgs = tmp_path / "imgs"
-    make_images(imgs, n=4)
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"images: {imgs}\nbackbones: ['mobilenet:alpha=0.25,layer=c3']\nweights: none\n"
-                   f"input_size: 64\nfigures: none\nstability: 'off'\noutput: {tmp_path / 'out'}\nname: one\n")
+    cfg = _small_config(tmp_path, f"output: {tmp_path / 'out'}\nname: one\n")
     one = bbselect.run(cfg)
     assert isinstance(one, bbselect.Result) and one.run_dir.name == "one"
     # keywords override --set, which overrides the file (the CLI's precedence)
@@ -85,11 +91,7 @@ def test_resume_through_the_api(tmp_path, image_folder):
 
 
 def test_the_cli_and_the_api_run_the_same_config_to_the_same_scores(tmp_path):
-    imgs = tmp_path / "imgs"
-    make_images(imgs, n=4)
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"images: {imgs}\nbackbones: ['mobilenet:alpha=0.25,layer=c3']\nweights: none\n"
-                   f"input_size: 64\nfigures: none\nstability: 'off'\n")
+    cfg = _small_config(tmp_path)
     res = CliRunner().invoke(main, ["run", str(cfg), "-o", str(tmp_path / "cli"), "--name", "x", "-q"])
     assert res.exit_code == 0, res.output
     got = bbselect.run(cfg, output=str(tmp_path / "api"), name="x")
