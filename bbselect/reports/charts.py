@@ -99,13 +99,6 @@ def overview_chart(backbones: list[dict]) -> Figure:
         pts.append((g, s["mean"], front))
         # numbered as in the left chart; names only where few points leave room for them
         names_c.append(f"#{b.get('rank', '?')}" + (f" {shorten_end(b.get('label', '?'), 28)}" if n <= 3 else ""))
-    mid = sorted(x for x, _, _ in pts)[len(pts) // 2] if pts else 0
-    by_x = sorted(range(len(pts)), key=lambda i: pts[i][0])
-    for n, i in enumerate(by_x):  # labels point inwards (none runs off the axes), above and below in turn
-        x, y, _ = pts[i]
-        right = x >= mid and len(pts) > 1
-        ax_c.annotate(names_c[i], (x, y), textcoords="offset points", xytext=(-6 if right else 6, 6 if n % 2 == 0 else -14),
-                      ha="right" if right else "left", fontsize=8)
     front = sorted((x, y) for x, y, f in pts if f)
     if len(front) > 1:
         ax_c.plot(*zip(*front), color="#2f5597", lw=1, ls="--", zorder=0)
@@ -118,6 +111,7 @@ def overview_chart(backbones: list[dict]) -> Figure:
     ax_c.set_ylim(*lim)
     if chance is not None and lim[0] <= chance <= lim[1]:
         ax_c.axhline(chance, color="0.3", ls="--", lw=1)
+    _place_labels(ax_c, [(x, y) for x, y, _ in pts], names_c)
     ax_c.set_xlabel("GFLOPs per image at the run's input size" + (" (log scale)" if ax_c.get_xscale() == "log" else ""))
     ax_c.set_ylabel(metric)
     ax_c.set_title("quality vs cost — filled: Pareto-optimal", fontsize=10)
@@ -162,3 +156,41 @@ def pca_2d(features: np.ndarray) -> np.ndarray:
     if k >= 1:
         out[:, :k] = PCA(n_components=k, svd_solver="full").fit_transform(f)
     return out
+
+
+# label offsets to try, in points from the point: right, left, above, below, then further out
+_OFFSETS = [(6, 3, "left", "bottom"), (6, -3, "left", "top"), (-6, 3, "right", "bottom"), (-6, -3, "right", "top"),
+            (0, 8, "center", "bottom"), (0, -8, "center", "top"), (10, 14, "left", "bottom"),
+            (10, -14, "left", "top"), (-10, 14, "right", "bottom"), (-10, -14, "right", "top")]
+
+
+def _place_labels(ax, pts: list[tuple[float, float]], names: list[str], size: float = 8.0) -> None:
+    """Label each point next to it where the label overlaps no other label, no point and stays in the
+    axes: the first free offset of ``_OFFSETS`` (points in order of x), else the least crowded one."""
+    if not pts:
+        return
+    ax.figure.draw_without_rendering()  # the constrained layout fixes where the axes sit first
+    to_pt = 72.0 / ax.figure.dpi
+    xy = [tuple(v * to_pt for v in ax.transData.transform(p)) for p in pts]  # in points
+    x0, y0, x1, y1 = (v * to_pt for v in ax.get_window_extent().extents)
+    placed: list[tuple[float, float, float, float]] = []
+
+    def box(i, dx, dy, ha, va):
+        w, h = 0.75 * size * len(names[i]), 1.3 * size  # a little over the glyphs, so "inside" holds
+        left = xy[i][0] + dx - {"left": 0, "right": w, "center": w / 2}[ha]
+        bottom = xy[i][1] + dy - {"bottom": 0, "top": h}[va]
+        return left, bottom, left + w, bottom + h
+
+    def cost(b, i):
+        out = b[0] < x0 or b[2] > x1 or b[1] < y0 or b[3] > y1
+        hits = sum(1 for q in placed if b[0] < q[2] and q[0] < b[2] and b[1] < q[3] and q[1] < b[3])
+        dots = sum(1 for j, (px, py) in enumerate(xy) if j != i and b[0] - 4 < px < b[2] + 4 and b[1] - 4 < py < b[3] + 4)
+        return 100 * out + 10 * hits + dots
+
+    for i in sorted(range(len(pts)), key=lambda k: xy[k][0]):
+        costs = [(cost(box(i, *o), i), k) for k, o in enumerate(_OFFSETS)]
+        _, k = min(costs)
+        dx, dy, ha, va = _OFFSETS[k]
+        placed.append(box(i, *_OFFSETS[k]))
+        ax.annotate(names[i], pts[i], textcoords="offset points", xytext=(dx, dy), ha=ha, va=va, fontsize=size)
+

@@ -259,3 +259,30 @@ def test_importing_and_drawing_does_not_touch_pyplot():
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_cost_chart_labels_of_clustered_backbones_do_not_overlap():
+    """Seven backbones, four of them within a few percent in GFLOPs and score (a real zoo run): every
+    point's rank label is drawn, inside the axes, over no other label and no other marker (#6 was hidden)."""
+    pts = [(0.11, 0.430), (0.77, 0.423), (0.116, 0.409), (0.60, 0.401), (0.53, 0.393), (0.082, 0.388),
+           (30.7, 0.213)]
+    fig = charts.overview_chart([_bb(f"net{i}", i + 1, y, y - 0.02, y + 0.02, gflops=g)
+                                 for i, (g, y) in enumerate(pts)])
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    ax_c = fig.axes[1]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    labels = [t for t in ax_c.texts if t.get_text().startswith("#")]
+    assert sorted(t.get_text() for t in labels) == [f"#{i}" for i in range(1, 8)]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    inside = ax_c.get_window_extent(renderer)
+    assert all(inside.x0 <= b.x0 and b.x1 <= inside.x1 and inside.y0 <= b.y0 and b.y1 <= inside.y1 for b in boxes)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+    centres = ax_c.transData.transform(pts)  # no label sits on another backbone's marker
+    for t, b in zip(labels, boxes):
+        own = int(t.get_text()[1:]) - 1
+        covered = [j for j, (x, y) in enumerate(centres) if j != own and b.x0 - 3 < x < b.x1 + 3 and b.y0 - 3 < y < b.y1 + 3]
+        assert not covered, (t.get_text(), covered)
