@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bbselect.config.schema import STABILITY_MAX_IMAGES  # noqa: E402
-from bbselect.scoring import stability_sample, stability_summary  # noqa: E402
+from bbselect.scoring import stability_sample, stability_summary, stats  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -158,7 +158,7 @@ def merge_part(sizes: list[int], max_images: int, k: int = 10) -> None:
             entries.append({"label": label, "stability": entry})
             per_image[label] = dict(zip([im["id"] for im in chosen], values.tolist()))
         t0 = time.perf_counter()
-        stability_summary.add_paired(entries, per_image)
+        stats.add_paired(entries, "stability", per_image)
         t_paired = time.perf_counter() - t0
         total = t_sample + t_members + sum(per_bb) + t_paired
         print(f"{n:8,d} {t_sample:9.3f} {t_members:9.3f} " + " ".join(f"{t:12.3f}" for t in per_bb)

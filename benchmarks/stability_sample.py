@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bbselect.config.schema import CompareConfig  # noqa: E402
 from bbselect.runs.pipeline import compare  # noqa: E402
-from bbselect.scoring import stability_sample, stability_summary  # noqa: E402
+from bbselect.scoring import stability_sample, stability_summary, stats  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 MOB = "mobilenet:alpha=0.25"
@@ -85,7 +85,7 @@ def scored(rels: list[str], feats: dict, chosen: list[str]) -> tuple[dict, dict]
         entry, values = stability_summary.backbone_summary(gap[idx], views[idx])
         entries.append({"label": label, "stability": entry})
         per_image[label] = dict(zip(chosen, values.tolist()))
-    stability_summary.add_paired(entries, per_image)
+    stats.add_paired(entries, "stability", per_image)
     return {e["label"]: e["stability"] for e in entries}, per_image
 
 

@@ -18,11 +18,11 @@ from bbselect.reports.headline import headline, headline_text
 from bbselect.scoring import registry
 from bbselect.scoring.registry import map_score_names
 
-SCORE_NAMES = map_score_names()
-# by tier, then by name: registration order follows import order, a CSV header must not
-BACKBONE_SCORES = tuple(sorted((s.name for t in registry.TIERS for s in registry.specs(t, per_map=False)),
-                               key=lambda n: (registry.TIERS.index(registry.get(n).tier), n)))
-CSV_HEADER = ["image", "backbone", "layer", "aggregation", *SCORE_NAMES, "degenerate", *BACKBONE_SCORES]
+
+
+def csv_header() -> list[str]:
+    """The CSV's columns, read from the registry when asked (a score registered later is a column too)."""
+    return ["image", "backbone", "layer", "aggregation", *map_score_names(), "degenerate", *registry.backbone_names()]
 
 
 # --------------------------------------------------------------------------
@@ -51,7 +51,8 @@ def csv_safe(cell):
 def csv_rows(summary: dict) -> tuple[list[str], list[list]]:
     """Header plus one row per (image, backbone, scored aggregation); missing scores are None."""
     layers = {b.get("label"): b.get("layer") for b in summary.get("backbones", [])}
-    whole = {b.get("label"): [_csv_value(registry.value(b, n)) for n in BACKBONE_SCORES]
+    shape, scores = map_score_names(), registry.backbone_names()
+    whole = {b.get("label"): [_csv_value(registry.value(b, n)) for n in scores]
              for b in summary.get("backbones", [])}
     order = list(layers)
     rows = []
@@ -61,9 +62,9 @@ def csv_rows(summary: dict) -> tuple[list[str], list[list]]:
             for agg, s in (per_bb.get(label) or {}).items():
                 s = s if isinstance(s, dict) else {}
                 rows.append([csv_safe(c) for c in (im.get("rel"), label, layers.get(label), agg,
-                             *[_csv_value(s.get(n)) for n in SCORE_NAMES], s.get("degenerate"),
-                             *whole.get(label, [None] * len(BACKBONE_SCORES)))])
-    return list(CSV_HEADER), rows
+                             *[_csv_value(s.get(n)) for n in shape], s.get("degenerate"),
+                             *whole.get(label, [None] * len(scores)))])
+    return csv_header(), rows
 
 
 def write_csv(path_or_file, summary: dict) -> None:
@@ -103,7 +104,7 @@ def ci_summary(summary: dict, run_dir: str, exit_code: int) -> dict:
             "labels": {"linear_probe": _get(b, "labels", "linear_probe", "mean"), "knn": _get(b, "labels", "knn", "mean"),
                        "logme": _get(b, "labels", "logme")} if b.get("labels") else None,
             "box_auroc": _get(b, "boxes", "auroc", "mean"),
-            "backbone_scores": {n: _csv_value(registry.value(b, n)) for n in BACKBONE_SCORES},
+            "backbone_scores": {n: _csv_value(registry.value(b, n)) for n in registry.backbone_names()},
             "separation": {k: b["separation"].get(k) for k in ("mean", "lo", "hi", "n")},
             "tied_with": b["tied_with"],
             "scores": {agg: {n: s["mean"] for n, s in per.items()} for agg, per in b["scores"].items()},

@@ -159,7 +159,7 @@ def score_boxes(m: np.ndarray, boxes) -> dict:
 # ---------------------------------------------------------------- registry entries (map, mask) -> float
 
 registry.register(ScoreSpec(
-    name="mass_ratio", title="box mass ratio", tier="boxes", range=(0.0, None), per_map=True,
+    name="mass_ratio", title="box mass ratio", tier="boxes", range=(0.0, None), per_map=True, needs=("boxes",),
     path=("boxes", "maps", "{map}", "mass_ratio"), fn=mass_ratio,
     doc=(
         "Box mass ratio: share of the activation (above its minimum) inside the "
@@ -168,7 +168,7 @@ registry.register(ScoreSpec(
     ),
 ))
 registry.register(ScoreSpec(
-    name="auroc", title="box AUROC (per map)", tier="boxes", range=(0.0, 1.0), per_map=True,
+    name="auroc", title="box AUROC (per map)", tier="boxes", range=(0.0, 1.0), per_map=True, needs=("boxes",),
     path=("boxes", "maps", "{map}", "auroc"), fn=auroc,
     doc=(
         "Box AUROC: probability that a cell inside a box is brighter than a cell "
@@ -176,7 +176,7 @@ registry.register(ScoreSpec(
     ),
 ))
 registry.register(ScoreSpec(
-    name="pointing", title="pointing game", tier="boxes", range=(0.0, 1.0), per_map=True,
+    name="pointing", title="pointing game", tier="boxes", range=(0.0, 1.0), per_map=True, needs=("boxes",),
     path=("boxes", "maps", "{map}", "pointing"), fn=pointing_game,
     doc=(
         "Pointing game: 1 if the map's brightest cell is inside a box, else 0 "

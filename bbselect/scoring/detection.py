@@ -77,20 +77,19 @@ def _interval(v: float, ci) -> dict:
     return {"mean": float(v), "lo": float(ci[0]), "hi": float(ci[1])}
 
 
-def attach(entries: list[dict], probe: dict) -> None:
-    """Put each backbone's probe results into its summary entry under ``detection``."""
-    for e in entries:
-        b = probe["backbones"].get(e["label"])
-        if b is None:
-            continue
-        prior = probe["priors"][b["prior"]]
-        e["detection"] = {
-            "map50": _interval(b["map50"], b["map50_ci"]), "map": _interval(b["map"], b["map_ci"]),
-            "gain50": _interval(b["gain50"], b["gain50_ci"]),
-            "prior_map50": _interval(prior["map50"], prior["map50_ci"]), "beats_prior": b["beats_prior"],
-            "resolvable": b["resolvable"], "n_boxes": b["n_boxes"], "map_hw": b["map_hw"],
-            "vs_best": b["vs_best"], "seconds": b["seconds"],
-        }
+def section(inputs) -> dict | None:
+    """The ``detection`` section of a backbone entry from the run's probe results (None: not probed)."""
+    b = ((inputs.probe or {}).get("backbones") or {}).get(inputs.label)
+    if b is None:
+        return None
+    prior = inputs.probe["priors"][b["prior"]]
+    return {
+        "map50": _interval(b["map50"], b["map50_ci"]), "map": _interval(b["map"], b["map_ci"]),
+        "gain50": _interval(b["gain50"], b["gain50_ci"]),
+        "prior_map50": _interval(prior["map50"], prior["map50_ci"]), "beats_prior": b["beats_prior"],
+        "resolvable": b["resolvable"], "n_boxes": b["n_boxes"], "map_hw": b["map_hw"],
+        "vs_best": b["vs_best"], "seconds": b["seconds"],
+    }
 
 
 def paired_ties(ordered: list[dict], probe: dict) -> None:
@@ -142,23 +141,28 @@ def _doc(what: str) -> str:
             f"interval over images.")
 
 
+_PROBE = {"needs": ("probe",), "compute": section}
+
 registry.register(ScoreSpec(
     name="det_map50", title="detection-probe mAP@0.5", tier="detection", range=(0.0, 1.0),
-    path=("detection", "map50"), fn=study.probe_study, doc=_doc("mAP at IoU 0.5"),
+    path=("detection", "map50"), fn=study.probe_study, doc=_doc("mAP at IoU 0.5"), **_PROBE,
+    ranks="box annotations were found and the detection probe ran: held-out mAP of a detection head trained on "
+          "each backbone's frozen features (frozen-backbone detection quality) is the most direct evidence "
+          "bbselect measures for a detector",
     method="Detection-probe mAP@0.5: " + _doc("mAP at IoU 0.5") + " Ties by a paired bootstrap over the "
            "same images, not by overlapping intervals.",
 ))
 registry.register(ScoreSpec(
     name="det_map", title="detection-probe mAP@[.5:.95]", tier="detection", range=(0.0, 1.0),
-    path=("detection", "map"), fn=study.probe_study, doc=_doc("mAP averaged over IoU 0.50:0.95"),
+    path=("detection", "map"), fn=study.probe_study, doc=_doc("mAP averaged over IoU 0.50:0.95"), **_PROBE,
 ))
 registry.register(ScoreSpec(
     name="det_gain50", title="detection-probe gain over the box prior", tier="detection", range=(-1.0, 1.0),
-    path=("detection", "gain50"), fn=study.probe_study,
+    path=("detection", "gain50"), fn=study.probe_study, **_PROBE,
     doc="mAP@0.5 of the probe on this backbone's features minus the same head on constant features (the box "
         "prior: where boxes usually are and how big), paired bootstrap interval over the same images.",
 ))
 
 
-__all__ = ["EVIDENCE", "FLOOR", "PROBE_FILE", "LIMITS", "at_floor", "floor_sentence", "probe_ranking", "attach",
+__all__ = ["EVIDENCE", "FLOOR", "PROBE_FILE", "LIMITS", "at_floor", "floor_sentence", "probe_ranking", "section",
            "paired_ties", "verdict"]

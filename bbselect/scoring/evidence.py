@@ -183,9 +183,10 @@ def ranked_by(entries: list[dict], study: dict | None = None) -> tuple[list[tupl
 
     Boxes rank only through a score the validation study supports (``validated.box_choice``)."""
     study = validated.load() if study is None else study
-    last = RANKED_BY[-1][0]  # the last resort always stays, marked unsupported when it is
-    order = [(n, w) for n, w in RANKED_BY if registry.get(n).tier != "boxes"
-             and (registry.get(n).tier != "label-free" or n == last or validated.label_free(n, study)["supported"])]
+    ranked = registry.ranking_order()
+    last = ranked[-1][0]  # the last resort always stays, marked unsupported when it is
+    order = [(n, w) for n, w in ranked
+             if registry.get(n).tier != "label-free" or n == last or validated.label_free(n, study)["supported"]]
     n_det = sum(1 for n, _ in order if registry.get(n).tier == "detection")
     if any(np.isfinite(registry.value(e, n)) for e in entries for n, _ in order[:n_det]):
         return order, None  # the detection probe ran: it ranks
@@ -267,42 +268,45 @@ def _summary_at(entry: dict, path: tuple[str, ...]) -> dict:
     return {"mean": v, "lo": math.nan, "hi": math.nan}
 
 
-# ---------------------------------------------------------------- registry entries and the ranking order
+def label_section(inputs) -> dict:
+    """The ``labels`` section of a backbone entry: ``label_scores`` of its labelled images."""
+    return label_scores(*inputs.labelled)
+
+
+def box_section(inputs) -> dict:
+    """The ``boxes`` section of a backbone entry: ``box_scores`` of its maps of images with boxes."""
+    return box_scores(inputs.box_maps, inputs.boxes, inputs.rel_of)
+
+
+# ---------------------------------------------------------------- registry entries
+# What ranks the backbones is the first score of ``registry.ranking_order()`` that exists for some
+# backbone (each spec's ``ranks`` says why it may); the order is the strength of the evidence.
+
+_LABELS = {"needs": ("labels",), "compute": label_section}
 
 registry.register(ScoreSpec(
     name="linear_probe", title="linear-probe accuracy", tier="labels", range=(0.0, 1.0),
-    path=("labels", "linear_probe"), fn=labels.probe_scores,
+    path=("labels", "linear_probe"), fn=labels.probe_scores, **_LABELS,
+    ranks="class labels were found (no boxes): how well a linear classifier on the pooled features separates "
+          "your classes is the best available evidence",
     doc="Out-of-fold accuracy of a logistic-regression probe on the pooled features (5-fold stratified CV).",
     method="Linear-probe accuracy: out-of-fold accuracy of a logistic regression on the "
            "pooled features, with a 95% Wilson interval.",
 ))
 registry.register(ScoreSpec(
     name="knn", title="kNN accuracy", tier="labels", range=(0.0, 1.0), path=("labels", "knn"), fn=labels.probe_scores,
+    **_LABELS,
     doc="Out-of-fold accuracy of a k-nearest-neighbour classifier on the standardised pooled features.",
 ))
 registry.register(ScoreSpec(
-    name="logme", title="LogME", tier="labels", path=("labels", "logme"), fn=logme,
+    name="logme", title="LogME", tier="labels", path=("labels", "logme"), fn=logme, **_LABELS,
     doc="LogME (You et al., ICML 2021): the maximised Bayesian evidence of a linear model from pooled features "
         "to the labels, per image; comparable between backbones on the same images and labels only.",
 ))
 registry.register(ScoreSpec(
     name="box_auroc", title="box AUROC", tier="boxes", range=(0.0, 1.0), path=("boxes", "auroc"), fn=box_scores,
+    needs=("boxes",), compute=box_section,  # ranks only through the study's choice (ranked_by): no ``ranks``
     doc="Per image, the AUROC of map values against the box mask (mean of the max and mean maps).",
     method="Box AUROC: per image, the AUROC of map values against the box mask (mean of the max and "
            "mean maps); its mean over annotated images with a 95% bootstrap interval.",
 ))
-
-# What ranks the backbones: the first score here that exists for some backbone (the last one always
-# does), with why it was chosen. The order is the strength of the evidence.
-RANKED_BY = (
-    ("det_map50", "box annotations were found and the detection probe ran: held-out mAP of a detection "
-                  "head trained on each backbone's frozen features (frozen-backbone detection quality) is the "
-                  "most direct evidence bbselect measures for a detector"),
-    ("box_auroc", "box annotations were found: how well each map picks out the annotated objects "
-                  "is the most direct evidence for a detector"),
-    ("linear_probe", "class labels were found (no boxes): how well a linear classifier on the pooled "
-                     "features separates your classes is the best available evidence"),
-    ("stability", "no labels or boxes were given; neighbourhood stability is the label-free score the "
-                  "validation study supports (see the how-sure note)"),
-    ("separation", "no labels or boxes were given, so only the label-free map scores are available"),
-)

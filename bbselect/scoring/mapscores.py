@@ -41,8 +41,8 @@ from functools import partial
 import numpy as np
 
 from bbselect.common import CONSTANT_RTOL
-from bbselect.scoring import registry
-from bbselect.scoring.registry import ScoreSpec
+from bbselect.scoring import registry, stats
+from bbselect.scoring.registry import SCORED_MAPS, ScoreSpec
 
 _MIN_PIXELS = 4
 SATURATED_SHARE = 0.5  # a map with at least this share of pixels tied at its maximum is "saturated"
@@ -232,11 +232,19 @@ def score_map(m: np.ndarray) -> MapScores:
 
 
 # --------------------------------------------------------------------------
+def map_section(inputs) -> dict:
+    """The ``scores`` section of a backbone entry: per scored map, each shape score's mean over the images
+    with a 95% bootstrap interval (``stats.summarize``; degenerate maps are NaN and left out)."""
+    values = list(inputs.map_scores.values())
+    return {k: {n: stats.summarize([getattr(v[k], n) for v in values]) for n in registry.map_score_names()}
+            for k in SCORED_MAPS}
+
+
 # the registry entries of the three shape scores
 # --------------------------------------------------------------------------
 
 registry.register(ScoreSpec(
-    name="otsu", title="Otsu separability", tier="map", range=(0.0, 1.0), per_map=True,
+    name="otsu", title="Otsu separability", tier="map", range=(0.0, 1.0), per_map=True, needs=("maps",), compute=map_section,
     path=("scores", "{map}", "otsu"), fn=otsu_separability,
     doc=(
         "Otsu separability: share of the map's variance explained by the best "
@@ -245,7 +253,7 @@ registry.register(ScoreSpec(
     ),
 ))
 registry.register(ScoreSpec(
-    name="top10_mass", title="top-10% mass", tier="map", range=(0.0, 1.0), per_map=True,
+    name="top10_mass", title="top-10% mass", tier="map", range=(0.0, 1.0), per_map=True, needs=("maps",), compute=map_section,
     path=("scores", "{map}", "top10_mass"), fn=partial(top_mass_share, frac=0.1),
     doc=(
         "Top-10% mass: how much of the map's activation (above its minimum) "
@@ -254,7 +262,7 @@ registry.register(ScoreSpec(
     ),
 ))
 registry.register(ScoreSpec(
-    name="concentration", title="concentration", tier="map", range=(0.0, 1.0), per_map=True,
+    name="concentration", title="concentration", tier="map", range=(0.0, 1.0), per_map=True, needs=("maps",), compute=map_section,
     path=("scores", "{map}", "concentration"), fn=concentration,
     doc=(
         "Concentration: 1 minus the normalised entropy of the activation "

@@ -202,8 +202,15 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
     return " ".join(p for p in parts if p)
 
 
+def separation_section(inputs) -> dict:
+    """The ``separation`` section: its mean over the images with a 95% bootstrap interval."""
+    return stats.summarize([separation(v) for v in inputs.map_scores.values()])
+
+
 registry.register(ScoreSpec(
     name="separation", title="separation", tier="label-free", range=(0.0, 1.0), path=("separation",), fn=separation,
+    needs=("maps",), compute=separation_section, last_resort=True,
+    ranks="no labels or boxes were given, so only the label-free map scores are available",
     doc="Separation: per image, the mean of the shape scores over the max and mean maps; how clearly a "
         "backbone's maps separate a region from the background. The validation study does not support it "
         "as a predictor of transfer.",

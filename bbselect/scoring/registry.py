@@ -17,6 +17,13 @@ Tiers say which kind of evidence a score is (the verdict uses the strongest the 
 A score's value for one backbone is found in the run summary's backbone entry by ``path`` (a dict
 with a ``mean`` at the end of the path counts as its mean). Per-map scores (``per_map=True``) live
 under ``scores.<map>.<name>`` and are gate metrics as ``<map>.<name>`` for every scored map.
+
+A spec also says how its value is made. ``compute`` builds the whole *section* of the backbone entry
+its path starts with (``path[0]``: several scores computed together, like the label scores, share one
+section and one compute) from a ``scoring.inputs.BackboneInputs``; ``needs`` names what it reads
+(``NEEDS``: which setting makes it available). ``scoring/summarize.py`` loops over ``sections()``: a
+section whose needs a run lacks is left out (or is what ``missing`` says). ``ranks`` is why the score may
+rank the backbones; ``ranking_order()`` is those scores, strongest tier first.
 """
 
 from __future__ import annotations
@@ -34,6 +41,17 @@ TIERS = ("detection", "boxes", "labels", "label-free", "health", "map")
 SCORED_MAPS = ("max", "mean")  # sum = C × mean: every scale-free map score is identical (see mapscores)
 PRIMARY = "primary"  # the gate metric that means "whatever the verdict ranked by"
 
+# What a score's compute may read (``ScoreSpec.needs``) -> the setting that makes it available ("" = every
+# run has it) and what it is. ``scoring.inputs.BackboneInputs.available`` says which a run has.
+NEEDS = {
+    "maps": ("", "every image's collapsed maps and their per-map shape scores"),
+    "pooled": ("", "the pooled features of every image (global average and max pool of the layer)"),
+    "views": ("stability", "pooled features of augmented views of each image (--stability)"),
+    "labels": ("labels", "class labels of the images (--labels: class sub-folders or a CSV)"),
+    "boxes": ("boxes", "box annotations of the images (--boxes: YOLO, VOC or COCO)"),
+    "probe": ("probe", "the probe run's results on the boxes (--probe: probe.json)"),
+}
+
 
 @dataclass(frozen=True)
 class ScoreSpec:
@@ -47,13 +65,21 @@ class ScoreSpec:
     per_map: bool = False  # computed on each collapsed map (max, mean)
     method: str = ""  # how the backbone-level value and its interval are made (ranking notes)
     axis: str = ""  # chart axis caption ("{map_scores}" = the shape scores); default "<title> (mean, 95% interval)"
-    fn: Callable | None = None  # the pure function that computes it, where there is one
+    fn: Callable | None = None  # the pure function of one image/map/feature set behind it, where there is one
+    needs: tuple[str, ...] = ()  # keys of NEEDS its compute reads
+    compute: Callable | None = None  # BackboneInputs -> the section ``path[0]`` of the entry (None: not computed)
+    missing: Callable | None = None  # BackboneInputs -> what the section holds when a need is absent (None: absent)
+    paired: bool = False  # compute returns (section, {image id: value}); backbones are compared on the same images
+    ranks: str = ""  # why this score may rank the backbones ("" = it never ranks)
+    last_resort: bool = False  # ranks after every other score of its tier; always available
 
     def __post_init__(self):
         if self.tier not in TIERS:
             raise ValueError(f"score {self.name!r}: tier {self.tier!r} is not one of {TIERS}")
         if not self.path:
             raise ValueError(f"score {self.name!r}: needs a path into the backbone summary")
+        if unknown := set(self.needs) - set(NEEDS):
+            raise ValueError(f"score {self.name!r}: needs {sorted(unknown)}, not among {sorted(NEEDS)}")
 
 
 _SCORES: dict[str, ScoreSpec] = {}
@@ -73,9 +99,13 @@ def _load_all() -> None:
 
 
 def register(spec: ScoreSpec) -> ScoreSpec:
-    """Add a score; a second spec with the same name is a programming error."""
+    """Add a score; a second spec with the same name is a programming error, and so is a second compute
+    for a section that already has one."""
     if spec.name in _SCORES and _SCORES[spec.name] != spec:
         raise ValueError(f"score {spec.name!r} is registered twice")
+    other = next((s for s in _SCORES.values() if s.compute and s.path[0] == spec.path[0] and s.name != spec.name), None)
+    if spec.compute and other and other.compute is not spec.compute:
+        raise ValueError(f"score {spec.name!r}: section {spec.path[0]!r} is already computed by {other.name!r}")
     _SCORES[spec.name] = spec
     return spec
 
@@ -90,6 +120,30 @@ def specs(tier: str | None = None, per_map: bool | None = None) -> list[ScoreSpe
 
 def names(tier: str | None = None, per_map: bool | None = None) -> tuple[str, ...]:
     return tuple(s.name for s in specs(tier, per_map))
+
+
+def sections() -> list[ScoreSpec]:
+    """One spec per computed section of a backbone entry (the first registered with a ``compute``), in
+    tier order: what ``scoring/summarize.py`` runs for every backbone."""
+    seen, out = set(), []
+    for s in specs():
+        if s.compute is not None and s.path[0] not in seen:
+            seen.add(s.path[0])
+            out.append(s)
+    return out
+
+
+def ranking_order() -> list[tuple[str, str]]:
+    """(name, why) of every score that may rank, strongest tier first and a tier's last resort after the
+    rest of it; the last entry always exists for every backbone."""
+    ranked = [s for s in specs(per_map=False) if s.ranks]
+    ranked.sort(key=lambda s: (TIERS.index(s.tier), s.last_resort))
+    return [(s.name, s.ranks) for s in ranked]
+
+
+def enabled_by(spec: ScoreSpec) -> tuple[str, ...]:
+    """The settings (config keys) a score needs to be computed at all: from its ``needs``."""
+    return tuple(NEEDS[n][0] for n in spec.needs if NEEDS[n][0])
 
 
 def get(name: str) -> ScoreSpec:
@@ -111,6 +165,14 @@ def axis_label(title: str) -> str:
     if spec and spec.axis:
         return spec.axis.format(map_scores=", ".join(map_score_names()))
     return f"{title} (mean, 95% interval)"
+
+
+def backbone_names() -> tuple[str, ...]:
+    """Every backbone-level score (not per map), by tier, then by name: the CSV's and JSON's score columns
+    (registration order follows import order; a CSV header must not)."""
+    _load_all()
+    return tuple(sorted((s.name for s in _SCORES.values() if not s.per_map),
+                        key=lambda n: (TIERS.index(_SCORES[n].tier), n)))
 
 
 def map_score_names() -> tuple[str, ...]:

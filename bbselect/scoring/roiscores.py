@@ -128,15 +128,19 @@ def add_intervals(entries: list[dict], name: str, level: float = 0.95) -> None:
         e["primary"].update(lo=float(lo), hi=float(hi), paired=paired)
 
 
-def attach(entries: list[dict], roi: dict | None) -> None:
-    """Put each backbone's scores (``probe.json``'s ``roi``: label -> dict) into its entry under ``roi``;
-    nulls read back from JSON become NaN."""
-    for e in entries:
-        s = (roi or {}).get(e["label"])
-        if s is None:
-            continue
-        e[KEY] = {k: (float(v) if isinstance(v, (int, float)) and k in NAMES else math.nan if k in NAMES else v)
-                  for k, v in s.items()}
+def from_probe(roi: dict | None, label: str) -> dict | None:
+    """One backbone's scores as the probe saved them (``probe.json``'s ``roi``: label -> dict), nulls read
+    back from JSON as NaN; None when it has none."""
+    s = (roi or {}).get(label)
+    if s is None:
+        return None
+    return {k: (float(v) if isinstance(v, (int, float)) and k in NAMES else math.nan if k in NAMES else v)
+            for k, v in s.items()}
+
+
+def section(inputs) -> dict | None:
+    """The ``roi`` section of a backbone entry: its cheap box scores from the run's probe results."""
+    return from_probe((inputs.probe or {}).get(KEY), inputs.label)
 
 
 def reason(entry: dict, name: str) -> str | None:
@@ -153,35 +157,37 @@ _ROI = ("ROI features by ROI-Align of each annotated box on the frozen feature m
 _OBJ = ("A logistic regression on each map cell's channels predicting 'inside a box', folds by image; "
         "AUROC of its out-of-fold probabilities over the cells (0.5 = chance).")
 
+_PROBE = {"needs": ("probe",), "compute": section}
+
 registry.register(ScoreSpec(
-    name="roi_logme", title="ROI-LogME", tier="boxes", path=(KEY, "roi_logme"), fn=roilogme.roi_logme,
+    name="roi_logme", title="ROI-LogME", tier="boxes", **_PROBE, path=(KEY, "roi_logme"), fn=roilogme.roi_logme,
     doc="ROI-LogME: LogME of object ROIs vs background ROIs (can a linear model tell 'object here'). " + _ROI,
 ))
 registry.register(ScoreSpec(
-    name="roi_logme_cls", title="ROI-LogME (classes)", tier="boxes", path=(KEY, "roi_logme_cls"),
+    name="roi_logme_cls", title="ROI-LogME (classes)", tier="boxes", **_PROBE, path=(KEY, "roi_logme_cls"),
     fn=roilogme.roi_logme_cls,
     doc="ROI-LogME over the classes plus background (n/a with fewer than two classes). " + _ROI,
 ))
 registry.register(ScoreSpec(
-    name="roi_logme_reg", title="ROI-LogME (box regression)", tier="boxes", path=(KEY, "roi_logme_reg"),
+    name="roi_logme_reg", title="ROI-LogME (box regression)", tier="boxes", **_PROBE, path=(KEY, "roi_logme_reg"),
     fn=roilogme.roi_logme_reg,
     doc="LogME of the object ROIs predicting their own box (centre, width, height; standardised). " + _ROI,
 ))
 registry.register(ScoreSpec(
-    name="tlogme", title="TLogME", tier="boxes", path=(KEY, "tlogme"), fn=roilogme.roi_scores,
+    name="tlogme", title="TLogME", tier="boxes", **_PROBE, path=(KEY, "tlogme"), fn=roilogme.roi_scores,
     doc="TLogME: mean of the classification term (per-class ROI-LogME, else object vs background) and the "
         "box-regression term. " + _ROI,
 ))
 registry.register(ScoreSpec(
     name="objectness", title="objectness-probe AUROC", tier="boxes", range=(0.0, 1.0),
-    path=(KEY, "objectness"), fn=objectness.objectness_probe, doc="Objectness probe: " + _OBJ,
+    **_PROBE, path=(KEY, "objectness"), fn=objectness.objectness_probe, doc="Objectness probe: " + _OBJ,
 ))
 registry.register(ScoreSpec(
     name="objectness_gain", title="objectness gain over the position prior", tier="boxes", range=(-1.0, 1.0),
-    path=(KEY, "objectness_gain"), fn=objectness.objectness_probe,
+    **_PROBE, path=(KEY, "objectness_gain"), fn=objectness.objectness_probe,
     doc="Objectness-probe AUROC minus the same probe on the cell's position alone (where boxes usually "
         "are); above 0 = the features add to position. " + _OBJ,
 ))
 
 
-__all__ = ["KEY", "LIMITS", "NAMES", "attach", "backbone_scores", "nan_reasons", "reason"]
+__all__ = ["KEY", "LIMITS", "NAMES", "from_probe", "backbone_scores", "nan_reasons", "reason", "section"]

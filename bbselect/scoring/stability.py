@@ -32,8 +32,6 @@ import math
 import numpy as np
 
 from bbselect.common import CONSTANT_RTOL
-from bbselect.scoring import registry
-from bbselect.scoring.registry import ScoreSpec
 
 DEFAULT_K = 10
 MIN_IMAGES_PER_K = 3  # fewer than 3 * k images: not defined
@@ -246,20 +244,3 @@ def neighbours_of(orig: np.ndarray, views: np.ndarray, queries, k: int = DEFAULT
         a, b = row
         out.append({"image": int(q), "orig": a, "view": b, "jaccard": len(set(a) & set(b)) / len(set(a) | set(b))})
     return out
-
-
-registry.register(ScoreSpec(
-    name="stability", title="neighbourhood stability", tier="label-free", range=(0.0, 1.0), path=("stability",),
-    fn=stability_per_image,
-    doc="Neighbourhood stability: per image, the Jaccard overlap of its k nearest neighbours among the "
-        "originals and its augmented view's k nearest neighbours among the views (pooled features, "
-        "standardised with the originals' statistics, cosine); 1 = every neighbourhood survives the "
-        "augmentation. Not defined below 3 × k images.",
-    method="Neighbourhood stability: its mean over images with a 95% bootstrap interval; ties from a paired "
-           "bootstrap of the per-image difference on the same images.",
-))
-registry.register(ScoreSpec(
-    name="augmentation_retrieval", title="augmentation retrieval", tier="label-free", range=(0.0, 1.0),
-    path=("stability", "retrieval"), fn=retrieval_per_image,
-    doc="Augmentation retrieval: share of augmented views whose nearest original (cosine) is their own image.",
-))

@@ -3,7 +3,8 @@
 The score itself (neighbour search, Jaccard overlap, retrieval) is ``scoring/stability.py``; this
 module turns its per-image values into what a run summary holds (mean with a 95% bootstrap
 interval, ``k``, ``m``, chance, the reason when undefined), compares backbones on the same images
-(``stats.paired_bootstrap``) and words the verdict's "how sure" sentence. Pure functions.
+(``stats.add_paired``) and words the verdict's "how sure" sentence. Pure functions. The two scores'
+registry entries live here, beside the section they are computed into.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import math
 
 import numpy as np
 
-from bbselect.scoring import stability, stats
+from bbselect.scoring import registry, stability, stats
+from bbselect.scoring.registry import ScoreSpec
 
 
 def backbone_summary(gap: np.ndarray, view_gap: np.ndarray, k: int = stability.DEFAULT_K) -> tuple[dict, np.ndarray]:
@@ -35,23 +37,6 @@ def undefined_entry(n: int, k: int = stability.DEFAULT_K) -> dict:
             "retrieval": stats.summarize(nan)}
 
 
-def add_paired(entries: list[dict], per_image: dict[str, dict[str, float]], n_boot: int = 2000) -> None:
-    """Give every backbone's stability entry a paired comparison with each other backbone on the images
-    both have (``stats.paired_bootstrap``): ``entry["stability"]["paired"][other] = {diff, lo, hi, n, tied}``."""
-    for e in entries:
-        mine = per_image.get(e["label"])
-        if mine is None or "stability" not in e:
-            continue
-        e["stability"]["paired"] = {}
-        for o in entries:
-            theirs = per_image.get(o["label"])
-            if o is e or theirs is None:
-                continue
-            ids = sorted(set(mine) & set(theirs))
-            res = stats.paired_bootstrap([mine[i] for i in ids], [theirs[i] for i in ids], n_boot=n_boot)
-            e["stability"]["paired"][o["label"]] = {k: res[k] for k in ("diff", "lo", "hi", "n", "tied")}
-
-
 # Known failure cases (issue 11's research check); the measured τ comes from validated.json.
 FAILURES = ("it ranks shallow layers (c3) too close to deeper ones on textures, and it underrates a random-init "
             "ResNet50 whose probe accuracy is fair")
@@ -66,3 +51,43 @@ def how_sure(tau: dict[str, float]) -> str:
             f"degraded networks; docs/validation.md). Known failure cases: {FAILURES}. Effective rank "
             f"and dead channels act only as a health gate (they can move a backbone down, never up); the map "
             f"scores describe the figures and do not rank. Labels or boxes give stronger evidence.")
+
+
+def _k(inputs) -> int:
+    return int(inputs.settings.get("stability_k") or stability.DEFAULT_K)
+
+
+def stability_section(inputs) -> tuple[dict, dict[str, float]]:
+    """The ``stability`` section of a backbone entry from its sampled images' views, and the per-image
+    values by image id (for the paired comparisons)."""
+    ids = list(inputs.views)
+    entry, values = backbone_summary(np.stack([inputs.views[i][0] for i in ids]),
+                                     np.stack([inputs.views[i][1] for i in ids]), _k(inputs))
+    return entry, dict(zip(ids, values.tolist()))
+
+
+def undefined_section(inputs) -> dict | None:
+    """No views: when the score is not defined for so few images, the section says so (else absent)."""
+    if (inputs.settings.get("stability") or {}).get("undefined"):
+        return undefined_entry(inputs.n, _k(inputs))
+    return None
+
+
+registry.register(ScoreSpec(
+    name="stability", title="neighbourhood stability", tier="label-free", range=(0.0, 1.0), path=("stability",),
+    fn=stability.stability_per_image, needs=("views",), compute=stability_section, missing=undefined_section,
+    paired=True, ranks="no labels or boxes were given; neighbourhood stability is the label-free score the "
+                       "validation study supports (see the how-sure note)",
+    doc="Neighbourhood stability: per image, the Jaccard overlap of its k nearest neighbours among the "
+        "originals and its augmented view's k nearest neighbours among the views (pooled features, "
+        "standardised with the originals' statistics, cosine); 1 = every neighbourhood survives the "
+        "augmentation. Not defined below 3 × k images.",
+    method="Neighbourhood stability: its mean over images with a 95% bootstrap interval; ties from a paired "
+           "bootstrap of the per-image difference on the same images.",
+))
+registry.register(ScoreSpec(
+    name="augmentation_retrieval", title="augmentation retrieval", tier="label-free", range=(0.0, 1.0),
+    path=("stability", "retrieval"), fn=stability.retrieval_per_image, needs=("views",), compute=stability_section,
+    missing=undefined_section, paired=True,
+    doc="Augmentation retrieval: share of augmented views whose nearest original (cosine) is their own image.",
+))

@@ -245,19 +245,44 @@ def value_sample(m: np.ndarray, k: int = 256, seed: int = 0) -> np.ndarray:
 # registry entries of the channel statistics (health checks: they can demote, never promote)
 # --------------------------------------------------------------------------
 
+def channel_section(inputs) -> dict:
+    """The ``channels_stats`` section of a backbone entry: ``channel_stats`` of its pooled features."""
+    return channel_stats(inputs.gap, inputs.gmp)
+
+
+def add_paired(entries: list[dict], key: str, per_image: dict[str, dict[str, float]], n_boot: int = 2000) -> None:
+    """Compare every backbone's score ``key`` with each other backbone's on the images both have
+    (``paired_bootstrap``): ``entry[key]["paired"][other] = {diff, lo, hi, n, tied}``. ``per_image``:
+    label -> image id -> value."""
+    for e in entries:
+        mine = per_image.get(e["label"])
+        if mine is None or key not in e:
+            continue
+        e[key]["paired"] = {}
+        for o in entries:
+            theirs = per_image.get(o["label"])
+            if o is e or theirs is None:
+                continue
+            ids = sorted(set(mine) & set(theirs))
+            res = paired_bootstrap([mine[i] for i in ids], [theirs[i] for i in ids], n_boot=n_boot)
+            e[key]["paired"][o["label"]] = {k: res[k] for k in ("diff", "lo", "hi", "n", "tied")}
+
+
+_CHANNELS = {"needs": ("pooled",), "compute": channel_section}
+
 registry.register(ScoreSpec(
-    name="effective_rank", title="effective rank", tier="health", range=(1.0, None),
+    name="effective_rank", title="effective rank", tier="health", range=(1.0, None), **_CHANNELS,
     path=("channels_stats", "effective_rank"),
     doc="Effective rank (Roy & Vetterli 2007) of the pooled features' covariance across images: how many "
         "independent directions the features really use. Mostly tells a dead or random network from a live one.",
 ))
 registry.register(ScoreSpec(
-    name="effective_rank_fraction", title="effective rank fraction", tier="health", range=(0.0, 1.0),
+    name="effective_rank_fraction", title="effective rank fraction", tier="health", range=(0.0, 1.0), **_CHANNELS,
     path=("channels_stats", "effective_rank_fraction"),
     doc="Effective rank divided by its maximum, min(images - 1, channels).",
 ))
 registry.register(ScoreSpec(
-    name="dead_fraction", title="dead channels", tier="health", higher_is_better=False, range=(0.0, 1.0),
+    name="dead_fraction", title="dead channels", tier="health", higher_is_better=False, range=(0.0, 1.0), **_CHANNELS,
     path=("channels_stats", "dead_fraction"),
     doc="Share of channels that never fire (global max pool at or below the dead threshold) on any image.",
 ))

@@ -16,91 +16,44 @@ from pathlib import Path
 
 import numpy as np
 
-from bbselect.errors import InputError
 from bbselect.models.extractor import MAP_KEYS
-from bbselect.scoring import (
-    crossfamily,
-    detection,
-    evidence,
-    mapscores,
-    ranking,
-    registry,
-    roiscores,
-    stability,
-    stability_sample,
-    stability_summary,
-    stats,
-)
+from bbselect.scoring import crossfamily, detection, evidence, ranking, registry, scoreinputs, stability_sample, stats
 from bbselect.scoring.registry import SCORED_MAPS
-from bbselect.store.mapfiles import load_maps
 
 SCHEMA_VERSION = 1
 
 
-def _read_maps(run_dir: Path, path: Path) -> dict:
-    """One image's maps; a missing or damaged file is an input error that says how to recompute it."""
-    try:
-        return load_maps(path)
-    except Exception as err:  # noqa: BLE001 - any failure to read is a damaged file
-        what = "is missing" if isinstance(err, FileNotFoundError) else f"is unreadable ({type(err).__name__}: {err})"
-        raise InputError(f"maps file {path} {what}; recompute it with `bbselect compare --resume {run_dir}`") from None
-
-
-def _backbone(run_dir: Path, meta: dict, images: list[dict], classes: dict | None, boxes, stab_k: int,
-              progress=None, stab_settings: dict | None = None):
-    maps_dir = run_dir / meta["maps_dir"]
-    per_image: dict[str, dict[str, mapscores.MapScores]] = {}
-    samples = {k: [] for k in MAP_KEYS}
-    gap, gmp, labelled, box_maps, views = [], [], [], {}, {}
-    stab_ids = {im["id"] for im in stability_sample.members(images, stab_settings)}  # all, or the sample
-    for im in images:
-        m = _read_maps(run_dir, maps_dir / f"{im['id']}.npz")
-        if progress is not None:
-            progress.advance()
-        per_image[im["id"]] = {k: mapscores.score_map(m[k]) for k in SCORED_MAPS}
-        if classes and im["rel"] in classes:
-            labelled.append((m["gap"], classes[im["rel"]]))
-        if boxes is not None and im["rel"] in boxes.boxes:
-            box_maps[im["id"]] = {k: m[k] for k in evidence.BOX_MAPS}
-        for k in MAP_KEYS:
-            samples[k].append(stats.value_sample(m[k]))
-        gap.append(m["gap"])
-        gmp.append(m["gmp"])
-        if im["id"] in stab_ids:
-            views[im["id"]] = (m["gap"], m.get("view_gap"))
-    if not per_image:
-        return None, per_image, None
-    values = list(per_image.values())
+def _backbone(run_dir: Path, meta: dict, images: list[dict], settings: dict, classes: dict | None, boxes,
+              probe: dict | None, progress=None) -> tuple[dict | None, scoreinputs.ScoreInputs, dict]:
+    """One backbone's summary entry: its facts, then every registered section whose needs the run meets
+    (``registry.sections()``), weakest tier first; and the per-image values of the paired sections."""
+    inputs = scoreinputs.gather(run_dir, meta, images, settings, classes, boxes, probe, progress)
+    if not inputs.n:
+        return None, inputs, {}
     entry = {
         key: meta[key] for key in ("label", "name", "options", "layer", "stage", "map_shape", "channels", "weights")
     }
     entry.update({key: meta.get(key) for key in ("stride", "layer_note", "preprocess", "top1")})
+    values = list(inputs.map_scores.values())
     entry.update(
         cost={"params": meta["params"], "gflops": meta["gflops"]},
         top1=meta.get("top1") or {"value": None, "source": "unknown: not recorded by this run"},
-        scores={
-            k: {n: stats.summarize([getattr(v[k], n) for v in values]) for n in mapscores.SCORE_NAMES}
-            for k in SCORED_MAPS
-        },
         degenerate={k: sum(1 for v in values if v[k].degenerate) for k in SCORED_MAPS},
-        separation=stats.summarize([ranking.separation(v) for v in values]),
-        channels_stats=stats.channel_stats(np.stack(gap), np.stack(gmp)),
-        limits={k: list(_limits(samples[k])) for k in MAP_KEYS},
+        limits={k: list(_limits(inputs.samples[k])) for k in MAP_KEYS},
     )
-    if labelled:
-        feats = np.stack([f for f, _ in labelled]).astype(np.float64)
-        entry["labels"] = evidence.label_scores(feats, [c for _, c in labelled])
-    if boxes is not None:
-        rel_of = {im["id"]: im["rel"] for im in images}
-        entry["boxes"] = evidence.box_scores(box_maps, boxes.boxes, rel_of)
-    stab = None
-    if views and all(v is not None for _g, v in views.values()):  # the run made augmented views (--stability)
-        entry["stability"], values = stability_summary.backbone_summary(
-            np.stack([g for g, _v in views.values()]), np.stack([v for _g, v in views.values()]), stab_k)
-        stab = dict(zip(views, values.tolist()))
-    elif (stab_settings or {}).get("undefined"):  # no views: the score is not defined for so few images; say so
-        entry["stability"] = stability_summary.undefined_entry(len(per_image), stab_k)
-    return entry, per_image, stab
+    per_image = {}
+    for spec in reversed(registry.sections()):
+        key = spec.path[0]
+        got = spec.compute(inputs) if set(spec.needs) <= inputs.available else (spec.missing or _absent)(inputs)
+        if spec.paired and isinstance(got, tuple):
+            got, per_image[key] = got
+        if got is not None:
+            entry[key] = got
+    return entry, inputs, per_image
+
+
+def _absent(_inputs) -> None:
+    return None
 
 
 def _limits(parts: list[np.ndarray]) -> tuple[float, float]:
@@ -120,23 +73,20 @@ def summarize_run(run_dir: Path, manifest: dict, progress=None) -> tuple[dict, d
     images_dir = Path(settings["images_dir"])
     classes, labels_how = evidence.find_labels(images_dir, [im["rel"] for im in images], settings.get("labels"))
     boxes = evidence.find_boxes(images_dir, images, settings.get("boxes"))
-    entries, per_image, stab = [], {}, {}
-    k = int(settings.get("stability_k") or stability.DEFAULT_K)
-    for meta in manifest["backbones"]:
-        entry, scored, stab[meta["label"]] = _backbone(run_dir, meta, images, classes, boxes, k, progress,
-                                                       settings.get("stability"))
-        if entry is not None:
-            entries.append(entry)
-            per_image[meta["label"]] = scored
-    stability_summary.add_paired(entries, {lb: v for lb, v in stab.items() if v is not None})
     probe = _probe(run_dir)
     untrained = (probe or {}).get("untrained")  # e.g. every image a copy of one: why there is no probe
-    if probe is not None:
-        roiscores.attach(entries, probe.get(roiscores.KEY))
-        if not probe.get("backbones"):  # --probe cheap: box scores only, no detection head
-            probe = None
-        else:
-            detection.attach(entries, probe)
+    entries, per_image, paired = [], {}, {}
+    for meta in manifest["backbones"]:
+        entry, inputs, values = _backbone(run_dir, meta, images, settings, classes, boxes, probe, progress)
+        if entry is not None:
+            entries.append(entry)
+            per_image[meta["label"]] = inputs.map_scores
+            for key, v in values.items():
+                paired.setdefault(key, {})[meta["label"]] = v
+    for key, values in paired.items():  # e.g. stability: every two backbones compared on the same images
+        stats.add_paired(entries, key, values)
+    if probe is not None and not probe.get("backbones"):  # --probe cheap: box scores only, no detection head
+        probe = None
     used = evidence.choose_primary(entries)
     sampled = _stability_sample(settings.get("stability"), entries)
     if sampled and used.get("score") == "stability":

@@ -305,14 +305,14 @@ def test_csv_rows_shape_and_values():
     header, rows = machine.csv_rows(make_summary())
     assert header[:8] == ["image", "backbone", "layer", "aggregation", "otsu", "top10_mass", "concentration",
                           "degenerate"]
-    assert header[8:] == list(machine.BACKBONE_SCORES)  # every backbone-level score, each tier
+    assert header[8:] == list(registry.backbone_names())  # every backbone-level score, each tier
     assert {"stability", "linear_probe", "objectness", "det_map50", "separation", "dead_fraction"} <= \
-        set(machine.BACKBONE_SCORES)
+        set(registry.backbone_names())
     assert len(rows) == 3 * 2 * 2  # images × backbones × scored aggregations
     first = rows[0]
     assert first[:8] == ["cat.png", "vgg16", "block5_pool", "max", 0.6, 0.3, 0.1, None]
-    col = {n: 8 + i for i, n in enumerate(machine.BACKBONE_SCORES)}
-    boxes = [n for n in machine.BACKBONE_SCORES if registry.get(n).tier in ("detection", "boxes", "labels")]
+    col = {n: 8 + i for i, n in enumerate(registry.backbone_names())}
+    boxes = [n for n in registry.backbone_names() if registry.get(n).tier in ("detection", "boxes", "labels")]
     assert all(r[col[n]] is None for r in rows for n in boxes)  # not computed here: empty, never 0
     summary = make_summary()
     for r in rows:  # the label-free ones this run has: the backbone's own value on each of its rows
@@ -329,7 +329,7 @@ def test_csv_round_trips_names_with_comma_quote_and_newline(tmp_path):
     back = list(csv.reader(io.StringIO(buf.getvalue(), newline="")))
     assert back[0][0] == "image"
     assert [r[0] for r in back[1::4]] == list(AWKWARD)
-    assert len(back) == 1 + 12 and all(len(r) == len(machine.CSV_HEADER) for r in back)
+    assert len(back) == 1 + 12 and all(len(r) == len(machine.csv_header()) for r in back)
     assert back[1][4:8] == ["0.6", "0.3", "0.1", ""]  # NaN/None -> empty cell
 
     path = tmp_path / "scores.csv"

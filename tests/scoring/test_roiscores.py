@@ -66,15 +66,14 @@ def test_too_few_images_is_nan_with_a_reason():
     assert math.isnan(empty["roi_logme"]) and "no annotated object" in empty["reasons"]["roi_logme"]
 
 
-def test_attach_reads_json_nulls_as_nan_and_the_registry_finds_values():
+def test_the_section_reads_json_nulls_as_nan_and_the_registry_finds_values():
     feats, valid, boxes = square_maps()
     s = roiscores.backbone_scores(feats, valid, boxes, SIZE)
     from bbselect.store.rundir import json_ready
 
     back = json.loads(json.dumps(json_ready({"bb": s})))
-    entries = [{"label": "bb"}, {"label": "other"}]
-    roiscores.attach(entries, back)
-    assert "roi" not in entries[1]
+    assert roiscores.from_probe(back, "other") is None
+    entries = [{"label": "bb", "roi": roiscores.from_probe(back, "bb")}]
     assert registry.value(entries[0], "roi_logme") == s["roi_logme"]
     assert registry.value(entries[0], "objectness_gain") == s["objectness_gain"]
     assert math.isnan(registry.value(entries[0], "roi_logme_cls"))

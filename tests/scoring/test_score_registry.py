@@ -1,11 +1,16 @@
 """The score registry is the one list of scores: everything that names scores reads it."""
 
+import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bbselect.config.schema import CompareConfig
 from bbselect.errors import UsageError
+from bbselect.runs.pipeline import compare
 from bbselect.reports import content, machine
 from bbselect.scoring import gates, mapscores, registry
 from bbselect.scoring.registry import ScoreSpec
@@ -28,7 +33,7 @@ def test_csv_header_reports_and_gates_read_the_registry():
              "roi_logme_cls", "roi_logme_reg", "tlogme",  # every backbone-level score: tier, then name
              "knn", "linear_probe", "logme", "augmentation_retrieval", "separation", "stability",
              "dead_fraction", "effective_rank", "effective_rank_fraction")
-    assert machine.CSV_HEADER == ["image", "backbone", "layer", "aggregation", *shape, "degenerate", *whole]
+    assert machine.csv_header() == ["image", "backbone", "layer", "aggregation", *shape, "degenerate", *whole]
     assert content.SCORE_NAMES == shape == mapscores.SCORE_NAMES
     metrics = registry.gate_metrics()
     for s in registry.specs(per_map=False):
@@ -115,3 +120,67 @@ def test_ranking_honours_the_primary_scores_direction():
     up = [b["label"] for b in ranking.rank([b("a", 0.2, True), b("b", 0.9, True)])]
     down = [b["label"] for b in ranking.rank([b("a", 0.2, False), b("b", 0.9, False)])]
     assert up == ["b", "a"] and down == ["a", "b"]
+
+
+# ---------------------------------------------------------------- adding a backbone-level score: the docs' example
+
+def _docs_example() -> str:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- add-a-score:begin -->\n```python\n(.*?)```\n<!-- add-a-score:end -->", page, re.S)
+    assert m, "docs/architecture.md lost its worked example"
+    return m.group(1)
+
+
+def test_the_worked_example_in_the_docs_reaches_every_output(monkeypatch, tmp_path, image_folder):
+    """The module shown in docs/architecture.md, run as it is, computes its section in a real run
+    (checked against norms computed here from the maps files) and reaches the CSV, --format json,
+    the gates with their direction and the registry's listing of what it needs; no other edit."""
+    monkeypatch.setattr(registry, "_SCORES", dict(registry._SCORES))
+    exec(compile(_docs_example(), "feature_norm.py", "exec"), {"__name__": "feature_norm"})
+    spec = registry.get("feature_norm")
+    assert spec in registry.sections() and registry.enabled_by(spec) == ()
+    cfg = CompareConfig(images=str(image_folder), backbones=["mobilenet:alpha=0.25,layer=c3"], weights="none",
+                        input_size=32, output=str(tmp_path / "out"), figures="none", stability="off")
+    run = compare(cfg, quiet=True)
+    summary = json.loads((run.run_dir / "scores.json").read_text())
+    (entry,) = summary["backbones"]
+    gaps = [np.load(p)["gap"] for p in sorted((run.run_dir / "maps").glob("*/*.npz"))]
+    want = np.mean([np.sqrt(np.sum(np.square(g.astype(np.float64)))) for g in gaps])
+    assert len(gaps) == 3 and entry["feature_norm"]["mean"] == pytest.approx(want, rel=1e-5)
+    header, rows = machine.csv_rows(summary)
+    col = header.index("feature_norm")
+    assert all(r[col] == pytest.approx(want, rel=1e-5) for r in rows)
+    ci = machine.ci_summary(summary, str(run.run_dir), 0)
+    assert ci["ranking"][0]["backbone_scores"]["feature_norm"] == pytest.approx(want, rel=1e-5)
+    assert "feature_norm" in registry.gate_metrics()
+    (above,) = gates.evaluate([entry], gates.parse_fail_under([f"feature_norm={want * 0.9}"]), None)
+    (below,) = gates.evaluate([entry], gates.parse_fail_under([f"feature_norm={want * 1.1}"]), None)
+    assert above["passed"] and not below["passed"]
+
+
+def test_a_section_whose_needs_are_missing_is_not_computed(monkeypatch, tmp_path, image_folder):
+    """A score that needs labels is left out of a run without labels, and its compute is never called."""
+    monkeypatch.setattr(registry, "_SCORES", dict(registry._SCORES))
+    called = []
+    registry.register(ScoreSpec(name="needs_labels", title="x", tier="labels", path=("needs_labels",),
+                                needs=("labels",), compute=lambda inputs: called.append(1) or {"mean": 1.0},
+                                doc="x"))
+    assert registry.enabled_by(registry.get("needs_labels")) == ("labels",)
+    cfg = CompareConfig(images=str(image_folder), backbones=["mobilenet:alpha=0.25,layer=c3"], weights="none",
+                        input_size=32, output=str(tmp_path / "out"), figures="none", stability="off")
+    summary = json.loads((compare(cfg, quiet=True).run_dir / "scores.json").read_text())
+    assert called == [] and "needs_labels" not in summary["backbones"][0]
+
+
+def test_needs_name_settings_that_exist_and_every_section_has_one_compute():
+    from dataclasses import fields
+
+    from bbselect.config.schema import CompareConfig as Cfg
+
+    keys = {f.name for f in fields(Cfg)}
+    assert all(setting in keys for setting, _ in registry.NEEDS.values() if setting)
+    for spec in registry.specs():
+        owner = next(s for s in registry.sections() if s.path[0] == spec.path[0]) if spec.compute else None
+        assert owner is None or owner.compute is spec.compute, spec.name
+    with pytest.raises(ValueError, match="needs"):
+        ScoreSpec(name="z", title="z", tier="health", path=("z",), needs=("telepathy",), doc="z")
