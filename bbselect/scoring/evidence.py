@@ -278,9 +278,7 @@ def box_section(inputs) -> dict:
     return box_scores(inputs.box_maps, inputs.boxes, inputs.rel_of)
 
 
-# ---------------------------------------------------------------- registry entries
-# What ranks the backbones is the first score of ``registry.ranking_order()`` that exists for some
-# backbone (each spec's ``ranks`` says why it may); the order is the strength of the evidence.
+# ---------------------------------------------------------------- registry entries (``ranks``: why it may rank)
 
 _LABELS = {"needs": ("labels",), "compute": label_section}
 
