@@ -22,10 +22,16 @@ def md_escape(x) -> str:
     return "".join(_MD_SPECIAL.get(ch, ch) for ch in text)
 
 
+def md_number(text: str) -> str:
+    """A formatted number (``0.400 [0.350, 0.450]``) made inert but readable: as ``md_escape``, except
+    that its square brackets stay (GFM makes a link only of ``[..](..)`` or a defined reference)."""
+    return md_escape(text).replace("\\[", "[").replace("\\]", "]")
+
+
 def cell_md(c) -> str:
     """One model cell as Markdown: its text (a link when it has one), its second line in brackets, a
     RANDOM WEIGHTS flag in bold, warning marks after ⚠."""
-    text = md_escape(c.text)
+    text = md_escape(c.text) if c.kind in ("text", "label") else md_number(c.text)
     if c.href:
         text = f"[{text}]({c.href})"
     if c.flag:
@@ -52,7 +58,7 @@ def render_markdown(summary: dict) -> str:
     out = [f"# bbselect report: {md_escape(v['name'])}", ""]
     if v["banner"]:
         out += [f"> **⚠ {md_escape(v['banner'])}**", ""]
-    out += [f"**{md_escape(''.join(text for _, text in v['headline']))}**", ""]
+    out += ["**" + "".join(md_number(t) if role == "interval" else md_escape(t) for role, t in v["headline"]) + "**", ""]
     for f in v["first_figures"]:
         out += _figure(f)
     out += [f"- **{md_escape(c[0].text)}:** {md_escape(c[1].text)}" for c in v["run_facts"].rows] + [""]
