@@ -23,7 +23,7 @@ def list_backbones(pattern: str = "*") -> None:
     from rich.table import Table
 
     from bbselect.models import catalog
-    from bbselect.reports.headline import fmt_gflops, fmt_params
+    from bbselect.reports.formats import fmt_gflops, fmt_params
 
     names = [n for n in registry.REGISTRY if fnmatch.fnmatch(n, pattern.lower())]
     if not names:

@@ -1,19 +1,21 @@
-"""What the HTML and Markdown reports show, as plain strings: numbers, intervals, run facts, notes.
+"""What the reports say besides the headline, ranking and per-image tables: run facts, notes, and the
+label- and box-aware tables as model tables (``formats.Table`` of ``formats.Cell``).
 
-Pure functions of the run summary (the dict that is also saved as scores.json), shared by
-``report_html`` and ``report_markdown``. Nothing here is escaped for HTML or Markdown (``url_of`` only
+Part of the presentation model (``view`` assembles it). Pure functions of the run summary (the dict
+that is also saved as scores.json). Nothing here is escaped for HTML or Markdown (``url_of`` only
 percent-quotes a path): every user-derived string (file names, labels, layer names, reasons,
-verdict, warnings) is escaped by the renderer for its target format. Missing numbers (NaN, null)
-read "n/a". Accepts the summary as built in memory (NaN floats) and as read back from scores.json
-(nulls).
+verdict, warnings) is escaped by the renderer for its target format. Every number is a cell made by
+its kind's one formatter (``formats``); missing numbers (NaN, null) read "n/a". Accepts the summary as
+built in memory (NaN floats) and as read back from scores.json (nulls).
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from bbselect.common import finite, fmt_interval, fmt_num
+from bbselect.common import finite
 from bbselect.models import device
+from bbselect.reports.formats import Cell, Table, cell
 from bbselect.scoring import registry, roiscores
 from bbselect.scoring.ranking import separation
 
@@ -23,23 +25,6 @@ RANDOM_BANNER = "RANDOM WEIGHTS — scores say nothing about pretrained features
 
 
 
-def n_text(s: dict | None) -> str:
-    s = s or {}
-    miss = s.get("n_missing") or 0
-    return f"{s.get('n', 'n/a')}" + (f" ({miss} missing)" if miss else "")
-
-
-def fmt_millions(p) -> str:
-    if not finite(p):
-        return "n/a"
-    m = p / 1e6
-    return f"{m:.1f}" if m >= 10 else f"{m:.2f}"
-
-
-def fmt_percent(f) -> str:
-    return f"{100 * f:.0f}%" if finite(f) else "n/a"
-
-
 def channel_stats_of(b: dict) -> dict:
     """Channel statistics: ``channels_stats`` (pipeline) or a dict under ``channels`` (older schema)."""
     stats = b.get("channels_stats")
@@ -47,18 +32,6 @@ def channel_stats_of(b: dict) -> dict:
         return stats
     ch = b.get("channels")
     return ch if isinstance(ch, dict) else {}
-
-
-def erank_text(b: dict) -> str:
-    st = channel_stats_of(b)
-    if not finite(st.get("effective_rank")):
-        return "n/a"
-    frac = st.get("effective_rank_fraction")
-    return f"{st['effective_rank']:.1f}" + (f" ({100 * frac:.0f}%)" if finite(frac) else "")
-
-
-def where_text(b: dict) -> str:
-    return f"{b.get('layer', '?')} ({stage_text(b)})" if b.get("stage") else str(b.get("layer", "?"))
 
 
 def stage_text(b: dict) -> str:
@@ -80,11 +53,6 @@ def map_size_text(b: dict) -> str:
     ch = b.get("channels")
     ch = ch if isinstance(ch, int) else channel_stats_of(b).get("n_channels")
     return f"{size}×{ch}" if isinstance(ch, int) else size
-
-
-def ties_text(b: dict) -> str:
-    tied = b.get("tied_with") or []
-    return "tied with " + ", ".join(tied) if tied else ""
 
 
 def aggregations(summary: dict) -> list[str]:
@@ -177,46 +145,41 @@ def evidence_line(summary: dict) -> str:
     return " ".join(parts)
 
 
-def evidence_sections(summary: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
-    """(title, header, rows of plain strings, note) for the label- and box-aware tables."""
+def evidence_sections(summary: dict) -> list[Table]:
+    """The label- and box-aware tables (detection probe, cheap box scores, labels, boxes), as cells."""
     backbones = summary.get("backbones", [])
-    out = []
-    det = detection_section(summary)
-    if det:
-        out.append(det)
-    roi = roi_section(summary)
-    if roi:
-        out.append(roi)
+    out = [t for t in (detection_section(summary), roi_section(summary)) if t]
     labelled = [b for b in backbones if b.get("labels")]
     if labelled:
-        rows = [[b.get("label", "?"), fmt_interval(b["labels"].get("linear_probe")), fmt_interval(b["labels"].get("knn")),
-                 fmt_num(b["labels"].get("logme"), 3), str(b["labels"].get("n", "")),
-                 str(b["labels"].get("n_classes", "")), fmt_num(b["labels"].get("chance"))] for b in labelled]
-        out.append(("Label-aware scores",
-                    ["backbone", "linear probe [95% CI]", "kNN [95% CI]", "LogME", "images", "classes", "chance"],
-                    rows, "Accuracy of a logistic-regression probe and of k-nearest neighbours on the pooled "
-                          "features (5-fold stratified cross-validation; 95% Wilson interval). LogME: log "
-                          "evidence per image of a Bayesian linear model (higher = better; compare within a "
-                          "dataset only). Chance = share of the largest class."))
+        rows = [[cell("label", b.get("label", "?")), cell("interval", b["labels"].get("linear_probe")),
+                 cell("interval", b["labels"].get("knn")), cell("logme", b["labels"].get("logme")),
+                 cell("count", b["labels"].get("n")), cell("count", b["labels"].get("n_classes")),
+                 cell("number", b["labels"].get("chance"))] for b in labelled]
+        out.append(Table("labels", "Label-aware scores",
+                         ["backbone", "linear probe [95% CI]", "kNN [95% CI]", "LogME", "images", "classes", "chance"],
+                         rows, "Accuracy of a logistic-regression probe and of k-nearest neighbours on the pooled "
+                               "features (5-fold stratified cross-validation; 95% Wilson interval). LogME: log "
+                               "evidence per image of a Bayesian linear model (higher = better; compare within a "
+                               "dataset only). Chance = share of the largest class."))
     boxed = [b for b in backbones if b.get("boxes")]
     if boxed:
-        rows = []
-        for b in boxed:
-            for agg, per in (b["boxes"].get("maps") or {}).items():
-                rows.append([b.get("label", "?"), agg, fmt_interval(per.get("auroc")), fmt_interval(per.get("mass_ratio")),
-                             fmt_interval(per.get("pointing")), n_text(per.get("auroc"))])
-        out.append(("Box-aware scores", ["backbone", "map", "AUROC [95% CI]", "mass in boxes / area [95% CI]",
-                                         "pointing game [95% CI]", "images"],
-                    rows, "AUROC: chance 0.5. Mass ratio: activation share inside the boxes over their area "
-                          "share, chance 1. Pointing game: share of images whose map peak lies in a box."))
+        rows = [[cell("label", b.get("label", "?")), cell("text", agg), cell("interval", per.get("auroc")),
+                 cell("interval", per.get("mass_ratio")), cell("interval", per.get("pointing")),
+                 cell("count", per.get("auroc") or {})]
+                for b in boxed for agg, per in (b["boxes"].get("maps") or {}).items()]
+        out.append(Table("boxes", "Box-aware scores", ["backbone", "map", "AUROC [95% CI]",
+                                                       "mass in boxes / area [95% CI]", "pointing game [95% CI]",
+                                                       "images"],
+                         rows, "AUROC: chance 0.5. Mass ratio: activation share inside the boxes over their area "
+                               "share, chance 1. Pointing game: share of images whose map peak lies in a box."))
     return out
 
 
-def _pm(x) -> str:
-    return f"{x:+.3f}"
+def _with_ci(x, ci) -> dict:
+    return {"mean": x, "lo": ci[0], "hi": ci[1]}
 
 
-def detection_section(summary: dict) -> tuple[str, list[str], list[list[str]], str] | None:
+def detection_section(summary: dict) -> Table | None:
     """The detection probe's table: each backbone, then each box prior; None when it did not run."""
     probe = summary.get("detection")
     if not probe:
@@ -224,17 +187,16 @@ def detection_section(summary: dict) -> tuple[str, list[str], list[list[str]], s
     rows = []
     for label, b in probe["backbones"].items():
         vs = b["vs_best"]
-        versus = "best" if label == vs["best"] else (
-            f"{_pm(-vs['diff'])} [{-vs['ci'][1]:.3f}, {-vs['ci'][0]:.3f}]" + (" tied" if vs["tied"] else ""))
-        rows.append([label, "×".join(str(v) for v in b["map_hw"]),
-                     f"{b['map50']:.3f} [{b['map50_ci'][0]:.3f}, {b['map50_ci'][1]:.3f}]",
-                     f"{b['map']:.3f} [{b['map_ci'][0]:.3f}, {b['map_ci'][1]:.3f}]",
-                     f"{_pm(b['gain50'])} [{b['gain50_ci'][0]:.3f}, {b['gain50_ci'][1]:.3f}]", versus,
-                     f"{b['resolvable']} of {b['n_boxes']}", f"{b['seconds']:.0f}"])
+        versus = cell("text", text="best") if label == vs["best"] else cell(
+            "signed_interval", _with_ci(-vs["diff"], (-vs["ci"][1], -vs["ci"][0])), sub="tied" if vs["tied"] else "")
+        rows.append([cell("label", label), cell("text", "×".join(str(v) for v in b["map_hw"])),
+                     cell("interval", _with_ci(b["map50"], b["map50_ci"])), cell("interval", _with_ci(b["map"], b["map_ci"])),
+                     cell("signed_interval", _with_ci(b["gain50"], b["gain50_ci"])), versus,
+                     cell("text", f"{b['resolvable']} of {b['n_boxes']}"), cell("seconds", b["seconds"])])
     for hw, p in probe["priors"].items():
-        rows.append([f"box prior ({hw})", hw.replace("x", "×"),
-                     f"{p['map50']:.3f} [{p['map50_ci'][0]:.3f}, {p['map50_ci'][1]:.3f}]",
-                     f"{p['map']:.3f} [{p['map_ci'][0]:.3f}, {p['map_ci'][1]:.3f}]", "", "", "", f"{p['seconds']:.0f}"])
+        rows.append([cell("label", f"box prior ({hw})"), cell("text", hw.replace("x", "×")),
+                     cell("interval", _with_ci(p["map50"], p["map50_ci"])), cell("interval", _with_ci(p["map"], p["map_ci"])),
+                     cell("text"), cell("text"), cell("text"), cell("seconds", p["seconds"])])
     sample = (f"a stratified sample of {probe['n_images']} of {probe['candidates']} annotated images "
               f"(--probe-max-images {probe['max_images']})" if probe.get("sampled")
               else f"all {probe['n_images']} annotated images")
@@ -245,33 +207,38 @@ def detection_section(summary: dict) -> tuple[str, list[str], list[list[str]], s
             f"{probe['paired']} (tied = the interval holds 0). Box prior: the same head on constant features "
             f"(it can learn only where boxes usually are and how big); beating it is necessary, not "
             f"sufficient. Boxes resolvable: boxes at least one feature stride wide and high at the input size.")
-    return ("Detection probe (ground truth for a detector)",
-            ["backbone", "map", "mAP@0.5 [95% CI]", "mAP@[.5:.95] [95% CI]", "gain over prior [paired CI]",
-             "vs best [paired CI]", "boxes resolvable", "probe s"], rows, note)
+    return Table("detection", "Detection probe (ground truth for a detector)",
+                 ["backbone", "map", "mAP@0.5 [95% CI]", "mAP@[.5:.95] [95% CI]", "gain over prior [paired CI]",
+                  "vs best [paired CI]", "boxes resolvable", "probe s"], rows, note)
 
 
 ROI_COLUMNS = ("roi_logme", "roi_logme_cls", "roi_logme_reg", "tlogme", "objectness", "objectness_prior",
                "objectness_gain")
+ROI_KINDS = {"objectness": "number", "objectness_prior": "number", "objectness_gain": "signed"}
 
 
 def roi_cell(b: dict, name: str) -> str:
-    """A cheap box score to 3 decimals; "n/a (why)" when it could not be computed, never 0."""
+    """A cheap box score's text; "n/a (why)" when it could not be computed, never 0."""
+    return _roi_cell(b, name).text
+
+
+def _roi_cell(b: dict, name: str) -> Cell:
     v = (b.get(roiscores.KEY) or {}).get(name)
-    if finite(v):
-        return f"{v:+.3f}" if name == "objectness_gain" else f"{v:.3f}"
-    why = roiscores.reason(b, name)
-    return f"n/a ({why})" if why else "n/a"
+    kind = ROI_KINDS.get(name, "logme")
+    why = None if finite(v) else roiscores.reason(b, name)
+    return cell(kind, v, text=f"n/a ({why})" if why else None)
 
 
-def roi_section(summary: dict) -> tuple[str, list[str], list[list[str]], str] | None:
+def roi_section(summary: dict) -> Table | None:
     """The cheap box-aware scores (ROI-LogME, TLogME, objectness) per backbone; None when not computed."""
     boxed = [b for b in summary.get("backbones", []) if b.get(roiscores.KEY)]
     if not boxed:
         return None
     titles = {"objectness_prior": "position-prior AUROC"}
     header = ["backbone", *[titles.get(n) or registry.get(n).title for n in ROI_COLUMNS], "objects / background ROIs"]
-    rows = [[b.get("label", "?"), *[roi_cell(b, n) for n in ROI_COLUMNS],
-             f"{b[roiscores.KEY].get('n_objects')} / {b[roiscores.KEY].get('n_background')}"] for b in boxed]
+    rows = [[cell("label", b.get("label", "?")), *[_roi_cell(b, n) for n in ROI_COLUMNS],
+             cell("text", f"{b[roiscores.KEY].get('n_objects')} / {b[roiscores.KEY].get('n_background')}")]
+            for b in boxed]
     note = ("Computed without training on the detection probe's images and feature tensors. ROI-LogME: LogME "
             "(You et al. 2021) of ROI-Align features of the boxes against same-size background regions; "
             "per class and for the box coordinates; TLogME = mean of the class and box terms, after TLogME "
@@ -281,7 +248,7 @@ def roi_section(summary: dict) -> tuple[str, list[str], list[list[str]], str] | 
             "probe on the cell's position alone, the gain is the difference. These describe the backbones; "
             + ("the ranking uses the detection probe." if summary.get("detection") else
                "they rank only where the validation study supports them."))
-    return "Cheap box-aware scores (no training)", header, rows, note
+    return Table("roi", "Cheap box-aware scores (no training)", header, rows, note)
 
 
 DETECTIONS_CAPTION = ("Detection probe on held-out images: ground truth (green) and each backbone's and the box "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 
 from bbselect.common import finite, fmt_interval
+from bbselect.reports.formats import fmt_gflops
 from bbselect.scoring import crossfamily
 
 ELLIPSIS = "…"
@@ -46,34 +47,6 @@ def metric_of(summary: dict) -> str:
         if evidence_of(b).get("metric"):
             return str(evidence_of(b)["metric"])
     return str((summary.get("evidence") or {}).get("metric") or "separation")
-
-
-def fmt_gflops(g) -> str:
-    if not finite(g):
-        return "n/a"
-    return f"{g:.3g}" if g < 100 else f"{g:.0f}"
-
-
-def fmt_params(p) -> str:
-    """Parameters in readable units: 10864 -> 10.9 k, 23587712 -> 23.6 M."""
-    if not finite(p):
-        return "n/a"
-    p = float(p)
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if p >= div:
-            return f"{p / div:.3g} {unit}"
-    return f"{p:.0f}"
-
-
-def fmt_ms(cost: dict) -> str:
-    """Measured ms/image: the median, with the spread over timed forward passes when known."""
-    ms = cost.get("ms_per_image")
-    if not finite(ms):
-        return "n/a"
-    lo, hi = cost.get("ms_lo"), cost.get("ms_hi")
-    if finite(lo) and finite(hi) and hi > lo:
-        return f"{ms:.1f} ({lo:.1f}–{hi:.1f})"
-    return f"{ms:.1f}"
 
 
 def chance_of(b: dict) -> float | None:
@@ -146,28 +119,44 @@ def headline(summary: dict) -> dict:
     return out
 
 
-def headline_text(h: dict) -> str:
-    """The headline as one plain line (the HTML page marks up the same parts)."""
+NO_RECOMMENDATION = ("No recommendation: no backbone could be scored on these images "
+                     "(every map was degenerate); try another --layer.")
+
+
+def headline_parts(h: dict) -> list[tuple[str, str]]:
+    """The headline sentence as (role, text) parts, in order: joined they are ``headline_text``; the
+    HTML page marks up the same parts by role (``best``/``cheapest``: the backbone named first / the
+    cheapest one, ``label``: another backbone, ``interval``, ``muted``, ``alert``, ``prior``, ``text``)."""
+    out = [("alert", "RANDOM WEIGHTS"), ("text", " — ")] if h.get("random_weights") else []
     if h["best"] is None:
-        return ("No recommendation: no backbone could be scored on these images "
-                "(every map was degenerate); try another --layer.")
+        return out + [("text", NO_RECOMMENDATION)]
     lead = "Ranked first (NOT validated across families)" if h.get("scope") else "Recommended"
-    parts = [f"{lead}: {h['best']} — {h['metric']} {fmt_interval(h['evidence'])} (95% interval"
-             + (f", on {h['sample']})" if h.get("sample") else f", {h['n_images']} images)" if h.get("n_images") else ")")]
+    basis = (f", on {h['sample']}" if h.get("sample") else f", {h['n_images']} images" if h.get("n_images") else "")
+    out += [("text", f"{lead}: "), ("best", h["best"]), ("text", f" — {h['metric']} "),
+            ("interval", fmt_interval(h["evidence"])), ("text", " "), ("muted", f"(95% interval{basis})")]
     if h.get("finetune"):
-        parts.append(h["finetune"])
+        out += [("text", "; "), ("muted", h["finetune"])]
     if h["tied"]:
-        parts.append(f"tied with {', '.join(h['tied'])}")
+        out.append(("text", "; tied with "))
+        for i, t in enumerate(h["tied"]):
+            out += [("text", ", ")] * bool(i) + [("label", t)]
         if h["cheapest"]:
-            parts.append(f"cheapest among them: {h['cheapest']} ({fmt_gflops(h['gflops'].get(h['cheapest']))} "
-                         f"vs {fmt_gflops(h['gflops'].get(h['best']))} GFLOPs)")
+            out += [("text", "; cheapest among them: "), ("cheapest", h["cheapest"]),
+                    ("text", f" ({fmt_gflops(h['gflops'].get(h['cheapest']))} vs "
+                             f"{fmt_gflops(h['gflops'].get(h['best']))} GFLOPs)")]
         else:
-            parts.append("it is also the cheapest of them")
+            out.append(("text", "; it is also the cheapest of them"))
     else:
-        parts.append("no other backbone is tied with it")
-    parts += [h[k] for k in ("warning", "scope", "prior", "untrained") if h.get(k)]
-    text = "; ".join(parts) + "."
-    return ("RANDOM WEIGHTS — " + text) if h.get("random_weights") else text
+        out.append(("text", "; no other backbone is tied with it"))
+    for k in ("warning", "scope", "prior", "untrained"):
+        if h.get(k):
+            out += [("text", "; "), ("prior" if k == "prior" else "alert", h[k])]
+    return out + [("text", ".")]
+
+
+def headline_text(h: dict) -> str:
+    """The headline as one plain line (the terminal's first line, ``--format json``'s headline, report.md)."""
+    return "".join(text for _, text in headline_parts(h))
 
 
 def ranking_rows(summary: dict) -> list[dict]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import html
 
 from bbselect.reports.content import RANDOM_BANNER, url_of
-from bbselect.common import fmt_interval
-from bbselect.reports.headline import fmt_gflops, headline, shorten_end
+from bbselect.reports.headline import headline, headline_parts, shorten_end
 
 LABEL_CHARS = 30  # backbone labels in tables and headers (the full label is in the tooltip)
 
@@ -69,34 +68,23 @@ def banner() -> str:
     return f'<div class="banner">{e(RANDOM_BANNER)}</div>'
 
 
+# how the HTML marks up each role of the headline's parts (``headline.headline_parts``)
+HEADLINE_MARKUP = {"best": lambda t: f"<strong>{short_label(t, 40)}</strong>",
+                   "cheapest": lambda t: f"<strong>{short_label(t)}</strong>", "label": short_label,
+                   "interval": lambda t: f'<span class="ci">{e(t)}</span>',
+                   "muted": lambda t: f'<span class="muted">{e(t)}</span>',
+                   "alert": lambda t: f'<span class="random">{e(t)}</span>',
+                   "prior": lambda t: f'<span class="prior">{e(t)}</span>', "text": e}
+
+
+def parts_html(parts: list[tuple[str, str]]) -> str:
+    """The headline's parts (the same as the plain headline's, in the same order), marked up by role."""
+    return '<p class="headline" id="headline">' + "".join(HEADLINE_MARKUP[r](t) for r, t in parts) + "</p>"
+
+
 def headline_html(summary: dict) -> str:
-    """The headline line (see ``headline.headline``), marked up: recommended backbone, evidence with
-    interval, tied backbones, the cheapest among them; RANDOM WEIGHTS first when they were."""
-    h = headline(summary)
-    random = '<span class="random">RANDOM WEIGHTS</span> — ' if h.get("random_weights") else ""
-    if h["best"] is None:
-        return (f'<p class="headline" id="headline">{random}No recommendation: no backbone could be scored on '
-                "these images (every map was degenerate); try another --layer.</p>")
-    n = f", on {e(h['sample'])}" if h.get("sample") else f", {e(h['n_images'])} images" if h.get("n_images") else ""
-    lead = "Ranked first (NOT validated across families)" if h.get("scope") else "Recommended"
-    parts = [f"{lead}: <strong>{short_label(h['best'], 40)}</strong> — {e(h['metric'])} "
-             f'<span class="ci">{e(fmt_interval(h["evidence"]))}</span> <span class="muted">(95% interval{n})</span>']
-    if h.get("finetune"):
-        parts.append(f'<span class="muted">{e(h["finetune"])}</span>')
-    if h["tied"]:
-        parts.append("tied with " + ", ".join(short_label(t) for t in h["tied"]))
-        if h["cheapest"]:
-            parts.append(f"cheapest among them: <strong>{short_label(h['cheapest'])}</strong> "
-                         f"({e(fmt_gflops(h['gflops'].get(h['cheapest'])))} vs "
-                         f"{e(fmt_gflops(h['gflops'].get(h['best'])))} GFLOPs)")
-        else:
-            parts.append("it is also the cheapest of them")
-    else:
-        parts.append("no other backbone is tied with it")
-    parts += [f'<span class="random">{e(h[k])}</span>' for k in ("warning", "scope") if h.get(k)]
-    parts += [f'<span class="prior">{e(h["prior"])}</span>'] if h.get("prior") else []
-    parts += [f'<span class="random">{e(h["untrained"])}</span>'] if h.get("untrained") else []
-    return f'<p class="headline" id="headline">{random}' + "; ".join(parts) + ".</p>"
+    """The headline of a summary (``headline.headline``), marked up: the plain headline's own parts."""
+    return parts_html(headline_parts(headline(summary)))
 
 
 def page(title: str, body: list[str]) -> str:

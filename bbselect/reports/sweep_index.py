@@ -12,7 +12,7 @@ from __future__ import annotations
 from bbselect.common import finite
 from bbselect.reports.content import url_of
 from bbselect.common import fmt_interval
-from bbselect.reports.headline import fmt_gflops, fmt_params
+from bbselect.reports.formats import fmt_gflops, fmt_ms, fmt_params
 from bbselect.reports.page import (
     banner,
     e,
@@ -77,7 +77,7 @@ def render_index(name: str, rows: list[dict], charts: list[str], sweep: dict) ->
                       + (f" ({e(r['stage'])})" if r.get("stage") else ""),
                       e(fmt_interval(b["primary"])), e(r.get("n_images", "")), e(fmt_gflops(r.get("gflops"))),
                       e(fmt_params(r.get("params"))),
-                      e(f"{r['ms_per_image']:.1f}" if finite(r.get("ms_per_image")) else "n/a")])
+                      e(fmt_ms(r))])
     body.append(table(["#", "point", "backbone", "layer (stage)", f"{metric} [95% CI]", "images", "GFLOPs",
                        "params", "ms / image"], trows, numeric={0, 5, 6, 7, 8},
                       row_class=lambda i: "best" if summary["backbones"][i]["label"] in best else None))

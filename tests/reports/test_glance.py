@@ -6,6 +6,7 @@ import pytest
 
 from bbselect import common
 from bbselect.models import timing
+from bbselect.reports import formats as fm
 from bbselect.reports import headline as hl
 from bbselect.reports import page
 from bbselect.reports.sampling import figure_order
@@ -69,11 +70,11 @@ def test_shorten_end_never_cuts_the_middle():
 
 
 def test_number_formats():
-    assert hl.fmt_params(10864) == "10.9 k" and hl.fmt_params(23587712) == "23.6 M" and hl.fmt_params(12) == "12"
+    assert fm.fmt_params(10864) == "10.9 k" and fm.fmt_params(23587712) == "23.6 M" and fm.fmt_params(12) == "12"
     assert common.fmt_value(0.81249) == "0.812" and common.fmt_value(0.0301) == "0.030" and common.fmt_value(12.34) == "12.3"
     assert common.fmt_value(None) == "n/a" and common.fmt_value(1234.5) == "1234"
     assert common.fmt_interval({"mean": 0.5, "lo": None, "hi": 0.6}) == "0.500"
-    assert hl.fmt_ms({"ms_per_image": 4.61, "ms_lo": 4.5, "ms_hi": 5.52}) == "4.6 (4.5–5.5)"
+    assert fm.fmt_ms({"ms_per_image": 4.61, "ms_lo": 4.5, "ms_hi": 5.52}) == "4.6 (4.5–5.5)"
 
 
 def test_chance_comes_from_the_evidence_or_its_known_value():
