@@ -151,28 +151,32 @@ def evidence_sections(summary: dict) -> list[Table]:
     out = [t for t in (detection_section(summary), roi_section(summary)) if t]
     labelled = [b for b in backbones if b.get("labels")]
     if labelled:
-        rows = [[cell("label", b.get("label", "?")), cell("interval", b["labels"].get("linear_probe")),
-                 cell("interval", b["labels"].get("knn")), cell("logme", b["labels"].get("logme")),
+        specs = registry.specs("labels")
+        rows = [[cell("label", b.get("label", "?")), *[cell(s.kind, registry.at(b, s)) for s in specs],
                  cell("count", b["labels"].get("n")), cell("count", b["labels"].get("n_classes")),
                  cell("number", b["labels"].get("chance"))] for b in labelled]
         out.append(Table("labels", "Label-aware scores",
-                         ["backbone", "linear probe [95% CI]", "kNN [95% CI]", "LogME", "images", "classes", "chance"],
+                         ["backbone", *[_header(s) for s in specs], "images", "classes", "chance"],
                          rows, "Accuracy of a logistic-regression probe and of k-nearest neighbours on the pooled "
                                "features (5-fold stratified cross-validation; 95% Wilson interval). LogME: log "
                                "evidence per image of a Bayesian linear model (higher = better; compare within a "
                                "dataset only). Chance = share of the largest class."))
     boxed = [b for b in backbones if b.get("boxes")]
     if boxed:
-        rows = [[cell("label", b.get("label", "?")), cell("text", agg), cell("interval", per.get("auroc")),
-                 cell("interval", per.get("mass_ratio")), cell("interval", per.get("pointing")),
-                 cell("count", per.get("auroc") or {})]
-                for b in boxed for agg, per in (b["boxes"].get("maps") or {}).items()]
-        out.append(Table("boxes", "Box-aware scores", ["backbone", "map", "AUROC [95% CI]",
-                                                       "mass in boxes / area [95% CI]", "pointing game [95% CI]",
-                                                       "images"],
+        specs = registry.specs("boxes", per_map=True)
+        rows = [[cell("label", b.get("label", "?")), cell("text", agg), *[cell(s.kind, registry.at(b, s, agg))
+                                                                        for s in specs],
+                 cell("count", registry.at(b, specs[0], agg) or {})]
+                for b in boxed for agg in (b["boxes"].get("maps") or {})]
+        out.append(Table("boxes", "Box-aware scores", ["backbone", "map", *[_header(s) for s in specs], "images"],
                          rows, "AUROC: chance 0.5. Mass ratio: activation share inside the boxes over their area "
                                "share, chance 1. Pointing game: share of images whose map peak lies in a box."))
     return out
+
+
+def _header(spec) -> str:
+    """A score's column header: its title, and "[95% CI]" when its cells show an interval."""
+    return spec.title + (" [95% CI]" if spec.kind.endswith("interval") else "")
 
 
 def _with_ci(x, ci) -> dict:
@@ -212,9 +216,13 @@ def detection_section(summary: dict) -> Table | None:
                   "vs best [paired CI]", "boxes resolvable", "probe s"], rows, note)
 
 
-ROI_COLUMNS = ("roi_logme", "roi_logme_cls", "roi_logme_reg", "tlogme", "objectness", "objectness_prior",
-               "objectness_gain")
-ROI_KINDS = {"objectness": "number", "objectness_prior": "number", "objectness_gain": "signed"}
+PRIOR = "objectness_prior"  # the position-only baseline of the objectness probe (a column, not a score)
+
+
+def roi_columns() -> list[str]:
+    """The registered cheap box scores kept under ``roi``, with the position prior after the objectness AUROC."""
+    names = [s.name for s in registry.specs("boxes") if s.path[0] == roiscores.KEY]
+    return names[:names.index("objectness") + 1] + [PRIOR] + names[names.index("objectness") + 1:]
 
 
 def roi_cell(b: dict, name: str) -> str:
@@ -224,7 +232,7 @@ def roi_cell(b: dict, name: str) -> str:
 
 def _roi_cell(b: dict, name: str) -> Cell:
     v = (b.get(roiscores.KEY) or {}).get(name)
-    kind = ROI_KINDS.get(name, "logme")
+    kind = "number" if name == PRIOR else registry.get(name).kind
     why = None if finite(v) else roiscores.reason(b, name)
     return cell(kind, v, text=f"n/a ({why})" if why else None)
 
@@ -234,9 +242,10 @@ def roi_section(summary: dict) -> Table | None:
     boxed = [b for b in summary.get("backbones", []) if b.get(roiscores.KEY)]
     if not boxed:
         return None
-    titles = {"objectness_prior": "position-prior AUROC"}
-    header = ["backbone", *[titles.get(n) or registry.get(n).title for n in ROI_COLUMNS], "objects / background ROIs"]
-    rows = [[cell("label", b.get("label", "?")), *[_roi_cell(b, n) for n in ROI_COLUMNS],
+    columns = roi_columns()
+    header = ["backbone", *["position-prior AUROC" if n == PRIOR else registry.get(n).title for n in columns],
+              "objects / background ROIs"]
+    rows = [[cell("label", b.get("label", "?")), *[_roi_cell(b, n) for n in columns],
              cell("text", f"{b[roiscores.KEY].get('n_objects')} / {b[roiscores.KEY].get('n_background')}")]
             for b in boxed]
     note = ("Computed without training on the detection probe's images and feature tensors. ROI-LogME: LogME "

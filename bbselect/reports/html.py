@@ -21,7 +21,7 @@ from bbselect.reports.page import banner, e, figure, page, parts_html, short_lab
 
 # how many characters of a label a column shows (the full label is the tooltip); default LABEL_CHARS
 WIDTHS = {("ranking", 2): 22, ("per_image", 0): 60}
-HEADER_CHARS = {"per_image": 24}
+HEADER_CHARS = {"per_image": 24, "all_scores": 24}
 
 
 def cell_html(c, width: int | None = None) -> str:
@@ -66,6 +66,9 @@ def _folded(v: dict) -> list[str]:
                    '<ul class="warnings">' + "".join(f"<li>{e(w)}</li>" for w in v["warnings"]) + "</ul></details>")
     out.append("<details><summary>Run facts and backbone details</summary>"
                + "".join(table_html(v["run_facts"], None)) + "".join(table_html(v["details"], None)) + "</details>")
+    if v["all_scores"]:
+        out.append(f"<details><summary>{e(v['all_scores'].title)}</summary>" + "".join(table_html(v["all_scores"], None))
+                   + "</details>")
     out.append("<details><summary>Label-free map scores (they describe the figures)</summary>")
     for t in v["map_scores"]:
         out += table_html(t, "h3")

@@ -73,6 +73,8 @@ def render_markdown(summary: dict) -> str:
     if v["detections"]:
         out += _figure(v["detections"])
     out += table_md(v["details"])
+    if v["all_scores"]:
+        out += table_md(v["all_scores"])
     out += ["## Label-free map scores", ""]
     for t in v["map_scores"]:
         out += table_md(t, "###")

@@ -14,6 +14,7 @@ from bbselect.reports import content
 from bbselect.reports.formats import Table, cell
 from bbselect.common import finite
 from bbselect.reports.headline import chance_of, evidence_of, headline, headline_parts, metric_of
+from bbselect.scoring import registry
 
 RANDOM_FLAG = "RANDOM WEIGHTS"
 SUM_NOTE = ("The channel-sum map is C × the channel-mean map, so its scores are identical to the mean map's "
@@ -82,6 +83,23 @@ def details(summary: dict) -> Table:
             for b in bbs]
     return Table("details", "Backbone details", ["backbone", "layer", "map h×w×C", "images / s", "weights"], rows,
                  numeric=frozenset({3}))
+
+
+def all_scores(summary: dict) -> Table | None:
+    """Every backbone-level score this run computed (the registry's, in tier order): one row per score,
+    one column per backbone; the same values as ``scores.csv`` and ``--format json``."""
+    bbs = _ranked(summary)
+    specs = [s for s in registry.specs(per_map=False)
+             if any(finite(registry.value(b, s.name)) or registry.at(b, s) is not None for b in bbs)]
+    if not specs:
+        return None
+    rows = [[cell("text", s.title, title=s.doc), cell("text", s.tier),
+             cell("text", "higher" if s.higher_is_better else "lower"),
+             *[cell(s.kind, registry.at(b, s)) for b in bbs]] for s in specs]
+    return Table("all_scores", "Every score of this run", ["score", "evidence", "better",
+                                                            *[str(b.get("label", "?")) for b in bbs]],
+                 rows, "One row per score bbselect computed here (its meaning in the tooltip); the same values "
+                       "are in scores.csv and --format json.", numeric=frozenset(range(3, 3 + len(bbs))))
 
 
 def run_facts(summary: dict) -> Table:
@@ -192,6 +210,7 @@ def report_view(summary: dict) -> dict:
         "warnings": [str(w) for w in summary.get("warnings") or []],
         "run_facts": run_facts(summary),
         "details": details(summary),
+        "all_scores": all_scores(summary),
         "map_scores": map_scores(summary),
         "map_note": SUM_NOTE,
         "score_docs": list((summary.get("score_docs") or {}).items()),

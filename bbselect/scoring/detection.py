@@ -158,7 +158,7 @@ registry.register(ScoreSpec(
 ))
 registry.register(ScoreSpec(
     name="det_gain50", title="detection-probe gain over the box prior", tier="detection", range=(-1.0, 1.0),
-    path=("detection", "gain50"), fn=study.probe_study, **_PROBE,
+    path=("detection", "gain50"), fn=study.probe_study, **_PROBE, kind="signed_interval",
     doc="mAP@0.5 of the probe on this backbone's features minus the same head on constant features (the box "
         "prior: where boxes usually are and how big), paired bootstrap interval over the same images.",
 ))

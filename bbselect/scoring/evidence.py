@@ -297,7 +297,7 @@ registry.register(ScoreSpec(
     doc="Out-of-fold accuracy of a k-nearest-neighbour classifier on the standardised pooled features.",
 ))
 registry.register(ScoreSpec(
-    name="logme", title="LogME", tier="labels", path=("labels", "logme"), fn=logme, **_LABELS,
+    name="logme", title="LogME", tier="labels", path=("labels", "logme"), fn=logme, **_LABELS, kind="logme",
     doc="LogME (You et al., ICML 2021): the maximised Bayesian evidence of a linear model from pooled features "
         "to the labels, per image; comparable between backbones on the same images and labels only.",
 ))

@@ -65,6 +65,7 @@ class ScoreSpec:
     per_map: bool = False  # computed on each collapsed map (max, mean)
     method: str = ""  # how the backbone-level value and its interval are made (ranking notes)
     axis: str = ""  # chart axis caption ("{map_scores}" = the shape scores); default "<title> (mean, 95% interval)"
+    kind: str = "interval"  # how its value reads in the reports: a kind of number of reports/formats.py
     fn: Callable | None = None  # the pure function of one image/map/feature set behind it, where there is one
     needs: tuple[str, ...] = ()  # keys of NEEDS its compute reads
     compute: Callable | None = None  # BackboneInputs -> the section ``path[0]`` of the entry (None: not computed)
@@ -190,6 +191,14 @@ def gate_metrics() -> tuple[str, ...]:
     whole = tuple(s.name for s in specs(per_map=False) if s.tier != "map")
     per_map = tuple(f"{m}.{n}" for m in SCORED_MAPS for n in map_score_names())
     return (PRIMARY, *whole, *per_map)
+
+
+def at(entry: dict, spec: ScoreSpec, agg: str | None = None):
+    """What a backbone entry holds at a score's path (its summary dict, or a bare number), or None;
+    ``agg`` fills ``{map}`` for a per-map score."""
+    for key in spec.path:
+        entry = entry.get(agg if key == "{map}" else key) if isinstance(entry, dict) else None
+    return entry
 
 
 def _walk(entry, path):

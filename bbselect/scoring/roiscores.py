@@ -160,31 +160,31 @@ _OBJ = ("A logistic regression on each map cell's channels predicting 'inside a 
 _PROBE = {"needs": ("probe",), "compute": section}
 
 registry.register(ScoreSpec(
-    name="roi_logme", title="ROI-LogME", tier="boxes", **_PROBE, path=(KEY, "roi_logme"), fn=roilogme.roi_logme,
+    name="roi_logme", title="ROI-LogME", tier="boxes", **_PROBE, kind="logme", path=(KEY, "roi_logme"), fn=roilogme.roi_logme,
     doc="ROI-LogME: LogME of object ROIs vs background ROIs (can a linear model tell 'object here'). " + _ROI,
 ))
 registry.register(ScoreSpec(
-    name="roi_logme_cls", title="ROI-LogME (classes)", tier="boxes", **_PROBE, path=(KEY, "roi_logme_cls"),
+    name="roi_logme_cls", title="ROI-LogME (classes)", tier="boxes", **_PROBE, kind="logme", path=(KEY, "roi_logme_cls"),
     fn=roilogme.roi_logme_cls,
     doc="ROI-LogME over the classes plus background (n/a with fewer than two classes). " + _ROI,
 ))
 registry.register(ScoreSpec(
-    name="roi_logme_reg", title="ROI-LogME (box regression)", tier="boxes", **_PROBE, path=(KEY, "roi_logme_reg"),
+    name="roi_logme_reg", title="ROI-LogME (box regression)", tier="boxes", **_PROBE, kind="logme", path=(KEY, "roi_logme_reg"),
     fn=roilogme.roi_logme_reg,
     doc="LogME of the object ROIs predicting their own box (centre, width, height; standardised). " + _ROI,
 ))
 registry.register(ScoreSpec(
-    name="tlogme", title="TLogME", tier="boxes", **_PROBE, path=(KEY, "tlogme"), fn=roilogme.roi_scores,
+    name="tlogme", title="TLogME", tier="boxes", **_PROBE, kind="logme", path=(KEY, "tlogme"), fn=roilogme.roi_scores,
     doc="TLogME: mean of the classification term (per-class ROI-LogME, else object vs background) and the "
         "box-regression term. " + _ROI,
 ))
 registry.register(ScoreSpec(
     name="objectness", title="objectness-probe AUROC", tier="boxes", range=(0.0, 1.0),
-    **_PROBE, path=(KEY, "objectness"), fn=objectness.objectness_probe, doc="Objectness probe: " + _OBJ,
+    **_PROBE, kind="number", path=(KEY, "objectness"), fn=objectness.objectness_probe, doc="Objectness probe: " + _OBJ,
 ))
 registry.register(ScoreSpec(
     name="objectness_gain", title="objectness gain over the position prior", tier="boxes", range=(-1.0, 1.0),
-    **_PROBE, path=(KEY, "objectness_gain"), fn=objectness.objectness_probe,
+    **_PROBE, kind="signed", path=(KEY, "objectness_gain"), fn=objectness.objectness_probe,
     doc="Objectness-probe AUROC minus the same probe on the cell's position alone (where boxes usually "
         "are); above 0 = the features add to position. " + _OBJ,
 ))

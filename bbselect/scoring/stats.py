@@ -271,18 +271,19 @@ def add_paired(entries: list[dict], key: str, per_image: dict[str, dict[str, flo
 _CHANNELS = {"needs": ("pooled",), "compute": channel_section}
 
 registry.register(ScoreSpec(
-    name="effective_rank", title="effective rank", tier="health", range=(1.0, None), **_CHANNELS,
+    name="effective_rank", title="effective rank", tier="health", range=(1.0, None), **_CHANNELS, kind="tenths",
     path=("channels_stats", "effective_rank"),
     doc="Effective rank (Roy & Vetterli 2007) of the pooled features' covariance across images: how many "
         "independent directions the features really use. Mostly tells a dead or random network from a live one.",
 ))
 registry.register(ScoreSpec(
-    name="effective_rank_fraction", title="effective rank fraction", tier="health", range=(0.0, 1.0), **_CHANNELS,
+    name="effective_rank_fraction", title="effective rank fraction", tier="health", range=(0.0, 1.0), **_CHANNELS, kind="percent",
     path=("channels_stats", "effective_rank_fraction"),
     doc="Effective rank divided by its maximum, min(images - 1, channels).",
 ))
 registry.register(ScoreSpec(
     name="dead_fraction", title="dead channels", tier="health", higher_is_better=False, range=(0.0, 1.0), **_CHANNELS,
+    kind="percent",
     path=("channels_stats", "dead_fraction"),
     doc="Share of channels that never fire (global max pool at or below the dead threshold) on any image.",
 ))

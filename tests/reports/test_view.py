@@ -113,8 +113,8 @@ def test_every_ranking_number_reads_the_same_in_html_markdown_and_the_terminal()
         assert evidence in line and gflops[lb] in line and ms[lb] in line, line
     assert "71.3" in lines["vgg16"]
     # label-aware scores: the same texts in both reports
-    h_lab, m_lab = html_table(page, "linear probe"), md_table(md, "linear probe")
-    for header in ("linear probe", "kNN", "LogME", "images", "classes", "chance"):
+    h_lab, m_lab = html_table(page, "linear-probe accuracy"), md_table(md, "linear-probe accuracy")
+    for header in ("linear-probe accuracy", "kNN", "LogME", "images", "classes", "chance"):
         assert column(h_lab, header) == column(m_lab, header), header
     # the headline: one sentence, its interval verbatim in all three
     first = headline_text(headline(s))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bbselect.common import fmt_value
 from bbselect.config.schema import CompareConfig
 from bbselect.errors import UsageError
 from bbselect.runs.pipeline import compare
@@ -152,6 +153,10 @@ def test_the_worked_example_in_the_docs_reaches_every_output(monkeypatch, tmp_pa
     assert all(r[col] == pytest.approx(want, rel=1e-5) for r in rows)
     ci = machine.ci_summary(summary, str(run.run_dir), 0)
     assert ci["ranking"][0]["backbone_scores"]["feature_norm"] == pytest.approx(want, rel=1e-5)
+    shown = fmt_value(entry["feature_norm"]["mean"])  # the reports' one number format
+    for page in ("report.md", "report.html"):
+        text = (run.run_dir / page).read_text(encoding="utf-8")
+        assert "feature norm" in text and shown in text[text.index("feature norm"):], page
     assert "feature_norm" in registry.gate_metrics()
     (above,) = gates.evaluate([entry], gates.parse_fail_under([f"feature_norm={want * 0.9}"]), None)
     (below,) = gates.evaluate([entry], gates.parse_fail_under([f"feature_norm={want * 1.1}"]), None)
@@ -170,6 +175,12 @@ def test_a_section_whose_needs_are_missing_is_not_computed(monkeypatch, tmp_path
                         input_size=32, output=str(tmp_path / "out"), figures="none", stability="off")
     summary = json.loads((compare(cfg, quiet=True).run_dir / "scores.json").read_text())
     assert called == [] and "needs_labels" not in summary["backbones"][0]
+
+
+def test_every_kind_is_a_number_format_of_the_reports():
+    from bbselect.reports.formats import FORMATS
+
+    assert {s.kind for s in registry.specs()} <= set(FORMATS)
 
 
 def test_needs_name_settings_that_exist_and_every_section_has_one_compute():
