@@ -65,7 +65,7 @@ FOLDS, LONG, SHORT, PROXY = 3, 15, 5, 5
 
 def load_data(shared: Path) -> dict:
     """raccoon letterboxed at SIZE (bbselect's fit), its boxes in input pixels, geometry and groups."""
-    import validation_boxes as vb
+    from studies.validation import measure_boxes as vb
 
     from bbselect.common import file_digest
     from bbselect.inputs import decode as dec

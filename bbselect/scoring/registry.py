@@ -48,6 +48,7 @@ class ScoreSpec:
     method: str = ""  # how the backbone-level value and its interval are made (ranking notes)
     axis: str = ""  # chart axis caption ("{map_scores}" = the shape scores); default "<title> (mean, 95% interval)"
     fn: Callable | None = None  # the pure function that computes it, where there is one
+    studied: tuple[str, ...] = ()  # the validation studies that test it: "validation" (within a family), "zoo" (across)
 
     def __post_init__(self):
         if self.tier not in TIERS:

@@ -156,6 +156,7 @@ _OBJ = ("A logistic regression on each map cell's channels predicting 'inside a 
 registry.register(ScoreSpec(
     name="roi_logme", title="ROI-LogME", tier="boxes", path=(KEY, "roi_logme"), fn=roilogme.roi_logme,
     doc="ROI-LogME: LogME of object ROIs vs background ROIs (can a linear model tell 'object here'). " + _ROI,
+    studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
     name="roi_logme_cls", title="ROI-LogME (classes)", tier="boxes", path=(KEY, "roi_logme_cls"),
@@ -171,16 +172,19 @@ registry.register(ScoreSpec(
     name="tlogme", title="TLogME", tier="boxes", path=(KEY, "tlogme"), fn=roilogme.roi_scores,
     doc="TLogME: mean of the classification term (per-class ROI-LogME, else object vs background) and the "
         "box-regression term. " + _ROI,
+    studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
     name="objectness", title="objectness-probe AUROC", tier="boxes", range=(0.0, 1.0),
     path=(KEY, "objectness"), fn=objectness.objectness_probe, doc="Objectness probe: " + _OBJ,
+    studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
     name="objectness_gain", title="objectness gain over the position prior", tier="boxes", range=(-1.0, 1.0),
     path=(KEY, "objectness_gain"), fn=objectness.objectness_probe,
     doc="Objectness-probe AUROC minus the same probe on the cell's position alone (where boxes usually "
         "are); above 0 = the features add to position. " + _OBJ,
+    studied=("validation", "zoo"),
 ))
 
 
