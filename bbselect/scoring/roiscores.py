@@ -7,7 +7,7 @@ cannot be computed (never 0).  ``runs/probe.py`` stores the dict per backbone in
 (``roi``); ``attach`` puts it into the backbone's summary entry under ``roi``, where the registry's
 ``path`` finds it.  These scores describe; with the probe the verdict ranks by ``det_map50``, and
 without it ``validated.box_choice`` may rank by one of them only where the validation study supports
-it (the names here are the study's keys, ``studies/validation_boxes.py`` ``BOX_SCORES``).
+it (validated.json names them by these registry names; ``studies/validation/plan.py`` tests them).
 
 Geometry is the study's: ROI-Align on the whole map with the letterbox geometry; the objectness
 probe on the map cropped to the image content, target = ``boxscores.box_mask``.  Deterministic for a
