@@ -282,17 +282,15 @@ registry.register(ScoreSpec(
     studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
-    name="logme", title="LogME", tier="labels", path=("labels", "logme"), fn=logme,
+    name="logme", title="LogME", tier="labels", path=("labels", "logme"), fn=logme, studied=("validation", "zoo"),
     doc="LogME (You et al., ICML 2021): the maximised Bayesian evidence of a linear model from pooled features "
         "to the labels, per image; comparable between backbones on the same images and labels only.",
-    studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
     name="box_auroc", title="box AUROC", tier="boxes", range=(0.0, 1.0), path=("boxes", "auroc"), fn=box_scores,
     doc="Per image, the AUROC of map values against the box mask (mean of the max and mean maps).",
     method="Box AUROC: per image, the AUROC of map values against the box mask (mean of the max and "
-           "mean maps); its mean over annotated images with a 95% bootstrap interval.",
-    studied=("validation",),
+           "mean maps); its mean over annotated images with a 95% bootstrap interval.", studied=("validation",),
 ))
 
 # What ranks the backbones: the first score here that exists for some backbone (the last one always

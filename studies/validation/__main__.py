@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from studies import saved
+from studies import docs, saved
 from studies.cascade import cascade_file
 from studies.validation import __doc__ as ABOUT
 from studies.validation import measure, measure_boxes, plan, write
@@ -40,6 +40,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--from-json", default=None, metavar="FILE",
                     help="no measuring: redo the statistics, tables, page and figure from a --json file "
                          "(files saved before the studies used the registry's names are read too)")
+    ap.add_argument("--docs-only", action="store_true",
+                    help="no measuring: rewrite the study figures docs/evidence.md and README.md quote from "
+                         "the validated-scores file (--validated)")
     return ap
 
 
@@ -69,6 +72,10 @@ def measure_box_part(box_data: list[Path], quick: bool, weights: str, work: Path
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     out = None if args.no_doc else Path(args.validated)
+    if args.docs_only:
+        changed = docs.rewrite(Path(args.validated))
+        print("rewrote " + (", ".join(str(p) for p in changed) if changed else "nothing: the pages are current"))
+        return 0
     if args.from_json:
         got = saved.load(args.from_json)[0]
         write.render(got["rows"], got.get("box_rows"), got["meta"], Path(args.doc), Path(args.figure), out)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bbselect.scoring import validated
+from studies import docs
 from studies.validation import boxpage, plan
 from studies.validation.analyse import analyse, analyse_boxes, counted, supported, supported_boxes
 from studies.validation.figure import figure
@@ -15,10 +16,12 @@ from studies.validation.tables import print_boxes, print_labels
 
 
 def labels_json(res: dict) -> dict:
-    """Per score: supported or not, with its τ (all and non-random configurations) and p per data set."""
+    """Per score: supported or not, with its τ (all and non-random configurations), p and the share of
+    (pretrained, random-init) pairs it orders pretrained-first, per data set."""
     return {k: {"supported": supported(res, k), "tau": {ds: res[ds]["tau"][k]["tau"] for ds in res},
                 "p": {ds: res[ds]["tau"][k]["p"] for ds in res},
-                "tau_nonrandom": {ds: res[ds]["tau_nonrandom"][k]["tau"] for ds in res}}
+                "tau_nonrandom": {ds: res[ds]["tau_nonrandom"][k]["tau"] for ds in res},
+                "above_random": {ds: res[ds]["rvr"][k]["all"] for ds in res}}
             for k in plan.label_scores()}
 
 
@@ -69,4 +72,5 @@ def render(rows: list[dict], box_rows: list[dict] | None, meta: dict, doc: Path,
     elif box_res:  # the box part alone: replace only the box section of the page
         boxpage.replace_box_section(doc, boxpage.section(box_rows, box_res, meta), meta)
     write_validated(out, res, box_res, meta)
+    docs.after_write(out)
     print(f"wrote {doc} and {out}" + (f" and {fig}" if res else ""))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bbselect.common import finite
 from bbselect.scoring import validated
+from studies import docs
 from studies.tables import fmt_ci, yes
 from studies.zoo import plan
 from studies.zoo.analyse import N_BOOT, SCOPES, analyse, rule, truth_holds
@@ -126,6 +127,8 @@ def zoo_json(res: dict, meta: dict) -> dict:
             "rule": validated.ZOO_RULE,
             "prior": {ds: {**{s: res[ds]["scores"][plan.TOP1]["tau"][s] for s in SCOPES},
                            "offtask_last": res[ds]["scores"][plan.TOP1]["offtask_last"]} for ds in res},
+            "heads": {ds: {h.lstrip("_"): {s: res[ds]["heads"][h][s] for s in SCOPES} for h in res[ds]["heads"]}
+                      for ds in res},
             "random_level": level, "scores": scores}
 
 
@@ -153,4 +156,5 @@ def render(rows: list[dict], meta: dict, doc: Path, out: Path | None) -> None:
         print(f"--quick: wrote the QUICK block into {doc}; validated.json left as it is")
         return
     validated.write(out, {"zoo": zoo_json(res, meta)}, owns=("zoo",))
+    docs.after_write(out)
     print(f"wrote {doc} and {out}")
