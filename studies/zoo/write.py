@@ -12,7 +12,7 @@ from studies import docs
 from studies.tables import fmt_ci, yes
 from studies.zoo import plan
 from studies.zoo.analyse import N_BOOT, SCOPES, analyse, rule, truth_holds
-from studies.zoo.tables import heads_table, ranks_table, readme_table, rows_table, score_table
+from studies.zoo.tables import heads_table, ranks_table, rows_table, score_table
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "validation.md"
 
@@ -141,7 +141,6 @@ def render(rows: list[dict], meta: dict, doc: Path, out: Path | None) -> None:
         print("\n".join(score_table(res, ds)))
         print("\n".join(heads_table(res, ds)))
     print("\n".join(verdict(res)))
-    print("\n" + readme_table(res))
     if out is None:
         return
     if meta.get("quick") and doc.resolve() == DOC:
