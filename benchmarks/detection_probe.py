@@ -20,13 +20,14 @@ import numpy as np
 
 from bbselect.inputs import decode as dec
 from bbselect.inputs import images as imgs
+from bbselect.inputs.images import upright_size
 from bbselect.models import runtime, stages
 from bbselect.models.selection import parse_selection
 from bbselect.models.weights import build_backbone
 from bbselect.probes import cocometrics as cm
 from bbselect.probes import detection as det
 from bbselect.probes import study
-from bbselect.scoring.evidence import find_boxes, upright_size
+from bbselect.scoring.evidence import find_boxes
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = [("mobilenet:alpha=0.25", "real", "c4"), ("mobilenet:alpha=0.25", "real", "c5"),

@@ -12,7 +12,8 @@ random-init MobileNet's c4/c5 is in docs/validation.md) and every score would on
 "is this network alive?".  Blocks below the re-initialised ones keep their pretrained weights.
 
 The result is saved as a Keras ``.weights.h5`` file and used like any ``--weights PATH``.
-Used by ``studies/validation_study.py``; not part of the package.
+``cascade_file`` makes (once per data set, stage and k) the weights file both validation studies
+pass to bbselect; not part of the package.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from bbselect.inputs import decode as dec
+from bbselect.inputs.images import discover_images
+from bbselect.models import runtime
 
 STAGE_BLOCK = {"c3": 5, "c4": 11, "c5": 13}
 
@@ -34,8 +39,6 @@ def cascade_weights(weights_file: str, alpha: float, top_block: int, k: int, ima
 
     ``images``: a float32 batch [n, input_size, input_size, 3] already preprocessed for MobileNet
     (the calibration batch)."""
-    from bbselect.models import runtime
-
     keras = runtime.keras()
     model = keras.applications.MobileNet(weights=weights_file, include_top=False, alpha=alpha,
                                          input_shape=(input_size, input_size, 3))
@@ -64,9 +67,6 @@ def cascade_weights(weights_file: str, alpha: float, top_block: int, k: int, ima
 def calibration_batch(paths: list[Path], input_size: int = 224, n: int = 32) -> np.ndarray:
     """``n`` images spread evenly over the sorted paths (so every class folder is represented),
     letterboxed and preprocessed for MobileNet."""
-    from bbselect.inputs import decode as dec
-    from bbselect.models import runtime
-
     keras = runtime.keras()
     batch = []
     paths = sorted(paths)
@@ -75,3 +75,13 @@ def calibration_batch(paths: list[Path], input_size: int = 224, n: int = 32) -> 
         arr, _ = dec.fit_to_input(dec.load_image(p), input_size, "letterbox")
         batch.append(arr)
     return keras.applications.mobilenet.preprocess_input(np.stack(batch).astype(np.float32))
+
+
+def cascade_file(data_dir: Path, stage: str, k: int, base: str, work: Path, size: int = 224) -> str:
+    """The cascaded weights for one data set (batch-norm statistics from its own images), made once."""
+    out = work / "cascade" / f"{data_dir.name}-{stage}-k{k}.weights.h5"
+    if not out.exists():
+        refs, _ = discover_images(data_dir)
+        cal = calibration_batch([r.path for r in refs], size)
+        cascade_weights(base, 0.25, STAGE_BLOCK[stage], k, cal, seed=0, out=out, input_size=size)
+    return str(out)

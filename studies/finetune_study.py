@@ -65,12 +65,12 @@ FOLDS, LONG, SHORT, PROXY = 3, 15, 5, 5
 
 def load_data(shared: Path) -> dict:
     """raccoon letterboxed at SIZE (bbselect's fit), its boxes in input pixels, geometry and groups."""
-    import validation_boxes as vb
+    from studies.validation import measure_boxes as vb
 
     from bbselect.common import file_digest
     from bbselect.inputs import decode as dec
     from bbselect.probes import study
-    from bbselect.scoring.evidence import upright_size
+    from bbselect.inputs.images import upright_size
 
     d = vb.load_box_data(shared / "data" / "boxes" / "raccoon")
     imgs, valid, rels, sizes = [], [], [], {}

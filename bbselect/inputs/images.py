@@ -133,3 +133,11 @@ def _unique(images: list[ImageRef]) -> tuple[list[ImageRef], list[Skipped]]:
     return keep, skipped
 
 
+def upright_size(path: Path) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, from the header only."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        w, h = im.size
+        orientation = im.getexif().get(0x0112, 1)
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

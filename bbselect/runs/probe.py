@@ -30,7 +30,8 @@ from bbselect.progress import log
 from bbselect.reports.detections import DetectionPanel, DetectionRow, detections_figure
 from bbselect.scoring import roiscores
 from bbselect.scoring.detection import PROBE_FILE
-from bbselect.scoring.evidence import find_boxes, upright_size
+from bbselect.inputs.images import upright_size
+from bbselect.scoring.evidence import find_boxes
 from bbselect.store import mapfiles, rundir
 from bbselect.store.cache import entry_key
 from bbselect.store.features import FEATURE_STORE, FeatureJob

@@ -166,6 +166,7 @@ registry.register(ScoreSpec(
         "boxes divided by the boxes' share of the map; 1 = chance, above 1 = the "
         "activation sits in the boxes."
     ),
+    studied=("validation",),
 ))
 registry.register(ScoreSpec(
     name="auroc", title="box AUROC (per map)", tier="boxes", range=(0.0, 1.0), per_map=True, needs=("boxes",),
@@ -182,6 +183,7 @@ registry.register(ScoreSpec(
         "Pointing game: 1 if the map's brightest cell is inside a box, else 0 "
         "(ties split); the mean over images is the hit rate."
     ),
+    studied=("validation",),
 ))
 
 

@@ -46,20 +46,9 @@ def family_of(entry: dict) -> str:
     return _SPLIT.get(spec.family, {}).get(spec.name, spec.family)
 
 
-def scope(score: str, study: dict) -> str | None:
-    """``across`` / ``within`` as the cross-family study wrote it for ``score``; None: never studied."""
-    info = (((study.get("zoo") or {}).get("scores")) or {}).get(score) or {}
-    return info.get("scope")
-
-
-def random_level(study: dict) -> float | None:
-    level = ((((study.get("zoo") or {}).get("random_level")) or {}).get("stability") or {}).get("flag_below")
-    return float(level) if isinstance(level, (int, float)) and math.isfinite(level) else None
-
-
 def untrained(entries: list[dict], study: dict) -> list[str]:
     """Labels of backbones whose stability is at or below the study's random-init level."""
-    level = random_level(study)
+    level = validated.random_level(study)
     if level is None:
         return []
     return [e["label"] for e in entries
@@ -79,7 +68,7 @@ def assess(ordered: list[dict], used: dict, study: dict | None = None) -> dict:
         agrees = pick["label"] == best.get("label") or pick["label"] in (best.get("tied_with") or [])
     fams = sorted({family_of(e) for e in ordered})
     tier, score = used.get("evidence"), used.get("score")
-    sc = None if tier in GROUND_TRUTH_TIERS else scope(score, study)
+    sc = None if tier in GROUND_TRUTH_TIERS else validated.zoo_scope(score, study)
     within_only = len(fams) > 1 and tier not in GROUND_TRUTH_TIERS and sc != "across"
     return {"prior": {**pick, "agrees": agrees, "what": "documented ImageNet top-1 (%)"},
             "families": fams, "score": score, "scope": sc, "within_only": within_only,

@@ -25,6 +25,7 @@ import numpy as np
 
 from bbselect.errors import UsageError
 from bbselect.inputs import annotations, labelfiles
+from bbselect.inputs.images import upright_size
 from bbselect.probes import labels
 from bbselect.probes.logme import logme
 from bbselect.scoring import boxscores, registry, roiscores, stability, stability_summary, stats, validated
@@ -48,16 +49,6 @@ def find_labels(images_dir: Path, rels: list[str], setting: str | None) -> tuple
     if len(set(found.values())) < 2:
         raise UsageError(f"--labels {setting}: fewer than two classes among the run's images")
     return found, f"{setting} ({len(found)} of {len(rels)} images labelled)"
-
-
-def upright_size(path: Path) -> tuple[int, int]:
-    """(width, height) after EXIF orientation, from the header only."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        w, h = im.size
-        orientation = im.getexif().get(0x0112, 1)
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
 def find_boxes(images_dir: Path, images: list[dict], setting: str | None):
@@ -295,9 +286,11 @@ registry.register(ScoreSpec(
     name="knn", title="kNN accuracy", tier="labels", range=(0.0, 1.0), path=("labels", "knn"), fn=labels.probe_scores,
     **_LABELS,
     doc="Out-of-fold accuracy of a k-nearest-neighbour classifier on the standardised pooled features.",
+    studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
     name="logme", title="LogME", tier="labels", path=("labels", "logme"), fn=logme, **_LABELS, kind="logme",
+    studied=("validation", "zoo"),
     doc="LogME (You et al., ICML 2021): the maximised Bayesian evidence of a linear model from pooled features "
         "to the labels, per image; comparable between backbones on the same images and labels only.",
 ))
@@ -306,5 +299,5 @@ registry.register(ScoreSpec(
     needs=("boxes",), compute=box_section,  # ranks only through the study's choice (ranked_by): no ``ranks``
     doc="Per image, the AUROC of map values against the box mask (mean of the max and mean maps).",
     method="Box AUROC: per image, the AUROC of map values against the box mask (mean of the max and "
-           "mean maps); its mean over annotated images with a 95% bootstrap interval.",
+           "mean maps); its mean over annotated images with a 95% bootstrap interval.", studied=("validation",),
 ))

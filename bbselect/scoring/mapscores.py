@@ -251,6 +251,7 @@ registry.register(ScoreSpec(
         "two-level (region vs background) split; 0 to 1, higher = cleaner "
         "two-class separation."
     ),
+    studied=("validation",),
 ))
 registry.register(ScoreSpec(
     name="top10_mass", title="top-10% mass", tier="map", range=(0.0, 1.0), per_map=True, needs=("maps",), compute=map_section,
@@ -260,6 +261,7 @@ registry.register(ScoreSpec(
         "sits in its brightest 10% of pixels, rescaled so even spread = 0 and "
         "everything in those pixels = 1; 0 to 1, higher = more focused."
     ),
+    studied=("validation",),
 ))
 registry.register(ScoreSpec(
     name="concentration", title="concentration", tier="map", range=(0.0, 1.0), per_map=True, needs=("maps",), compute=map_section,
@@ -269,6 +271,7 @@ registry.register(ScoreSpec(
         "(above its minimum) over pixels; 0 = spread evenly over the whole "
         "image, 1 = all in one pixel; higher = more concentrated."
     ),
+    studied=("validation",),
 ))
 
 

@@ -217,4 +217,5 @@ registry.register(ScoreSpec(
     axis="separation: mean of {map_scores} (95% bootstrap CI)",
     method="Separation: per image, the mean of the three map scores over the max and mean maps "
            "(degenerate maps left out); its mean over images with a 95% bootstrap interval.",
+    studied=("validation",),
 ))

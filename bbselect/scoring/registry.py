@@ -73,6 +73,7 @@ class ScoreSpec:
     paired: bool = False  # compute returns (section, {image id: value}); backbones are compared on the same images
     ranks: str = ""  # why this score may rank the backbones ("" = it never ranks)
     last_resort: bool = False  # ranks after every other score of its tier; always available
+    studied: tuple[str, ...] = ()  # the validation studies that test it: "validation" (within a family), "zoo" (across)
 
     def __post_init__(self):
         if self.tier not in TIERS:

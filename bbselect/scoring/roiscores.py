@@ -7,7 +7,7 @@ cannot be computed (never 0).  ``runs/probe.py`` stores the dict per backbone in
 (``roi``); ``attach`` puts it into the backbone's summary entry under ``roi``, where the registry's
 ``path`` finds it.  These scores describe; with the probe the verdict ranks by ``det_map50``, and
 without it ``validated.box_choice`` may rank by one of them only where the validation study supports
-it (the names here are the study's keys, ``studies/validation_boxes.py`` ``BOX_SCORES``).
+it (validated.json names them by these registry names; ``studies/validation/plan.py`` tests them).
 
 Geometry is the study's: ROI-Align on the whole map with the letterbox geometry; the objectness
 probe on the map cropped to the image content, target = ``boxscores.box_mask``.  Deterministic for a
@@ -162,6 +162,7 @@ _PROBE = {"needs": ("probe",), "compute": section}
 registry.register(ScoreSpec(
     name="roi_logme", title="ROI-LogME", tier="boxes", **_PROBE, kind="logme", path=(KEY, "roi_logme"), fn=roilogme.roi_logme,
     doc="ROI-LogME: LogME of object ROIs vs background ROIs (can a linear model tell 'object here'). " + _ROI,
+    studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
     name="roi_logme_cls", title="ROI-LogME (classes)", tier="boxes", **_PROBE, kind="logme", path=(KEY, "roi_logme_cls"),
@@ -177,16 +178,19 @@ registry.register(ScoreSpec(
     name="tlogme", title="TLogME", tier="boxes", **_PROBE, kind="logme", path=(KEY, "tlogme"), fn=roilogme.roi_scores,
     doc="TLogME: mean of the classification term (per-class ROI-LogME, else object vs background) and the "
         "box-regression term. " + _ROI,
+    studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
     name="objectness", title="objectness-probe AUROC", tier="boxes", range=(0.0, 1.0),
     **_PROBE, kind="number", path=(KEY, "objectness"), fn=objectness.objectness_probe, doc="Objectness probe: " + _OBJ,
+    studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
     name="objectness_gain", title="objectness gain over the position prior", tier="boxes", range=(-1.0, 1.0),
     **_PROBE, kind="signed", path=(KEY, "objectness_gain"), fn=objectness.objectness_probe,
     doc="Objectness-probe AUROC minus the same probe on the cell's position alone (where boxes usually "
         "are); above 0 = the features add to position. " + _OBJ,
+    studied=("validation", "zoo"),
 ))
 
 

@@ -84,10 +84,12 @@ registry.register(ScoreSpec(
         "augmentation. Not defined below 3 × k images.",
     method="Neighbourhood stability: its mean over images with a 95% bootstrap interval; ties from a paired "
            "bootstrap of the per-image difference on the same images.",
+    studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
     name="augmentation_retrieval", title="augmentation retrieval", tier="label-free", range=(0.0, 1.0),
     path=("stability", "retrieval"), fn=stability.retrieval_per_image, needs=("views",), compute=stability_section,
     missing=undefined_section, paired=True,
     doc="Augmentation retrieval: share of augmented views whose nearest original (cosine) is their own image.",
+    studied=("validation", "zoo"),
 ))

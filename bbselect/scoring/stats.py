@@ -275,6 +275,7 @@ registry.register(ScoreSpec(
     path=("channels_stats", "effective_rank"),
     doc="Effective rank (Roy & Vetterli 2007) of the pooled features' covariance across images: how many "
         "independent directions the features really use. Mostly tells a dead or random network from a live one.",
+    studied=("validation", "zoo"),
 ))
 registry.register(ScoreSpec(
     name="effective_rank_fraction", title="effective rank fraction", tier="health", range=(0.0, 1.0), **_CHANNELS, kind="percent",
@@ -286,4 +287,5 @@ registry.register(ScoreSpec(
     kind="percent",
     path=("channels_stats", "dead_fraction"),
     doc="Share of channels that never fire (global max pool at or below the dead threshold) on any image.",
+    studied=("validation",),
 ))

@@ -21,9 +21,6 @@ from pathlib import Path
 
 from bbselect.scoring import registry
 
-# study row key -> registered score name (where they differ)
-STUDY_NAMES = {"map_auroc": "box_auroc"}
-
 # The support rule, in one place: the studies apply it (``predicts``, ``separates``) and write its
 # outcome; the verdict only reads the outcome.
 SUPPORT_P = 0.05  # Kendall tau against the ground truth must be > 0 with p below this
@@ -56,10 +53,14 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def load() -> dict:
-    """The study's last verdict, or {} when it was never run here."""
+def load(path=None) -> dict:
+    """The studies' last verdict (the packaged file, or the one at ``path``), or {} when never run here.
+
+    Its score keys are the score registry's gate-metric names (``augmentation_retrieval``,
+    ``mean.mass_ratio``); a key that is not one names a study baseline (e.g. ``pooled_logme``)."""
     try:
-        text = resources.files("bbselect.scoring").joinpath("validated.json").read_text()
+        text = (Path(path).read_text() if path is not None
+                else resources.files("bbselect.scoring").joinpath("validated.json").read_text())
     except (FileNotFoundError, OSError):
         return {}
     try:
@@ -74,15 +75,13 @@ def box_choice(entries: list[dict], study: dict | None = None) -> dict | None:
     ``tau``: data set -> Kendall τ with detection-probe mAP@0.5 as measured by the study."""
     study = load() if study is None else study
     scores = ((study.get("boxes") or {}).get("scores")) or {}
-    known = set(registry.names(tier="boxes"))
     best = None
-    for key, info in scores.items():
-        name = STUDY_NAMES.get(key, key)
+    for name, info in scores.items():
         counted = info.get("counted")  # data sets whose ground truth is above its floor (all when absent)
         tau = {ds: t for ds, t in (info.get("tau") or {}).items()
                if (counted is None or ds in counted) and isinstance(t, (int, float)) and math.isfinite(t)}
         taus = list(tau.values())
-        if not info.get("supported") or name not in known or not taus:
+        if not info.get("supported") or not _is_box_score(name) or not taus:
             continue
         if not any(math.isfinite(registry.value(e, name)) for e in entries):
             continue
@@ -90,6 +89,18 @@ def box_choice(entries: list[dict], study: dict | None = None) -> dict | None:
         if best is None or cand["worst_tau"] > best["worst_tau"]:
             best = cand
     return best
+
+
+def registered(key: str) -> bool:
+    """Whether a score key of validated.json names a registered score: a whole-backbone score by its name
+    (``augmentation_retrieval``), a per-map one as ``<map>.<name>`` (``max.otsu``, ``mean.mass_ratio``)."""
+    agg, _, name = key.rpartition(".")
+    spec = next((s for s in registry.specs() if s.name == name), None)
+    return spec is not None and (spec.per_map and agg in registry.SCORED_MAPS or not spec.per_map and not agg)
+
+
+def _is_box_score(name: str) -> bool:
+    return registered(name) and registry.get(name.rpartition(".")[2]).tier == "boxes"
 
 
 def label_free(name: str, study: dict | None = None) -> dict:
@@ -101,6 +112,20 @@ def label_free(name: str, study: dict | None = None) -> dict:
     taus = info.get("tau_nonrandom") or {}
     return {"supported": bool(info.get("supported")),
             "tau": {ds: t for ds, t in taus.items() if isinstance(t, (int, float)) and math.isfinite(t)}}
+
+
+def zoo_scope(score: str, study: dict | None = None) -> str | None:
+    """``across`` / ``within`` as the cross-family study wrote it for ``score``; None: never studied."""
+    study = load() if study is None else study
+    info = (((study.get("zoo") or {}).get("scores")) or {}).get(score) or {}
+    return info.get("scope")
+
+
+def random_level(study: dict | None = None, score: str = "stability") -> float | None:
+    """The highest ``score`` random-init networks reached in the cross-family study (None: not measured)."""
+    study = load() if study is None else study
+    level = ((((study.get("zoo") or {}).get("random_level")) or {}).get(score) or {}).get("flag_below")
+    return float(level) if _finite(level) else None
 
 
 def _interval(ci) -> tuple[float, float]:

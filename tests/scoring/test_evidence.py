@@ -54,7 +54,7 @@ def test_class_folders_give_label_scores_and_rank_by_probe(tmp_path):
     assert s["evidence"]["evidence"] == "label-free" and "labels" not in s["backbones"][0]
 
 
-SUPPORTS_BOX_AUROC = {"boxes": {"scores": {"map_auroc": {"supported": True,
+SUPPORTS_BOX_AUROC = {"boxes": {"scores": {"box_auroc": {"supported": True,
                                                         "tau": {"raccoon": 0.5, "coco128": 0.4}}}}}
 
 

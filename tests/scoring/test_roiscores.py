@@ -83,7 +83,7 @@ def test_the_section_reads_json_nulls_as_nan_and_the_registry_finds_values():
 
 
 def test_registered_as_higher_is_better_box_scores_with_citations():
-    for name in ("roi_logme", "tlogme", "objectness", "objectness_gain"):  # the study's BOX_SCORES keys
+    for name in ("roi_logme", "tlogme", "objectness", "objectness_gain"):  # box scores the within-family study tests
         spec = registry.get(name)
         assert spec.tier == "boxes" and spec.higher_is_better and not spec.per_map
         assert name in registry.gate_metrics()
@@ -92,7 +92,7 @@ def test_registered_as_higher_is_better_box_scores_with_citations():
 
 
 def test_box_choice_finds_a_supported_roi_score_by_the_study_key():
-    """validated.json names box scores by the study's keys (studies/validation_boxes.py BOX_SCORES);
+    """validated.json names box scores by their registry names (studies/validation/plan.py box_scores);
     a supported one that the run computed is the one picked, an unsupported one never."""
     from bbselect.scoring import validated
 

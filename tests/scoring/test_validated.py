@@ -4,6 +4,9 @@ import json
 import math
 
 from bbselect.scoring import evidence, validated
+from studies.validation import plan as within
+from studies.validation import write
+from studies.zoo import plan as across
 
 
 def entry(label, box_auroc=0.7, probe=None, sep=0.3):
@@ -16,8 +19,9 @@ def entry(label, box_auroc=0.7, probe=None, sep=0.3):
 
 def study(supported_auroc: bool, tau=(0.6, 0.4)):
     return {"boxes": {"scores": {
-        "map_auroc": {"supported": supported_auroc, "tau": {"raccoon": tau[0], "coco128": tau[1]}},
-        "pointing": {"supported": True, "tau": {"raccoon": 0.9, "coco128": 0.9}},   # not a registered score
+        "box_auroc": {"supported": supported_auroc, "tau": {"raccoon": tau[0], "coco128": tau[1]}},
+        "pooled_logme": {"supported": True, "tau": {"raccoon": 0.9, "coco128": 0.9}},  # a baseline, not a score
+        "mean.pointing": {"supported": True, "tau": {"raccoon": 0.9, "coco128": 0.9}},  # registered, not computed
         "roi_logme": {"supported": False, "tau": {"raccoon": 0.95, "coco128": 0.95}},
     }}}
 
@@ -96,7 +100,7 @@ def test_an_unsupported_ranking_is_marked_unvalidated_in_every_headline():
 
 def test_a_data_set_at_its_floor_is_not_quoted_or_counted_for_the_box_choice():
     es = [entry("a"), entry("b", 0.6)]
-    st = {"boxes": {"scores": {"map_auroc": {"supported": True, "counted": ["raccoon"],
+    st = {"boxes": {"scores": {"box_auroc": {"supported": True, "counted": ["raccoon"],
                                              "tau": {"raccoon": 0.7, "coco128": 0.1}}}}}
     c = validated.box_choice(es, st)
     assert c["tau"] == {"raccoon": 0.7} and c["worst_tau"] == 0.7
@@ -149,16 +153,9 @@ def test_regenerating_the_page_keeps_the_finetune_block_in_place_or_appended():
 
 
 def test_the_study_writer_keeps_finetune_when_it_rewrites_validated_json(tmp_path):
-    import json
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
-    import validation_study as vs
-
     path = tmp_path / "validated.json"
     path.write_text(json.dumps({"finetune": {"ground_truth": "fine-tuned mAP"}, "labels": {"old": 1}}))
-    vs.write_validated(path, {}, {}, {"command": "x", "seconds": 1.0})
+    write.write_validated(path, {}, {}, {"command": "x", "seconds": 1.0})
     doc = json.loads(path.read_text())
     assert doc["finetune"] == {"ground_truth": "fine-tuned mAP"} and doc["labels"] == {"old": 1}
 
@@ -183,3 +180,22 @@ def test_each_study_writes_only_its_own_keys(tmp_path):
     assert json.loads(path.read_text()) == {"labels": {"a": 1}, "boxes": None, "zoo": {"z": 1}, "finetune": {"f": 1}}
     v.write(path, {"labels": {"a": 2}})  # the validation study regenerates its keys, keeps the others'
     assert json.loads(path.read_text()) == {"labels": {"a": 2}, "zoo": {"z": 1}, "finetune": {"f": 1}}
+
+
+def test_every_score_key_of_validated_json_is_a_registered_score_or_a_named_baseline():
+    """The studies write the registry's names (gate metrics: ``mean.mass_ratio``); anything else they
+    evaluate is named once in their plan. A study key like the old ``retrieval`` fails here."""
+    study = validated.load()
+    assert study, "bbselect/scoring/validated.json is missing"
+    for part, baselines in (("labels", {}), ("boxes", within.BASELINES), ("zoo", {})):
+        keys = set(study[part]["scores"])
+        assert keys, part
+        assert not [k for k in keys if not validated.registered(k) and k not in baselines], part
+    assert all(validated.registered(k) for k in study["zoo"]["random_level"])
+    # the plans' score lists are the registry's, so each study tests what it says it tests
+    assert set(study["labels"]["scores"]) == set(within.label_scores())
+    assert set(study["boxes"]["scores"]) == set(within.box_scores())
+    assert set(study["zoo"]["scores"]) == set(across.scores())
+    # the check could fail: the old study keys are not registered names, per-map ones need a known map
+    assert not any(validated.registered(k) for k in ("retrieval", "map_auroc", "mass_ratio", "sum.otsu", "max.knn"))
+    assert all(validated.registered(k) for k in ("augmentation_retrieval", "box_auroc", "mean.mass_ratio", "max.otsu"))

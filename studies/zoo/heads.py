@@ -21,15 +21,18 @@ against a head of a different design, written separately here:
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
+from sklearn.linear_model import RidgeClassifierCV
+from sklearn.model_selection import StratifiedKFold
+
+from bbselect.models import runtime
+from bbselect.probes import cocometrics, detection
 
 B_EPOCHS = 20
 
 
 def linear_b(features: np.ndarray, labels: np.ndarray, seed: int = 1) -> dict:
     """{"acc", "correct"}: out-of-fold accuracy of head B and its per-image hits (input order)."""
-    from sklearn.linear_model import RidgeClassifierCV
-    from sklearn.model_selection import StratifiedKFold
-
     f = np.asarray(features, np.float64)
     f = np.sign(f) * np.sqrt(np.abs(f))
     norm = np.linalg.norm(f, axis=1, keepdims=True)
@@ -83,12 +86,7 @@ def detection_b(features: np.ndarray, pi, input_size: int, seed: int = 0, epochs
     """Held-out detections of head B (5 folds by image, bbselect's fold assignment) as a
     ``cocometrics.Evaluation``.  Its own training loop: Adam (lr 1e-3), batch 32, ``epochs`` epochs, one
     traced function reused by every fold (tracing per fold cost more than training on 2 shared cores)."""
-    from bbselect.models import runtime
-    from bbselect.probes import cocometrics, detection
-
-    runtime.keras()
-    import tensorflow as tf
-
+    runtime.keras()  # TensorFlow set up as bbselect does (its logger quietened)
     feats = np.asarray(features, np.float32)
     n, h, w, c = feats.shape
     k = len(pi.class_names)

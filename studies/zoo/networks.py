@@ -11,13 +11,19 @@ Loading follows ``zoo.json`` (the ``load`` and ``input`` fields): Keras applicat
 safe_mode=True)`` for EfficientNet-Lite0 and SqueezeNet 1.1 (whole functional models with a dynamic
 input, rebuilt here on a fixed 224 input; their preprocessing is inside the model).  Random-init
 controls are the Keras architectures with ``weights=None`` and a seed; the cascade family is
-``studies/cascade.py``'s, made per data set by ``validation_study.cascade_file``.
+``studies/cascade.py``'s, made per data set by its ``cascade_file``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from bbselect.models import cost, runtime
+from bbselect.models.registry import register_model
+from bbselect.models.stages import find_stages
+from bbselect.models.top1 import documented
+from studies.cascade import cascade_file
 
 SIZE = 224
 ZOO = "weights/zoo/zoo.json"
@@ -60,8 +66,6 @@ def _preprocess(module: str | None):
         return None  # raw RGB 0..255: the model has its own preprocessing
 
     def fn(batch):
-        from bbselect.models import runtime
-
         return getattr(runtime.keras().applications, module).preprocess_input(batch)
     return fn
 
@@ -80,10 +84,6 @@ def network(cfg: dict, shared: Path, work: Path, data_dir: Path | None = None):
 
     ``cfg``: ``net`` (zoo name), ``kind`` (imagenet / off-task / random / cascade), ``stages``, ``seed``
     (random-init), ``k`` (cascade).  The registered model has a fixed 224 input and one output per stage."""
-    from bbselect.models import cost, runtime
-    from bbselect.models.registry import register_model
-    from bbselect.models.stages import find_stages
-
     keras = runtime.keras()
     name, kind = cfg["net"], cfg["kind"]
     zoo = entries(shared)
@@ -98,8 +98,6 @@ def network(cfg: dict, shared: Path, work: Path, data_dir: Path | None = None):
         if kind == "random":
             weights = None
         elif kind == "cascade":
-            from validation_study import cascade_file
-
             weights = cascade_file(data_dir, cfg["stages"][-1], cfg["k"], str(shared / MOBILENET_V1), work)
         else:
             weights = str(shared / MOBILENET_V1) if name == "mobilenet_v1_0.25" else zoo[name]["path"]
@@ -121,8 +119,6 @@ ARCHITECTURE = {"mobilenet_v1_0.25": ("mobilenet", {"alpha": 0.25}), "mobilenetv
 def architecture_top1(name: str) -> float | None:
     """The documented ImageNet top-1 of this network's architecture (bbselect's table): what a static
     prior reads for an off-task or random-init copy that it cannot tell from the ImageNet one."""
-    from bbselect.models.top1 import documented
-
     arch = ARCHITECTURE.get(name)
     doc = documented(*arch) if arch else None
     return doc["value"] if doc else None
