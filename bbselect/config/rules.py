@@ -106,7 +106,7 @@ def setting(default=MISSING, *, help: str = "", metavar: str | None = None, flag
     return field(default=default, metadata=meta)
 
 
-def shown(v, limit: int = 40) -> str:
+def shown(v, limit: int = 120) -> str:
     """A value as a user would type it (``true``, ``null``, ``[a, b]``, ``224``), cut to one short line."""
     if isinstance(v, (bool, list, tuple, dict)) or v is None:
         text = yaml.safe_dump(list(v) if isinstance(v, tuple) else v, default_flow_style=True, width=10**6)
@@ -132,7 +132,7 @@ def where(key: str, value, origin: str | None, flags: tuple[str, ...] = ()) -> s
             return f"--set sweep.{key}=[...] (the value {shown(value)})"
         return f"--set {'gates.' if kind == 'gate' else ''}{key}={shown(value)}"
     if origin.startswith("api:"):
-        return f"bbselect.{origin[4:]}({key}={repr(shown(value, 37)) if isinstance(value, str) else shown(value)})"
+        return f"bbselect.{origin[4:]}({key}={repr(shown(value)) if isinstance(value, str) else shown(value)})"
     if origin == "default":
         return f"{key} {shown(value)} (the default)"
     if key == "images" and not flags:
