@@ -108,11 +108,13 @@ def setting(default=MISSING, *, help: str = "", metavar: str | None = None, flag
 
 def shown(v, limit: int = 120) -> str:
     """A value as a user would type it (``true``, ``null``, ``[a, b]``, ``224``), cut to one short line."""
-    if isinstance(v, (bool, list, tuple, dict)) or v is None:
-        text = yaml.safe_dump(list(v) if isinstance(v, tuple) else v, default_flow_style=True, width=10**6)
-        text = text.strip().removesuffix("...").strip()
-    else:
+    try:
         text = str(v)
+        if isinstance(v, (bool, list, tuple, dict)) or v is None:
+            text = yaml.safe_dump(list(v) if isinstance(v, tuple) else v, default_flow_style=True, width=10**6)
+            text = text.strip().removesuffix("...").strip()
+    except yaml.YAMLError:  # a Python object YAML cannot write (an API keyword): as Python shows it
+        pass
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

@@ -59,7 +59,10 @@ def show_value(v) -> str:
     if isinstance(v, bool) or v is None:
         return {True: "true", False: "false", None: "null"}[v]
     if isinstance(v, (list, tuple, dict)):
-        text = yaml.safe_dump(v if not isinstance(v, tuple) else list(v), default_flow_style=True).strip()
+        try:
+            text = yaml.safe_dump(v if not isinstance(v, tuple) else list(v), default_flow_style=True).strip()
+        except yaml.YAMLError:  # a Python object YAML cannot write (an API keyword)
+            text = repr(v)
         text = text if len(text) <= 60 else text[:57] + "..."
         return ("a mapping " if isinstance(v, dict) else "a list ") + text
     return repr(v)

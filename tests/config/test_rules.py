@@ -159,3 +159,12 @@ def test_the_starter_config_shows_declared_choices_and_ranges():
     assert re.search(r"# probe_max_images: integer \(2 to [\d,]+\), default 500\n", text)
     probe = text.split("# probe: ")[1].split("\nprobe:")[0]
     assert "Checked against: boxes." in probe
+
+
+def test_an_api_value_yaml_cannot_write_is_still_a_clean_usage_error():
+    """Messages show values as YAML; a Python object YAML refuses (a Path in a list) is shown as Python
+    shows it, not a crash (was a yaml RepresenterError)."""
+    from pathlib import Path
+
+    message = api_error(fail_under=[Path("a")])
+    assert message.startswith(f"bbselect.compare(fail_under=[{Path('a')!r}]): expected a string or a list")
