@@ -1,4 +1,4 @@
-"""The keys a run config may set, and the type and choice check of one value for one key.
+"""The keys a run config may set, and the check of one value for one key against its declarations.
 
 Every ``CompareConfig`` field is a key (``KEYS``); a config file has three more top-level keys
 (``EXTRA_KEYS``: ``sweep:``, its alias ``grid:``, and ``gates:``). ``check_value`` is the one check
