@@ -168,3 +168,9 @@ def test_an_api_value_yaml_cannot_write_is_still_a_clean_usage_error():
 
     message = api_error(fail_under=[Path("a")])
     assert message.startswith(f"bbselect.compare(fail_under=[{Path('a')!r}]): expected a string or a list")
+
+
+def test_a_sweep_given_by_set_names_the_point_value(tmp_path):
+    plain = write(tmp_path, "seed: 1\n", "plain.yaml")
+    assert cli_error(["run", str(plain), "--set", "sweep.probe=[auto, detection]", "--set", "boxes=none"]) == (
+        f"--set sweep.probe=[...] (the value detection): {DETECTION} (boxes: --set boxes=none)")
