@@ -29,7 +29,7 @@ from pathlib import Path
 from bbselect import arrays as arr
 from bbselect.common import did_you_mean
 from bbselect.config.schema import CompareConfig, default_images_dir
-from bbselect.config.values import KINDS, BadValue, check_value
+from bbselect.config.values import KINDS, BadValue, check_value, locate
 from bbselect.errors import UsageError
 from bbselect.models import preprocess as pp
 from bbselect.models import registry, stages
@@ -76,7 +76,9 @@ def compare(images=None, *, backbones=None, preprocess=None, quiet: bool = True,
     else:
         folder = Path(os.fsdecode(images)) if images is not None else default_images_dir()
     cfg = CompareConfig(images=str(folder), backbones=labels, **values)
-    return _result(app.compare(cfg, quiet=quiet))
+    given = {*values, *["backbones"] * (backbones is not None), *["images"] * (images is not None and in_memory is None)}
+    origins = {k: "api:compare" if k in given else "default" for k in CompareConfig.keys()}
+    return _result(app.compare(cfg, quiet=quiet, origins=origins))
 
 
 def run(config, *, sets=(), quiet: bool = True, **options) -> Result | Sweep:
@@ -87,7 +89,7 @@ def run(config, *, sets=(), quiet: bool = True, **options) -> Result | Sweep:
     if isinstance(sets, str):
         sets = [sets]
     overrides = checked_options(options, "run")
-    done = app.run_config(config, list(sets), overrides, quiet=quiet)
+    done = app.run_config(config, list(sets), overrides, quiet=quiet, given_as="api:run")
     if done.parent is None:
         return _result(done.outcomes[0])
     return Sweep(Path(done.parent).resolve(), [_result(o) for o in done.outcomes])
@@ -116,7 +118,8 @@ def load(run_dir) -> Result:
 
 
 def checked_options(options: dict, function: str) -> dict:
-    """API keywords as config values, checked by the schema (a UsageError naming the option)."""
+    """API keywords as config values, checked by the schema: a UsageError ``bbselect.compare(key=value):
+    ...`` in the words the CLI, a YAML file and ``--set`` use for the same value."""
     values = {}
     for key, value in options.items():
         if key not in KINDS or key in ("images", "backbones"):
@@ -126,7 +129,7 @@ def checked_options(options: dict, function: str) -> dict:
         try:
             values[key] = check_value(key, value)
         except BadValue as bad:
-            raise UsageError(f"option {key}: {bad}") from None
+            raise UsageError(f"{locate(key, value, 'api:' + function)}: {bad}") from None
     return values
 
 

@@ -14,8 +14,9 @@ _D = CompareConfig()
 
 
 def schema_options() -> list:
-    """One click option per ``CompareConfig`` field that has help: defaults, help texts, metavars and
-    choices all come from the schema (config/schema.py), so an option is added in one place."""
+    """One click option per ``CompareConfig`` field that has help: defaults, help texts, metavars,
+    choices and integer ranges all come from the schema (config/schema.py), so an option is added in
+    one place."""
     from bbselect.config.values import KINDS
 
     out = []
@@ -40,6 +41,8 @@ def schema_options() -> list:
             kw["show_default"] = default is not None
             if kind == "int":
                 kw["type"] = int
+                if meta.get("range"):  # declared in the schema; checked there too (config/rules.py)
+                    kw["help"] += f" [range: {meta['range'].text()}]"
             if meta.get("choices"):
                 kw["type"] = click.Choice(meta["choices"])
                 kw.pop("metavar")

@@ -5,14 +5,16 @@ File format
     lists them all, with type, default and meaning). Three more top-level keys:
 
     ``sweep:`` (alias ``grid:``)  key -> non-empty list of values; one run per point of the
-                                  cartesian product (see ``sweeppoints``). A swept key overrides
+                                  cartesian product (see ``sweep_points``). A swept key overrides
                                   the same key's plain value in the file.
     ``gates:``                    name -> a number, a string, or a list or mapping of those;
                                   stored for the quality gates (``gates.py``), not read here.
 
-    Values are typed and checked per field (``configvalues``: what each field type accepts), read
-    from YAML with a line number for every error (``configyaml``), and a sweep becomes its named
-    points in ``sweeppoints``. This module merges the sources and writes a config back out.
+    Values are typed and checked per field (``values``: what each field type accepts), read
+    from YAML with a line number for every error (``yamlio``), and a sweep becomes its named
+    points in ``sweep_points``. This module merges the sources, keeps where every value came from
+    (``LoadedConfig.origins``: a rule ``validate.resolve`` finds broken names the file and line, the
+    ``--set`` or the option) and writes a config back out.
 
 Precedence, highest first
     1. an option typed on the command line (``cli``: only options whose click parameter source is
@@ -41,7 +43,7 @@ import yaml
 
 from bbselect.config.schema import CompareConfig
 from bbselect.config.sweep_points import expand_sweep
-from bbselect.config.values import KEYS, KINDS, BadValue, check_value
+from bbselect.config.values import KEYS, KINDS, BadValue, check_value, locate
 from bbselect.config.yamlio import parse_set, read_file
 from bbselect.errors import UsageError
 
@@ -55,14 +57,29 @@ class LoadedConfig:
     gates: dict[str, object] = field(default_factory=dict)
     source: dict[str, str] = field(default_factory=dict)  # key (or sweep.KEY / gates.NAME) -> origin
     notes: list[str] = field(default_factory=list)
+    sweep_origins: dict[str, list[str]] = field(default_factory=dict)  # swept key -> each value's origin
 
     def points(self) -> list[tuple[str, CompareConfig]]:
         return expand_sweep(self.base, self.sweep)
 
+    def origins(self, point: CompareConfig | None = None) -> dict[str, str]:
+        """Where each value of ``point`` (a point of ``points()``; default the base) came from, for
+        ``validate.resolve``'s messages (config/rules.py): a swept key's is its value's own line."""
+        out = {k: self.source.get(k, "default") for k in KEYS}
+        for key, vals in self.sweep.items() if point is not None else ():
+            lines = self.sweep_origins.get(key) or [self.source.get(f"sweep.{key}", "set")] * len(vals)
+            got = getattr(point, key)
+            at = [i for i, v in enumerate(vals) if check_value(key, copy.deepcopy(v)) == got]
+            out[key] = "sweep " + (lines[at[0]] if at else lines[0])
+        return out
 
-def build_config(yaml_path: Path | None, sets: list[str], cli: dict[str, object]) -> LoadedConfig:
-    """Merge defaults < YAML file < ``--set`` < explicit CLI options (see the module docstring)."""
-    values, sweep, gates, source = read_file(Path(yaml_path)) if yaml_path is not None else ({}, {}, {}, {})
+
+def build_config(yaml_path: Path | None, sets: list[str], cli: dict[str, object], *,
+                 given_as: str = "cli") -> LoadedConfig:
+    """Merge defaults < YAML file < ``--set`` < explicit CLI options (see the module docstring).
+    ``given_as``: the origin of ``cli`` (``api:run`` for the Python API's keywords)."""
+    empty: tuple = ({}, {}, {}, {}, {})
+    values, sweep, gates, source, sweep_origins = read_file(Path(yaml_path)) if yaml_path is not None else empty
     for key in KEYS:
         source.setdefault(key, "default")
     set_values: dict[str, object] = {}
@@ -72,6 +89,8 @@ def build_config(yaml_path: Path | None, sets: list[str], cli: dict[str, object]
     for key, value in set_values.items():
         if key.startswith(("sweep.", "gates.")):
             group, name = (sweep, key[6:]) if key.startswith("sweep.") else (gates, key[6:])
+            if group is sweep:
+                sweep_origins.pop(name, None)  # the --set list's values are all "set"
             if value is None:
                 group.pop(name, None)
                 source.pop(key, None)
@@ -89,21 +108,23 @@ def build_config(yaml_path: Path | None, sets: list[str], cli: dict[str, object]
         try:
             values[key] = check_value(key, value)
         except BadValue as bad:
-            raise UsageError(f"option --{key.replace('_', '-')}: {bad}") from None
-        source[key] = "cli"
+            raise UsageError(f"{locate(key, value, given_as)}: {bad}") from None
+        source[key] = given_as
     notes = []
     for key in list(sweep):
-        how = source[key].split(":")[0]
+        how = source[key].split(":")[0].replace("api", "cli")
         if _RANK[how] > _RANK[source[f"sweep.{key}"].split(":")[0]]:
             del sweep[key]
+            sweep_origins.pop(key, None)
             origin = source.pop(f"sweep.{key}")
             origin = origin[5:] if origin.startswith("yaml:") else f"--set sweep.{key}"
-            given = f"--{key.replace('_', '-')}" if how == "cli" else f"--set {key}"
+            typed = f"--{key.replace('_', '-')}" if given_as == "cli" else f"{key}=..."
+            given = typed if how == "cli" else f"--set {key}"
             notes.append(f"{given} replaces the sweep over '{key}' from {origin}")
     base = CompareConfig(**copy.deepcopy(values))
     _apply_gates(base, gates, source)
     expand_sweep(base, sweep)  # fail now on an oversized or duplicate sweep
-    return LoadedConfig(base, sweep, gates, source, notes)
+    return LoadedConfig(base, sweep, gates, source, notes, sweep_origins)
 
 
 def _apply_gates(base: CompareConfig, gates: dict[str, object], source: dict[str, str]) -> None:
@@ -111,8 +132,10 @@ def _apply_gates(base: CompareConfig, gates: dict[str, object], source: dict[str
     if "fail_under" in gates and source["fail_under"] == "default":
         fu = gates["fail_under"]
         base.fail_under = [f"{k}={v}" for k, v in fu.items()] if isinstance(fu, dict) else list(fu)
+        source["fail_under"] = "gate " + source["gates.fail_under"]
     if "expect_best" in gates and source["expect_best"] == "default":
         base.expect_best = str(gates["expect_best"])
+        source["expect_best"] = "gate " + source["gates.expect_best"]
 
 
 # ---------------------------------------------------------------- writing

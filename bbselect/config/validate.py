@@ -1,35 +1,30 @@
 """The one validation pass over a whole ``CompareConfig``, before any work starts.
 
 ``compare`` runs it before it scans a folder, builds a model or claims a run folder, and ``bbselect
-run`` runs it on every point of a sweep before the first point starts. In order: every value's type,
-choices and range (``values.check_value``: the same check a YAML value gets, there with its file and
-line), the weights, ``--expect-best`` among the chosen backbones, the images folder, and a memory
-estimate against the RAM available now. It returns a ``Resolved`` with the parsed values the
-pipeline uses.
+run`` runs it on every point of a sweep before the first point starts. It loops over what the schema
+declares (config/schema.py): first every value alone (``values.check_value``: type, choices, range,
+check -- the same check a YAML value gets, there with its file and line), then every setting's rules
+against the other settings, then the rules that look at the world (the images folder, the weights
+file, the cache folder, a memory estimate against the RAM available now). A broken one raises its
+error class with ``WHERE: CORE`` (config/rules.py): ``origins`` says where each value came from
+(``LoadedConfig.origins``; none: the command line). It returns a ``Resolved`` with the parsed values
+the pipeline uses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bbselect.common import did_you_mean, special_file
 from bbselect.config import values
-from bbselect.config.schema import (
-    PROBE_CHOICES,
-    STABILITY_CHOICES,
-    CompareConfig,
-    check_shard_count,
-    parse_figures,
-    parse_shard,
-    short,
-)
-from bbselect.errors import InputError, UsageError
+from bbselect.config.checks import parse_shard
+from bbselect.config.rules import place
+from bbselect.config.schema import CompareConfig
+from bbselect.errors import BBSelectError, UsageError
 from bbselect.models import selection
 from bbselect.models.weights import parse_weights
 from bbselect.scoring.gates import parse_fail_under
-from bbselect.store.cache import check_dir as check_cache_dir
-from bbselect.store.rundir import safe_name
 
 DECODE_AHEAD = 2  # the engine decodes up to two batches ahead of the networks (engine.run_backbones)
 GIB = 2**30
@@ -46,75 +41,38 @@ class Resolved:
     fail_under: dict[str, float] = field(default_factory=dict)
 
 
-def option(key: str) -> str:
-    return "--" + key.replace("_", "-")
-
-
-def resolve(cfg: CompareConfig, *, check_memory: bool = True) -> Resolved:
-    """Check every setting; raise UsageError / InputError / WeightsUnavailable naming the option."""
+def resolve(cfg: CompareConfig, *, check_memory: bool = True, origins: Mapping[str, str] | None = None) -> Resolved:
+    """Check every declared value and rule; raise the rule's error (UsageError, InputError,
+    WeightsUnavailable) with where the value came from."""
+    origins = origins or {}
     for key in CompareConfig.keys():
-        v = getattr(cfg, key)
         try:
-            setattr(cfg, key, values.check_value(key, v))
+            setattr(cfg, key, values.check_value(key, getattr(cfg, key)))
         except values.BadValue as bad:
-            shown = v if isinstance(v, (int, str)) and not isinstance(v, bool) else values.show_value(v)
-            shown = short(shown)[1:-1]  # one short line, whatever was typed
-            raise UsageError(f"{option(key)} {shown}: {bad}") from None
-    selections = [selection.parse_selection(b) for b in cfg.backbones]
-    labels = [s.label for s in selections]
-    dupes = sorted({x for x in labels if labels.count(x) > 1})
-    if dupes:
-        raise UsageError(f"backbone listed twice: {', '.join(dupes)} (name=... tells two entries apart)")
-    folders = [safe_name(x) for x in labels]  # each backbone's maps folder
-    clash = sorted({x for x, f in zip(labels, folders) if folders.count(f) > 1})
-    if clash:
-        raise UsageError(f"backbones {', '.join(clash)} would share a folder name; give each a short name=...")
-    if cfg.stability not in STABILITY_CHOICES:
-        raise UsageError(f"--stability {cfg.stability!r}: expected one of {', '.join(STABILITY_CHOICES)}")
-    for sel in selections:
-        if cfg.input_size < sel.spec.min_size:
-            raise UsageError(f"{sel.spec.name} needs --input-size >= {sel.spec.min_size} (got {cfg.input_size})")
-    if not cfg.layer:
-        raise UsageError("--layer: expected a stage c2..c5 or a Keras layer name")
-    if cfg.probe not in PROBE_CHOICES:
-        raise UsageError(f"--probe {cfg.probe!r}: expected one of {', '.join(PROBE_CHOICES)}")
-    if 0 < cfg.stability_max_images < 3 * cfg.stability_k:
-        raise UsageError(f"--stability-max-images {cfg.stability_max_images}: expected 0 (every image) or at least "
-                         f"3 × --stability-k = {3 * cfg.stability_k} (stability is not defined on fewer images)")
-    if cfg.probe_max_images < 2:
-        raise UsageError(f"--probe-max-images {cfg.probe_max_images}: expected at least 2")
-    if cfg.probe == "detection" and str(cfg.boxes).strip().lower() == "none":
-        raise UsageError("--probe detection needs boxes, but --boxes is none")
-    if cfg.shards < 0:
-        raise UsageError(f"--shards {cfg.shards}: expected a number of shards (0 = from the environment)")
-    check_shard_count(cfg.shards, f"--shards {short(cfg.shards)}")
+            raise _error(cfg, key, str(bad), origins) from None
+    for world in (False, True):
+        for key in CompareConfig.keys():
+            for rule in values.DECLARED[key]["rules"]:
+                if rule.world != world or (rule.tag == "memory" and not check_memory):
+                    continue
+                problem = rule.problem(cfg)
+                if problem:
+                    raise _error(cfg, key, problem, origins, rule.uses, rule.error)
     shard = None
     if cfg.shard and str(cfg.shard).strip().lower() != "auto":
         shard = parse_shard(cfg.shard)  # auto is read from the environment when the run starts
-    if cfg.expect_best is not None and cfg.expect_best not in labels:
-        raise UsageError(f"--expect-best {cfg.expect_best!r} is not one of the chosen backbones "
-                         f"({', '.join(labels)}){did_you_mean(cfg.expect_best, labels)}")
-    parse_figures(cfg.figures)  # a check here; the figures step parses it for use
-    if cfg.cache:
-        check_cache_dir(cfg.cache_dir)  # a file named as the cache folder: exit 2 now, not 70 mid-run
-    resolved = Resolved(Path(cfg.images).expanduser(), selections, parse_weights(cfg.weights),
-                        shard, parse_fail_under(cfg.fail_under))
-    if check_memory:
-        check_memory_estimate(cfg)
-    if not resolved.images_dir.exists():
-        raise InputError(f"images folder {cfg.images} does not exist")
-    for what, path in (("images", cfg.images), ("--labels", _labels_file(cfg.labels))):
-        kind = special_file(Path(path).expanduser()) if path else None
-        if kind:
-            raise UsageError(f"{what} {path}: not a regular file or folder ({kind}; reading it would block "
-                             f"or never end)")
-    return resolved
+    return Resolved(Path(cfg.images).expanduser(), [selection.parse_selection(b) for b in cfg.backbones],
+                    parse_weights(cfg.weights), shard, parse_fail_under(cfg.fail_under))
 
 
-def _labels_file(labels) -> str | None:
-    """The labels CSV a ``labels`` setting names, None for ``auto`` / ``none``."""
-    text = str(labels or "auto").strip()
-    return None if text.lower() in ("auto", "none") else text
+def _error(cfg, key: str, core: str, origins: Mapping[str, str], uses=(), error=UsageError) -> BBSelectError:
+    """``WHERE: CORE``, plus where the other settings a rule names came from when that is elsewhere
+    (another line of the file, a ``--set`` against a file...)."""
+    mine = origins.get(key, "cli")
+    others = [f"{k}: {place(k, getattr(cfg, k), origins.get(k), values.DECLARED[k].get('flags') or ())}"
+              for k in uses if origins.get(k, "cli") not in (mine, "default")]
+    tail = f" ({'; '.join(others)})" if others else ""
+    return error(f"{values.locate(key, getattr(cfg, key), mine)}: {core}{tail}")
 
 
 def estimate_memory(cfg: CompareConfig) -> int:
@@ -146,10 +104,11 @@ def available_memory() -> int | None:
     return avail
 
 
-def check_memory_estimate(cfg: CompareConfig) -> None:
+def memory_problem(cfg: CompareConfig) -> str | None:
+    """Why ``batch_size`` × ``input_size`` will not fit in the RAM available now; None if it may."""
     need, have = estimate_memory(cfg), available_memory()
     if have is not None and need > have:
-        raise UsageError(
-            f"not enough memory: --input-size {cfg.input_size} with --batch-size {cfg.batch_size} needs at "
-            f"least {need / GIB:.2f} GiB, but {max(have, 0) / GIB:.2f} GiB is available; lower --batch-size "
-            "or --input-size")
+        return (f"not enough memory: input_size {cfg.input_size} with batch_size {cfg.batch_size} needs at "
+                f"least {need / GIB:.2f} GiB, but {max(have, 0) / GIB:.2f} GiB is available; lower batch_size "
+                "or input_size")
+    return None

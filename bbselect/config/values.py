@@ -1,4 +1,4 @@
-"""The keys a run config may set, and the type and choice check of one value for one key.
+"""The keys a run config may set, and the check of one value for one key against its declarations.
 
 Every ``CompareConfig`` field is a key (``KEYS``); a config file has three more top-level keys
 (``EXTRA_KEYS``: ``sweep:``, its alias ``grid:``, and ``gates:``). ``check_value`` is the one check
@@ -11,33 +11,25 @@ Values, by field type
     str          any scalar, taken as written: ``figures: 5``, ``name: 010`` are "5", "010"
     str | None   as str; ``null``, ``~`` or nothing means None
     list[str]    a list of such strings, or one string (read as a one-item list)
-    ``backbones``, ``resize``, ``figures``, ``shard`` and ``fail_under`` are also checked against the
-    registry, the choices ``compare`` accepts and the gate metrics; integers against ``RANGES``. So a
-    value out of range in a YAML file is refused with its file and line. Checks that need more than
-    one value or the file system (weights file, images folder, ``expect_best`` among the backbones,
-    memory) are ``validate.resolve``'s. (How a YAML scalar becomes a string as written is
-    ``yamlio``'s part.)
+    Then what the field declares about its value alone (config/schema.py, config/rules.py): its
+    ``choices``, its integer ``range`` and its ``check`` (``backbones`` against the registry, ``shard``,
+    ``figures``, ``fail_under`` against the gate metrics). So a value out of range in a YAML file is
+    refused with its file and line. Rules that need more than one value or the file system are declared
+    on the setting too and checked by ``validate.resolve``. (How a YAML scalar becomes a string as
+    written is ``yamlio``'s part.)
 """
 
 from __future__ import annotations
 
 import typing
+from dataclasses import fields
 
 import yaml
 
 from bbselect.common import did_you_mean
-from bbselect.config.schema import (
-    FIGURE_CHOICES,
-    MAX_SHARDS,
-    CompareConfig,
-    parse_figures,
-    parse_shard,
-    short,
-)
+from bbselect.config.rules import BadValue, Range, where
+from bbselect.config.schema import CompareConfig
 from bbselect.errors import UsageError
-from bbselect.inputs.decode import RESIZE_MODES
-from bbselect.models import selection
-from bbselect.scoring.gates import parse_fail_under
 
 KEYS: list[str] = CompareConfig.keys()
 SWEEP_KEYS = ("sweep", "grid")
@@ -60,19 +52,17 @@ EXPECTED = {"int": "an integer", "bool": "true or false", "str": "a string",
             "optstr": "a string or null", "list": "a string or a list of strings"}
 
 
-class BadValue(Exception):
-    """A value error; the caller adds where it happened."""
-
-    def __init__(self, text: str, node=None):
-        super().__init__(text)
-        self.node = node
+DECLARED: dict[str, dict] = {f.name: dict(f.metadata) for f in fields(CompareConfig)}  # key -> its declarations
 
 
 def show_value(v) -> str:
     if isinstance(v, bool) or v is None:
         return {True: "true", False: "false", None: "null"}[v]
     if isinstance(v, (list, tuple, dict)):
-        text = yaml.safe_dump(v if not isinstance(v, tuple) else list(v), default_flow_style=True).strip()
+        try:
+            text = yaml.safe_dump(v if not isinstance(v, tuple) else list(v), default_flow_style=True).strip()
+        except yaml.YAMLError:  # a Python object YAML cannot write (an API keyword)
+            text = repr(v)
         text = text if len(text) <= 60 else text[:57] + "..."
         return ("a mapping " if isinstance(v, dict) else "a list ") + text
     return repr(v)
@@ -82,75 +72,14 @@ def _expect(kind: str, v):
     return BadValue(f"expected {EXPECTED[kind]}, got {show_value(v)}")
 
 
-def _check_backbones(names: list[str]) -> None:
-    if not names:
-        raise BadValue("expected at least one backbone, got an empty list")
-    for text in names:
-        try:
-            selection.parse_selection(text)
-        except UsageError as err:
-            raise BadValue(str(err)) from None
+def range_of(key: str) -> Range | None:
+    """The integers ``key`` takes (declared with ``range=`` in the schema), None when any."""
+    return DECLARED[key].get("range")
 
 
-def _check_figures(text: str) -> None:
-    try:
-        parse_figures(text)
-    except UsageError:
-        raise BadValue(f"expected {FIGURE_CHOICES}, got {text!r}") from None
-
-
-def _check_resize(text: str) -> None:
-    if text not in RESIZE_MODES:
-        raise BadValue(f"expected one of {', '.join(RESIZE_MODES)}, got {text!r}")
-
-
-def _check_shard(text: str) -> None:
-    if text.strip().lower() != "auto":
-        try:
-            parse_shard(text)
-        except UsageError:
-            raise BadValue(f"expected I/N with 1 <= I <= N <= {MAX_SHARDS:,} (e.g. 1/4) or auto, "
-                           f"got {short(text)}") from None
-
-
-def _check_fail_under(items) -> None:
-    try:
-        parse_fail_under(items)
-    except UsageError as err:
-        raise BadValue(str(err)) from None
-
-
-_CHOICES = {"backbones": _check_backbones, "figures": _check_figures, "resize": _check_resize,
-            "shard": _check_shard, "fail_under": _check_fail_under}
-
-
-# key -> (lowest, highest, step): the allowed integers. Upper bounds keep a typo from asking for
-# hundreds of GiB (``--input-size 96000``) or overflowing (``--batch-size 99999999999999999999``).
-RANGES = {
-    "input_size": (32, 4096, 32),
-    "batch_size": (1, 1024, 1),
-    "seed": (0, 2**32 - 1, 1),
-    "stability_seed": (0, 2**32 - 1, 1),
-    "stability_views": (1, 16, 1),
-    "stability_k": (1, 10_000, 1),
-    "stability_max_images": (0, 2_000_000_000, 1),
-    "max_pixels": (1, 2_000_000_000, 1),
-    "cache_max_mb": (0, 2**30, 1),
-}
-
-
-def range_problem(key: str, v: int) -> str | None:
-    """Why the integer ``v`` is out of range for ``key``; None if it is fine."""
-    if key not in RANGES:
-        return None
-    lo, hi, step = RANGES[key]
-    if v < lo:
-        return f"expected at least {lo:,}, got {v:,}"
-    if v > hi:
-        return f"expected at most {hi:,}, got {v:,}"
-    if (v - lo) % step:
-        return f"expected a multiple of {step}, got {v:,}"
-    return None
+def locate(key: str, value, origin: str | None = None) -> str:
+    """Where ``key``'s value came from, as a message prefix (config/rules.py ``where``)."""
+    return where(key, value, origin, DECLARED[key].get("flags") or ())
 
 
 def check_value(key: str, v):
@@ -168,10 +97,13 @@ def check_value(key: str, v):
         if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
             raise _expect(kind, v)
         v = list(v)
-    if kind == "int" and range_problem(key, v):
-        raise BadValue(range_problem(key, v))
-    if key in _CHOICES and v is not None:
-        _CHOICES[key](v)
+    meta = DECLARED[key]
+    if meta.get("choices") and v not in meta["choices"]:
+        raise BadValue(f"expected one of {', '.join(meta['choices'])}, got {show_value(v)}")
+    if kind == "int" and meta.get("range") and (problem := meta["range"].problem(v)):
+        raise BadValue(problem)
+    if meta.get("check") and v is not None:
+        meta["check"](v)
     return v
 
 

@@ -4,12 +4,14 @@ Files are read with YAML safe-load semantics only (no Python tags, nothing execu
 problem -- bad YAML, a top level that is not a mapping, an unknown key (with a "did you mean"),
 a key given twice, a value of the wrong type -- is a ``UsageError`` (exit code 2) that names
 the file, the line and the key: ``x.yaml:7: key 'batch_size': expected an integer, got 'eight'``.
-A ``--set`` error names the ``--set`` instead of a line.
+A ``--set`` error names the ``--set`` instead: ``--set batch_size=eight: expected an integer, got
+'eight'`` (the same words; config/rules.py). Every key a file sets keeps its line, and every value of
+a sweep list its own, so a rule ``validate.resolve`` finds broken later names them too.
 
 Values are read from the YAML nodes rather than from ``yaml.safe_load``'s result, so that strings
 are taken as written (``name: 010`` is "010") and every error has a line; the checks themselves
-are ``configvalues.check_value``. Merging the file with ``--set`` and the command line is
-``configfile.build_config``'s job.
+are ``values.check_value``. Merging the file with ``--set`` and the command line is
+``file.build_config``'s job.
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ def _pairs(node, at, what: str):
     return out
 
 
-def _sweep_list(loader, key: str, node, at, label: str) -> list:
+def _sweep_list(loader, key: str, node, at, label: str) -> tuple[list, list[str]]:
+    """A sweep key's values, and where each was written (``at`` of its node)."""
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         raise UsageError(f"{at(node)}: {label}: expected a non-empty list of values, got {_node_show(node)}")
     values, lines = [], []
@@ -131,7 +134,7 @@ def _sweep_list(loader, key: str, node, at, label: str) -> list:
             raise UsageError(f"{at(item)}: {label}: value {show_value(v)} listed twice (first on line {first})")
         values.append(v)
         lines.append(_line(item))
-    return values
+    return values, [at(item) for item in node.value]
 
 
 def _gate(loader, node, at, label: str):
@@ -151,8 +154,10 @@ def _gate(loader, node, at, label: str):
     return value
 
 
-def read_file(path: Path) -> tuple[dict, dict, dict, dict]:
-    """Read a config file: (values, sweep, gates, source) -- only what the file sets."""
+def read_file(path: Path) -> tuple[dict, dict, dict, dict, dict]:
+    """Read a config file: (values, sweep, gates, source, sweep_origins) -- only what the file sets.
+    ``source`` maps every key it sets (``sweep.KEY``, ``gates.NAME`` too) to ``yaml:FILE:LINE`` (the
+    key's line); ``sweep_origins`` each swept key to the ``yaml:FILE:LINE`` of each of its values."""
     label = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -167,7 +172,7 @@ def read_file(path: Path) -> tuple[dict, dict, dict, dict]:
 
     if root is not None and not isinstance(root, yaml.MappingNode):
         raise UsageError(f"{at(root)}: the top level must be a mapping of key: value, got {_node_show(root)}")
-    values, sweep, gates, source = {}, {}, {}, {}
+    values, sweep, gates, source, sweep_origins = {}, {}, {}, {}, {}
     pairs = _pairs(root, at, "the top level")
     both = [knode for k, knode, _ in pairs if k in SWEEP_KEYS][1:]
     if both:
@@ -177,7 +182,8 @@ def read_file(path: Path) -> tuple[dict, dict, dict, dict]:
             for skey, sknode, svnode in _pairs(vnode, at, f"'{key}'"):
                 if skey not in KINDS:
                     raise unknown_key_error(skey, f"{at(sknode)}: {key}", extra=())
-                sweep[skey] = _sweep_list(loader, skey, svnode, at, f"{key} key '{skey}'")
+                sweep[skey], lines = _sweep_list(loader, skey, svnode, at, f"{key} key '{skey}'")
+                sweep_origins[skey] = [f"yaml:{line}" for line in lines]
                 source[f"sweep.{skey}"] = f"yaml:{at(sknode)}"
         elif key == "gates":
             for gkey, gknode, gvnode in _pairs(vnode, at, "'gates'"):
@@ -191,7 +197,7 @@ def read_file(path: Path) -> tuple[dict, dict, dict, dict]:
             source[key] = f"yaml:{at(knode)}"
         else:
             raise unknown_key_error(key, at(knode))
-    return values, sweep, gates, source
+    return values, sweep, gates, source, sweep_origins
 
 
 def parse_set(raw: str) -> tuple[str, object]:
@@ -212,7 +218,7 @@ def parse_set(raw: str) -> tuple[str, object]:
     if dot and prefix in SWEEP_KEYS:
         if sub not in KINDS:
             raise unknown_key_error(sub, f"{where}: sweep", extra=())
-        return f"sweep.{sub}", None if null else _sweep_list(loader, sub, node, at, f"sweep key '{sub}'")
+        return f"sweep.{sub}", None if null else _sweep_list(loader, sub, node, at, f"sweep key '{sub}'")[0]
     if dot and prefix == "gates":
         return f"gates.{sub}", None if null else _gate(loader, node, at, f"gate '{sub}'")
     if key not in KINDS:
@@ -220,4 +226,4 @@ def parse_set(raw: str) -> tuple[str, object]:
     try:
         return key, _from_node(loader, key, node if node is not None else yaml.ScalarNode(_NULL_TAG, ""))
     except BadValue as bad:
-        raise UsageError(f"{where}: key '{key}': {bad}") from None
+        raise UsageError(f"{where}: {bad}") from None  # "--set KEY=VALUE: ...", as rules.where says

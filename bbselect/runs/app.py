@@ -56,7 +56,11 @@ def find_config_file(path) -> tuple[Path, bool]:
     return found, True
 
 
-def compare(cfg: CompareConfig, *, quiet: bool = True, argv=None) -> finish.Outcome:
+def compare(cfg: CompareConfig, *, quiet: bool = True, argv=None, origins: dict | None = None) -> finish.Outcome:
+    """One run. ``origins`` (key -> where its value came from, config/rules.py) words the errors of a
+    config checked here first, as the API's keywords; without it they name the command-line options."""
+    if origins is not None:
+        resolve(cfg, origins=origins)
     return pipeline.compare(cfg, quiet=quiet, argv=argv)
 
 
@@ -66,20 +70,21 @@ def resume(run_dir: Path, *, quiet: bool = True, argv=None) -> finish.Outcome:
 
 
 def run_config(config, sets=(), overrides: dict | None = None, *, quiet: bool = True, argv=None,
-               notify=None) -> ConfigRun:
+               notify=None, given_as: str = "cli") -> ConfigRun:
     """Run a config file (or a shipped config's name). Precedence: ``overrides`` (options typed on the
-    command line, or API keywords) > ``sets`` (``KEY=VALUE`` strings, values parsed as YAML) > the file >
-    built-in defaults. Every sweep point is checked before any runs; ``notify(note)`` hears the file's
-    notes (e.g. a deprecated key) before that."""
+    command line, or API keywords: ``given_as`` ``cli`` or ``api:run``) > ``sets`` (``KEY=VALUE``
+    strings, values parsed as YAML) > the file > built-in defaults. Every sweep point is checked before
+    any runs, its errors naming the file and line, ``--set`` or option each value came from;
+    ``notify(note)`` hears the file's notes (e.g. a deprecated key) before that."""
     config_file, is_shipped = find_config_file(config)
-    loaded = configfile.build_config(config_file, list(sets), dict(overrides or {}))
+    loaded = configfile.build_config(config_file, list(sets), dict(overrides or {}), given_as=given_as)
     if loaded.source["images"] == "default" or (is_shipped and loaded.base.images == "images"):
         loaded.base.images = str(default_images_dir())  # ./images, else the bundled sample images
     for note in loaded.notes if notify else ():
         notify(note)
     points = loaded.points()
     for _, cfg in points:
-        resolve(cfg)
+        resolve(cfg, origins=loaded.origins(cfg))
     if not loaded.sweep:
         return ConfigRun([compare(points[0][1], quiet=quiet, argv=argv)], None, list(loaded.notes))
     parent, outcomes = run_config_sweep(loaded, points, config_file.stem, quiet=quiet,

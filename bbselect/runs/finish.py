@@ -10,7 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from bbselect.config.schema import CompareConfig, parse_figures
+from bbselect.config.checks import parse_figures
+from bbselect.config.schema import CompareConfig
 from bbselect.errors import mark_run_dir
 from bbselect.progress import Progress, log
 from bbselect.reports import render

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from bbselect.config.schema import check_shard_count, parse_shard, short
+from bbselect.config.checks import check_shard_count, parse_shard, short
 from bbselect.errors import UsageError
 
 SLURM_ID = "SLURM_ARRAY_TASK_ID"

@@ -24,7 +24,7 @@ import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bbselect.config.schema import parse_shard
+from bbselect.config.checks import parse_shard
 from bbselect.errors import InputError
 from bbselect.runs.shards import FOLDER, shard_of
 

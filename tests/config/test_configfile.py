@@ -194,9 +194,9 @@ SET_ERRORS = [
     ("=3", "--set =3: expected KEY=VALUE, e.g. --set batch_size=4"),
     ("gates.=3", "--set gates.=3: expected KEY=VALUE, e.g. --set batch_size=4"),
     ("bach_size=4", "--set bach_size=4: unknown key 'bach_size'; did you mean 'batch_size'?"),
-    ("batch_size=eight", "--set batch_size=eight: key 'batch_size': expected an integer, got 'eight'"),
-    ("input_size=true", "--set input_size=true: key 'input_size': expected an integer, got true"),
-    ("images=", "--set images=: key 'images': expected a string, got null"),
+    ("batch_size=eight", "--set batch_size=eight: expected an integer, got 'eight'"),
+    ("input_size=true", "--set input_size=true: expected an integer, got true"),
+    ("images=", "--set images=: expected a string, got null"),
     ("backbones=[a", "--set backbones=[a: invalid YAML: expected ',' or ']', but got '<stream end>' "
                      "(while parsing a flow sequence)"),
     ("sweep.inptu_size=[1]", "--set sweep.inptu_size=[1]: sweep: unknown key 'inptu_size'; did you mean 'input_size'?"),
@@ -214,7 +214,7 @@ def test_set_errors(raw, message):
 
 
 def test_cli_values_are_type_checked():
-    with pytest.raises(UsageError, match=r"^option --batch-size: expected an integer, got '8'$"):
+    with pytest.raises(UsageError, match=r"^--batch-size 8: expected an integer, got '8'$"):
         cf.build_config(None, [], {"batch_size": "8"})
     with pytest.raises(ValueError, match="quiet"):  # a wiring bug, not a user error
         cf.build_config(None, [], {"quiet": True})
