@@ -48,6 +48,14 @@ def fmt_value(x, digits: int = 3) -> str:
     return f"{x:.{max(0, digits - 1 - mag)}f}"
 
 
+def fmt_gflops(g) -> str:
+    """GFLOPs, in every report, headline and verdict: three significant figures below 100 (0.0123, 7.8),
+    whole numbers above; ``n/a`` when missing."""
+    if not finite(g):
+        return "n/a"
+    return f"{g:.3g}" if g < 100 else f"{g:.0f}"
+
+
 def fmt_interval(s: dict | None, digits: int = 3) -> str:
     """``mean [lo, hi]`` — the one interval format of every report, verdict and table — the bare mean when the interval is unknown, ``n/a`` without a mean."""
     s = s or {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bbselect.common import finite, fmt_interval, fmt_value
+from bbselect.common import finite, fmt_gflops, fmt_interval, fmt_value
 
 NA = "n/a"
 
@@ -46,13 +46,6 @@ def fmt_count(x) -> str:
         miss = x.get("n_missing") or 0
         return fmt_count(x.get("n")) + (f" ({miss} missing)" if miss else "")
     return str(int(x)) if finite(x) else NA
-
-
-def fmt_gflops(g) -> str:
-    """GFLOPs: three significant figures below 100 (0.0123, 7.8), whole numbers above."""
-    if not finite(g):
-        return NA
-    return f"{g:.3g}" if g < 100 else f"{g:.0f}"
 
 
 def fmt_params(p) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from bbselect.common import fmt_gflops
 from bbselect.probes import study
 from bbselect.scoring import registry
 from bbselect.scoring.registry import ScoreSpec
@@ -56,7 +57,7 @@ def probe_ranking(probe: dict, gflops: dict[str, float | None]) -> dict:
                           f"{bb[k]['vs_best']['diff']:+.3f} {_ci(bb[k]['vs_best']['ci'])})" for k in others)
         parts.append(f"tied with {diffs}")
         if cost.get(cheapest) is not None:
-            parts.append(f"cheapest within the tie: {cheapest} ({cost[cheapest]:.3g} GFLOPs)")
+            parts.append(f"cheapest within the tie: {cheapest} ({fmt_gflops(cost[cheapest])} GFLOPs)")
     elif len(order) > 1:
         nxt = order[1]
         parts.append(f"ahead of {nxt} ({bb[nxt]['map50']:.3f}; {best} minus {nxt}, paired over the same "

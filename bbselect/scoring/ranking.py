@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from bbselect.common import finite, fmt_interval
+from bbselect.common import finite, fmt_gflops, fmt_interval
 from bbselect.scoring import mapscores, registry, stats
 from bbselect.scoring.registry import ScoreSpec
 
@@ -161,7 +161,7 @@ def verdict(ordered: list[dict], n_images: int, random_weights: bool, evidence: 
             ratio = best["cost"]["gflops"] / cheapest["cost"]["gflops"]
             parts.append(
                 f"{cheapest['label']} needs {ratio:.1f}× fewer GFLOPs "
-                f"({cheapest['cost']['gflops']:.2f} vs {best['cost']['gflops']:.2f}) at "
+                f"({fmt_gflops(cheapest['cost']['gflops'])} vs {fmt_gflops(best['cost']['gflops'])}) at "
                 f"{metric} {fmt_interval(_score(cheapest))}."
             )
     dead = [b for b in ordered if ((b.get("channels_stats") or {}).get("dead_fraction") or 0) >= 0.5]

@@ -43,3 +43,14 @@ def test_verdict_flags_mostly_dead_backbones():
     b["channels_stats"] = {"dead_fraction": 0.9}
     text = ranking.verdict(ranking.rank([b, _b("ok", 0.3, 0.2, 0.35)]), 5, random_weights=False)
     assert "deadnet has 90% channels that never fire" in text and "ok has" not in text
+
+
+def test_the_verdict_writes_gflops_as_the_headline_and_tables_do():
+    """Small backbones read "0.0131 vs 0.015" (the reports' GFLOPs format), not "0.01 vs 0.01" as the
+    verdict wrote them with its own two decimals."""
+    from bbselect.reports.formats import FORMATS
+
+    ordered = ranking.rank([_b("big", 0.5, 0.45, 0.55, gflops=0.015), _b("small", 0.4, 0.30, 0.46, gflops=0.0131)])
+    text = ranking.verdict(ordered, 8, random_weights=False)
+    assert f"({FORMATS['gflops'](0.0131)} vs {FORMATS['gflops'](0.015)})" in text
+    assert "(0.0131 vs 0.015)" in text
