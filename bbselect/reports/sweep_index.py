@@ -11,17 +11,11 @@ from __future__ import annotations
 
 from bbselect.common import finite
 from bbselect.reports.content import url_of
-from bbselect.common import fmt_interval
-from bbselect.reports.formats import fmt_gflops, fmt_ms, fmt_params
-from bbselect.reports.page import (
-    banner,
-    e,
-    figure,
-    headline_html,
-    page,
-    short_label,
-    table,
-)
+from bbselect.reports.formats import Table, cell
+from bbselect.reports.headline import headline, headline_parts
+from bbselect.reports.html import table_html
+from bbselect.reports.markdown import md_escape, md_number, table_md
+from bbselect.reports.page import banner, e, figure, headline_html, page
 
 
 def _overlap(a: dict, b: dict) -> bool:
@@ -54,6 +48,36 @@ def swept_text(sweep: dict) -> str:
     return " · ".join(f"{k}: {', '.join(str(v) for v in vals)}" for k, vals in sweep.items())
 
 
+def sweep_table(summary: dict, metric: str) -> Table:
+    """Every candidate of ``candidates(rows)`` as model cells: the sweep's one table, in every format."""
+    top = summary["backbones"][:1]
+    best = {top[0]["label"]} if top and finite(top[0]["primary"]["mean"]) else set()
+    rows = []
+    for b in summary["backbones"]:
+        r = b["row"]
+        rows.append([cell("count", b["rank"]), cell("label", r["point"], href=url_of(r["report"])),
+                     cell("label", r["backbone"], flag="RANDOM" if r.get("weights") == "none" else ""),
+                     cell("label", r.get("layer") or "?", sub=r.get("stage") or ""),
+                     cell("interval", b["primary"]), cell("count", r.get("n_images")), cell("gflops", r.get("gflops")),
+                     cell("params", r.get("params")), cell("ms", r)])
+    return Table("sweep", "Every candidate", ["#", "point", "backbone", "layer (stage)", f"{metric} [95% CI]",
+                                              "images", "GFLOPs", "params", "ms / image"], rows,
+                 "GFLOPs and params: of the layers each extractor runs, at the point's input size. ms / image: "
+                 "median over timed forward passes (one image each), measured on this machine.",
+                 numeric=frozenset({0, 5, 6, 7, 8}),
+                 best=tuple("best" if b["label"] in best else "" for b in summary["backbones"]))
+
+
+def render_markdown(name: str, rows: list[dict], sweep: dict) -> str:
+    """The sweep's ``summary.md``: the headline and the table of ``index.html``, in Markdown."""
+    summary = candidates(rows)
+    metric = next((r.get("metric") for r in rows if r.get("metric")), "score")
+    said = "".join(md_number(t) if role == "interval" else md_escape(t) for role, t in headline_parts(headline(summary)))
+    out = [f"# bbselect sweep: {md_escape(name)}", "", f"**{said}**", "",
+           md_escape(f"Swept {swept_text(sweep)}."), ""]
+    return "\n".join(out + table_md(sweep_table(summary, metric), None)).rstrip("\n") + "\n"
+
+
 def render_index(name: str, rows: list[dict], charts: list[str], sweep: dict) -> str:
     summary = candidates(rows)
     metric = next((r.get("metric") for r in rows if r.get("metric")), "score")
@@ -66,23 +90,7 @@ def render_index(name: str, rows: list[dict], charts: list[str], sweep: dict) ->
                 "(its name links to its report). Candidates are compared on their own runs' evidence; "
                 "overlapping 95% intervals count as tied.</p>")
     body.append('<div class="charts">' + "".join(figure(c, c, _caption(c, metric)) for c in charts) + "</div>")
-    best = {summary["backbones"][0]["label"]} if summary["backbones"] and finite(
-        summary["backbones"][0]["primary"]["mean"]) else set()
-    trows = []
-    for b in summary["backbones"]:
-        r = b["row"]
-        rnd = ' <span class="random">RANDOM</span>' if r.get("weights") == "none" else ""
-        trows.append([e(b["rank"]), f'<a href="{e(url_of(r["report"]))}">{e(r["point"])}</a>',
-                      short_label(r["backbone"]) + rnd, short_label(r.get("layer") or "?", 22)
-                      + (f" ({e(r['stage'])})" if r.get("stage") else ""),
-                      e(fmt_interval(b["primary"])), e(r.get("n_images", "")), e(fmt_gflops(r.get("gflops"))),
-                      e(fmt_params(r.get("params"))),
-                      e(fmt_ms(r))])
-    body.append(table(["#", "point", "backbone", "layer (stage)", f"{metric} [95% CI]", "images", "GFLOPs",
-                       "params", "ms / image"], trows, numeric={0, 5, 6, 7, 8},
-                      row_class=lambda i: "best" if summary["backbones"][i]["label"] in best else None))
-    body.append("<p><small>GFLOPs and params: of the layers each extractor runs, at the point's input size. "
-                "ms / image: median over timed forward passes (one image each), measured on this machine.</small></p>")
+    body += table_html(sweep_table(summary, metric), None)
     return page(f"bbselect sweep: {name}", body)
 
 

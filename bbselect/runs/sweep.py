@@ -20,12 +20,11 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from bbselect.common import fmt_num
 from bbselect.config.file import dump_config
 from bbselect.config.schema import CompareConfig
 from bbselect.progress import log
 from bbselect.reports.machine import csv_safe
-from bbselect.reports.sweep_index import render_index
+from bbselect.reports.sweep_index import render_index, render_markdown
 from bbselect.store import rundir
 
 COLUMNS = ["point", "backbone", "layer", "stage", "input_size", "resize", "weights", "rank",
@@ -86,9 +85,7 @@ def write_summary(parent: Path, rows: list[dict], sweep: dict) -> None:
     w.writerows({k: ("" if r[k] is None else csv_safe(r[k])) for k in COLUMNS} for r in rows)
     rundir.atomic_write_text(parent / "summary.csv", buf.getvalue())
     rundir.write_json(parent / "summary.json", {"schema_version": 1, "sweep": sweep, "rows": rows})
-    md = ["| " + " | ".join(COLUMNS[:-1]) + " |", "|" + "---|" * (len(COLUMNS) - 1)]
-    md += ["| " + " | ".join(fmt_num(r[c], 3, 'g').replace("|", "\\|") for c in COLUMNS[:-1]) + " |" for r in rows]
-    rundir.atomic_write_text(parent / "summary.md", "# Sweep summary\n\n" + "\n".join(md) + "\n")
+    rundir.atomic_write_text(parent / "summary.md", render_markdown(parent.name, rows, sweep))
     charts = []
     for name, fig in sweep_figures(rows, sweep).items():
         rundir.save_figure(fig, parent / name)

@@ -2,6 +2,8 @@
 
 import csv
 import json
+
+from bbselect.common import fmt_interval
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,13 @@ def test_sweep_writes_points_summary_and_index(tmp_path, image_folder):
     assert {r["backbone"] for r in rows} == {"mobilenetv2", "resnet50"}
     index = (parent / "index.html").read_text()
     assert 'href="c3/report.html"' in index and 'href="c4/report.html"' in index
+    # summary.md is the index's table in Markdown: the same texts (it was the CSV at 3 significant figures)
+    md = (parent / "summary.md").read_text()
+    assert "[c3](c3/report.html)" in md and md.count("\n| ") == 1 + len(rows)
+    for r in rows:
+        primary = fmt_interval({"mean": float(r["primary"]), "lo": float(r["primary_lo"]), "hi": float(r["primary_hi"])})
+        ms = f"{float(r['ms_per_image']):.1f}"
+        assert primary in md and primary in index and ms in md and ms in index, (primary, ms)
     assert (parent / "score_vs_cost.png").exists() and (parent / "score_by_layer.png").exists()
     doc = json.loads(res.stdout)
     assert [p["run_dir"] for p in doc["points"]] == [str(parent / "c3"), str(parent / "c4")]
