@@ -90,6 +90,7 @@ def main():
     bbselect report RUN_DIR       re-render figures and reports from saved maps
     bbselect merge RUN_DIR...     combine shard runs into one report
     bbselect backbones            list the backbones bbselect knows
+    bbselect scores               list the scores: gate names, needs, what the study says
     bbselect layers BACKBONE      list a backbone's layers, stages (c2..c5) and strides
     """
 
@@ -230,6 +231,16 @@ def backbones(pattern):
     from bbselect.cli_info import list_backbones
 
     list_backbones(pattern)
+
+
+@main.command()
+@_guard()
+def scores():
+    """List every score bbselect computes: its --fail-under metric name, the kind of evidence, which way
+    is better, the setting it needs, and what the validation studies say of it."""
+    from bbselect.cli_info import list_scores
+
+    list_scores()
 
 
 @main.command("config")

@@ -1,4 +1,4 @@
-"""The bodies of the CLI's look-up commands (``bbselect backbones``, ``bbselect config``); cli.py keeps
+"""The bodies of the CLI's look-up commands (``bbselect backbones``, ``scores``, ``config``); cli.py keeps
 their options and help. They print for people (rich tables) and raise ``bbselect.errors`` classes."""
 
 from __future__ import annotations
@@ -78,6 +78,49 @@ def backbone_facts(names: list[str]) -> dict:
         except (BBSelectError, OSError):
             pass  # a read-only cache folder only costs the next call the same measurement
     return known
+
+
+def list_scores() -> None:
+    """Every registered score: its ``--fail-under`` metric name(s), the kind of evidence, which way is
+    better, the setting it needs, and what the validation studies say of it (``validated.json``)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bbselect.scoring import registry as scores
+    from bbselect.scoring import validated
+
+    study, gates = validated.load(), set(scores.gate_metrics())
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("metric (--fail-under)", "score", "evidence", "better", "needs", "study: vs probe accuracy",
+                "vs detection mAP", "across families", "ranks"):
+        table.add_column(col)
+    for s in scores.specs():
+        names = [f"{m}.{s.name}" for m in scores.SCORED_MAPS] if s.per_map else [s.name]
+        metric = ", ".join(n for n in names if n in gates) or f"({s.name}: no gate)"
+        needs = ", ".join(f"--{k.replace('_', '-')}" for k in scores.enabled_by(s)) or "every run"
+        vs_labels, vs_boxes = (validated.status(s.name, kind, study) or "-" for kind in ("labels", "boxes"))
+        scope = {"across": "supported", "within": "not supported"}.get(validated.zoo_scope(s.name, study), "-")
+        table.add_row(metric, s.title, s.tier, "higher" if s.higher_is_better else "lower", needs, vs_labels,
+                      vs_boxes, scope, _ranks(s, study))
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(f"\n{scores.PRIMARY}: whatever score the verdict ranked by. A score ranks only as its "
+                  "evidence allows: boxes > labels > label-free (docs/evidence.md).")
+
+
+def _ranks(spec, study: dict) -> str:
+    """When a score may rank the backbones (``registry.ranking_order`` and ``validated``)."""
+    from bbselect.scoring import validated
+
+    if spec.ranks and spec.tier in ("detection", "labels"):
+        return "yes: it is the ground truth"
+    if spec.ranks and spec.last_resort:
+        return "last resort, marked unsupported"
+    if spec.ranks:
+        return "yes, without labels or boxes" if validated.label_free(spec.name, study)["supported"] else "no"
+    if spec.tier == "boxes" and not spec.per_map and validated.status(spec.name, "boxes", study) == "supported":
+        return "with boxes, when the detection probe does not run"
+    return "no"
 
 
 def show_config(write_to: Path | None) -> None:

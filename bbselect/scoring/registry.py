@@ -202,6 +202,18 @@ def at(entry: dict, spec: ScoreSpec, agg: str | None = None):
     return entry
 
 
+def gate_metrics_markdown() -> str:
+    """docs/ci.md's table of the ``gate_metrics()`` by kind of evidence (a test keeps the page current)."""
+    names = {"detection": "detection probe", "map": "map shape"}
+    rows = ["| evidence | metrics |", "|---|---|", f"| any | `{PRIMARY}` |"]
+    for tier in TIERS:
+        shown = [f"`{m}`" + ("" if _SCORES[n].higher_is_better else " (lower is better)")
+                 for m in gate_metrics() if m != PRIMARY and _SCORES[n := m.rpartition(".")[2]].tier == tier]
+        if shown:
+            rows.append(f"| {names.get(tier, tier)} | {', '.join(shown)} |")
+    return "\n".join(rows) + "\n"
+
+
 def _walk(entry, path):
     for key in path:
         entry = entry[key]

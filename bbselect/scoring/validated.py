@@ -121,6 +121,19 @@ def zoo_scope(score: str, study: dict | None = None) -> str | None:
     return info.get("scope")
 
 
+def status(name: str, kind: str, study: dict | None = None) -> str:
+    """What the within-family study says of one registered score against one ground truth (``kind``:
+    "labels" = probe accuracy, "boxes" = detection-probe mAP): "supported", "not supported", per map
+    for a per-map score ("mean: supported; max: not supported"), or "" when it was not studied."""
+    study = load() if study is None else study
+    found = {key.rpartition(".")[0]: bool(info.get("supported"))
+             for key, info in (((study.get(kind) or {}).get("scores")) or {}).items() if key.rpartition(".")[2] == name}
+    words = {True: "supported", False: "not supported"}
+    if set(found) == {""}:
+        return words[found[""]]
+    return "; ".join(f"{agg}: {words[ok]}" for agg, ok in sorted(found.items()))
+
+
 def random_level(study: dict | None = None, score: str = "stability") -> float | None:
     """The highest ``score`` random-init networks reached in the cross-family study (None: not measured)."""
     study = load() if study is None else study

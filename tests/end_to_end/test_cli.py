@@ -176,3 +176,23 @@ def test_layers_and_backbones_commands():
     assert "conv4_block6_out" in line and " 16 " in line
     res = run(["backbones"])
     assert res.exit_code == 0 and "mobilenetv2" in res.output and "alpha" in res.output
+
+
+def test_scores_lists_every_gate_metric_its_direction_needs_and_what_the_study_says(monkeypatch):
+    """`bbselect scores` is the registry as users need it for --fail-under: every metric name, which way
+    is better, the option that enables it, and whether the validation study lets it rank."""
+    from bbselect.scoring import registry
+
+    monkeypatch.setenv("COLUMNS", "250")
+    res = run(["scores"])
+    assert res.exit_code == 0, res.output
+    rows = {line.split()[0].rstrip(","): line for line in res.output.splitlines() if line.strip()}
+    for metric in registry.gate_metrics():
+        if metric != registry.PRIMARY and not metric.startswith("mean."):  # per-map: one row lists both maps
+            assert metric in rows, metric
+    assert " lower " in rows["dead_fraction"] and " higher " in rows["stability"]
+    assert "--labels" in rows["linear_probe"] and "--stability" in rows["stability"] and "every run" in rows["separation"]
+    assert "ground truth" in rows["det_map50"] and "ground truth" in rows["linear_probe"]
+    assert "yes, without labels or boxes" in rows["stability"]  # docs/validation.md: supported within a family
+    assert "last resort" in rows["separation"]
+    assert rows["knn"].rstrip().endswith("no")  # shown with labels, never ranks

@@ -57,3 +57,14 @@ def test_every_study_table_is_on_a_page_and_the_check_would_see_a_changed_figure
     changed["labels"]["scores"]["stability"]["tau"]["trashnet"] = 0.123
     assert "0.12 (" in studytables.render("study-labels", changed)
     assert studytables.render("study-labels", changed) != studytables.render("study-labels", study)
+
+
+def test_the_gate_metric_table_in_docs_is_the_registrys():
+    from bbselect.scoring import registry
+
+    page = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- gate-metrics:begin[^>]*-->\n(.*?)<!-- gate-metrics:end -->", page, re.S)
+    assert m, "docs/ci.md lost its generated gate-metric block"
+    assert m.group(1) == registry.gate_metrics_markdown()
+    for metric in registry.gate_metrics():  # the table lists exactly what --fail-under accepts
+        assert f"`{metric}`" in m.group(1)
