@@ -144,7 +144,7 @@ def build_backbone(sel: Selection, weights: str, input_size: int, seed: int = 0)
             model = ctor(weights=weights, **kwargs)
         partial = [str(w.message) for w in caught if _PARTIAL_LOAD.search(str(w.message))]
         if partial:
-            raise Exception(f"only part of the weights matched ({len(partial)} groups left at random init)")
+            raise ValueError(f"only part of the weights matched ({len(partial)} groups left at random init)")
     except Exception as err:  # keras raises bare Exception on fetch failure
         text = str(err)
         if weights == "imagenet" and ("URL fetch failure" in text or "fetch failure" in text.lower()):
