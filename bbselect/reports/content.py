@@ -117,9 +117,11 @@ def is_random_backbone(b: dict) -> bool:
 def ranking_note(summary: dict) -> str:
     metric = primary_metric(summary)
     spec = registry.by_title(metric)
-    what = spec.method if spec and spec.method else metric
-    if (summary.get("evidence") or {}).get("evidence") == "detection":
-        return what
+    what = (spec.method or spec.doc) if spec else metric
+    if (summary.get("evidence") or {}).get("evidence") == "detection" or "paired" in what:
+        return what  # the method says how ties are made
+    if any((b.get("primary") or {}).get("paired") for b in summary.get("backbones") or []):
+        return what + " Ties: a paired comparison of the same images (its 95% interval of the difference holds 0)."
     return what + " Backbones whose intervals overlap are marked as tied."
 
 

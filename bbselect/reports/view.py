@@ -34,7 +34,7 @@ def _label(b: dict):
 
 def _evidence(b: dict):
     ev = evidence_of(b)
-    return cell("interval", ev, sub=f"n = {cell('count', ev).text}")
+    return cell("interval", ev, sub=f"n = {cell('count', ev).text}" if finite(ev.get("n")) else "")
 
 
 def _roles(summary: dict, backbones: list[dict]) -> tuple:

@@ -155,3 +155,16 @@ def test_renderers_never_format_a_number_themselves():
                     or n[1].startswith("fmt_") or n[1] == "formats"], name
         assert not {m for m in modules if m.endswith(("common", "formats"))}, name
         assert not specs, f"{name} formats numbers itself at lines {specs}"
+
+
+def test_the_ranking_note_of_a_cheap_box_score_says_what_it_is_and_how_ties_are_made():
+    """Ranked by the objectness probe (no ``method`` text), the note read "objectness-probe AUROC Backbones
+    whose intervals overlap are marked as tied" — half a sentence, and wrong: its ties are paired."""
+    from bbselect.reports import content
+    from bbselect.scoring import registry
+
+    spec = registry.get("objectness")
+    summary = {"evidence": {"evidence": "boxes", "metric": spec.title},
+               "backbones": [{"label": "a", "primary": {"mean": 0.8, "paired": {"b": {"tied": True}}}}]}
+    note = content.ranking_note(summary)
+    assert note.startswith(spec.doc) and "paired comparison" in note and "intervals overlap" not in note
