@@ -1,7 +1,7 @@
 """The detection probe's head: its input normalisation, initial weights, forward pass and loss.
 
 Pure functions shared by the probe (``detection.py``, frozen features) and by the fine-tuning study
-(``studies/finetune_train.py``, the same head with the backbone unfrozen), so both train the very
+(``studies/finetune/train.py``, the same head with the backbone unfrozen), so both train the very
 same head. See ``detection.py`` for the head's design and defaults.
 """
 

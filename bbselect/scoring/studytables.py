@@ -80,8 +80,8 @@ def boxes_table(study: dict) -> str:
 
 
 def finetune_table(study: dict) -> str:
-    """Frozen-feature predictors against detectors fine-tuned end to end (``finetune`` key)."""
-    part = study.get("finetune") or {}
+    """Frozen-feature predictors against detectors fine-tuned end to end (``finetune`` key; registry names)."""
+    part = validated.finetune_part(study)
     rows = []
     for key, s in (part.get("scores") or {}).items():
         all_ = {"tau": s.get("tau"), "lo": (s.get("ci") or [None, None])[0], "hi": (s.get("ci") or [None, None])[1]}

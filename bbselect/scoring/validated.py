@@ -7,9 +7,10 @@ but the probe did not run, ``box_choice`` picks the cheap box score the study su
 the supported ones that this run computed, the one whose τ on its worse data set is highest.  No
 file, or no supported score, means boxes do not rank (the verdict says so).  ``label_free`` says
 whether a label-free score (neighbourhood stability) is supported, with its measured τ.  ``finetune``
-reads the key "finetune" (written by ``studies/finetune_study.py`` only): how well the frozen
+reads the key "finetune" (written by ``python -m studies.finetune`` only): how well the frozen
 detection probe orders detectors fine-tuned end to end; ``finetune_text`` is the detection headline's
-clause quoting it (None when the study never ran here, so the headline then claims nothing).
+clause quoting it (None when the study never ran here, so the headline then claims nothing);
+``finetune_part`` is that key with its predictors under the score registry's names.
 """
 
 from __future__ import annotations
@@ -146,13 +147,32 @@ def _interval(ci) -> tuple[float, float]:
     return tuple(float(c) if isinstance(c, (int, float)) else math.nan for c in ci[:2])
 
 
+# The "finetune" key as written before the fine-tuning study used the registry's names (it was then
+# studies/finetune_study.py): predictor -> registry name, and its command -> the present one.  Read
+# through ``finetune_part``, in this one place.
+FINETUNE_OLD_KEYS = {"probe_map50": "det_map50", "probe_map": "det_map"}
+FINETUNE_OLD_COMMAND = ("python studies/finetune_study.py", "python -m studies.finetune")
+
+
+def finetune_part(study: dict | None = None) -> dict:
+    """validated.json's "finetune" key ({} when the study never ran here), its predictors (``scores``)
+    under the score registry's names whenever it was written."""
+    study = load() if study is None else study
+    part = dict(study.get("finetune") or {})
+    if part.get("scores"):
+        part["scores"] = {FINETUNE_OLD_KEYS.get(k, k): v for k, v in part["scores"].items()}
+    if part.get("generated_by") == FINETUNE_OLD_COMMAND[0]:
+        part["generated_by"] = FINETUNE_OLD_COMMAND[1]
+    return part
+
+
 def finetune(study: dict | None = None) -> dict | None:
-    """What the fine-tuning study (``studies/finetune_study.py``) measured for the detection probe:
+    """What the fine-tuning study (``python -m studies.finetune``) measured for the detection probe:
     ``{"tau", "lo", "hi", "n", "supported", "pretrained"}`` -- Kendall τ of frozen-probe mAP@0.5 against
     fine-tuned mAP@0.5 across networks, its 95 % interval, how many networks, and the same over the
     pretrained networks alone (``{"tau", "lo", "hi", "n"}`` or None) -- or None when it never ran here."""
-    study = load() if study is None else study
-    probe = ((study.get("finetune") or {}).get("probe")) or {}
+    part = finetune_part(study)
+    probe = part.get("probe") or {}
     tau, n = probe.get("tau"), probe.get("n")
     if not isinstance(tau, (int, float)) or not math.isfinite(tau) or not isinstance(n, int) or n < 3:
         return None
@@ -163,7 +183,7 @@ def finetune(study: dict | None = None) -> dict | None:
         plo, phi = _interval(probe.get("ci_pretrained"))
         pre = {"tau": float(tp), "lo": plo, "hi": phi, "n": n_pre}
     return {"tau": float(tau), "lo": lo, "hi": hi, "n": n,
-            "supported": bool(study["finetune"].get("supported")), "pretrained": pre}
+            "supported": bool(part.get("supported")), "pretrained": pre}
 
 
 def _tau_ci(t: dict) -> str:

@@ -1,13 +1,10 @@
-"""The fine-tuning study's augmentation moves boxes with the pixels (studies/finetune_train.py)."""
-
-import sys
-from pathlib import Path
+"""The fine-tuning study's augmentation moves boxes with the pixels (studies/finetune/train.py)."""
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
-ft = pytest.importorskip("finetune_train")
+from studies.finetune import train as ft
+from studies.finetune.plan import Schedule
 
 
 def picture(box, size=64):
@@ -24,7 +21,7 @@ def white_inside(img, box):
 
 def test_flip_mirrors_inside_the_letterboxed_content():
     box = (4, 10, 20, 30)
-    s = ft.Schedule(flip=1.0, scale=(1.0, 1.0))
+    s = Schedule(flip=1.0, scale=(1.0, 1.0))
     out, b, keep = ft.augment(picture(box), np.array([box], float), (64, 48), np.random.default_rng(0), s)
     assert keep.tolist() == [True]
     assert b[0].tolist() == [28.0, 10.0, 44.0, 30.0]  # x -> 48 - x within the 48 content columns
@@ -34,7 +31,7 @@ def test_flip_mirrors_inside_the_letterboxed_content():
 @pytest.mark.parametrize("factor", [0.75, 1.25])
 def test_scale_jitter_keeps_boxes_on_their_pixels(factor):
     box = (20, 20, 44, 40)
-    s = ft.Schedule(flip=0.0, scale=(factor, factor))
+    s = Schedule(flip=0.0, scale=(factor, factor))
     out, b, keep = ft.augment(picture(box), np.array([box], float), (64, 64), np.random.default_rng(1), s)
     assert keep.tolist() == [True]
     w, h = b[0, 2] - b[0, 0], b[0, 3] - b[0, 1]
@@ -44,7 +41,7 @@ def test_scale_jitter_keeps_boxes_on_their_pixels(factor):
 
 def test_a_box_mostly_cropped_away_is_dropped():
     box = (0, 0, 10, 10)
-    s = ft.Schedule(flip=0.0, scale=(1.25, 1.25))
+    s = Schedule(flip=0.0, scale=(1.25, 1.25))
     rng = np.random.default_rng(3)
     dropped = False
     for _ in range(20):

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bbselect.scoring import registry
+from bbselect.scoring import registry, validated
 from studies import saved
+from studies.finetune import __main__ as finetune_cli
+from studies.finetune import plan as finetune
+from studies.finetune import write as finetune_write
 from studies.validation import plan as within
 from studies.zoo import plan as across
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("validation", "zoo")
+PACKAGES = ("validation", "zoo", "finetune")
 SHARED = ("__init__.py", "tables.py", "saved.py", "docs.py", "cascade.py")
 
 
@@ -64,3 +67,44 @@ def test_rows_saved_before_the_rename_are_read_under_registry_names(tmp_path):
     assert got["box_rows"] == [{"dataset": "raccoon", "box_auroc": 0.6, "mean.mass_ratio": 1.2, "mean.pointing": 0.5}]
     assert got["meta"]["command"] == "python -m studies.validation --quick"
     assert saved.registry_keys(got["rows"][0]) == got["rows"][0]  # rows under registry names pass unchanged
+
+
+def test_the_fine_tuning_study_names_its_predictors_by_the_registry():
+    keys = [k for k, _ in finetune.PREDICTORS]
+    assert finetune.PROBE == "det_map50" and {"det_map50", "det_map", "tlogme", "objectness"} <= set(keys)
+    assert {k for k in keys if k not in finetune.NOT_SCORES} <= set(registry.names())
+    assert not set(finetune.NOT_SCORES) & set(registry.names())
+    assert not list((ROOT / "studies").glob("finetune_*.py"))  # the three scripts it replaces are gone
+
+
+def test_the_fine_tuning_command_line_keeps_its_flags(tmp_path):
+    args = finetune_cli.parser().parse_args(
+        ["--quick", "--from-cache", "--phases", "frozen,proxy", "--networks", "a,b", "--cache", "c.json",
+         "--doc", "d.md", "--validated", "v.json", "--no-doc", "--n-boot", "7", "--shared", str(tmp_path)])
+    assert (args.quick, args.from_cache, args.phases, args.networks, args.cache, args.doc, args.validated,
+            args.no_doc, args.n_boot) == (True, True, "frozen,proxy", "a,b", "c.json", "d.md", "v.json", True, 7)
+    with pytest.raises(SystemExit, match="shared data is missing"):
+        finetune_cli.main(["--from-cache", "--shared", str(tmp_path)])
+
+
+def fake_result() -> dict:
+    """What ``studies.finetune.analyse.analyse`` returns, as far as validated.json reads it."""
+    tau = {"tau": 0.5, "p": 0.04, "ci": [0.1, 0.9], "n": 8}
+    taus = {(pk, t, sc): dict(tau) for pk, _ in finetune.PREDICTORS for t in ("map50", "map")
+            for sc in ("all", "pretrained")}
+    taus[("proxy_map50", "map50", "all")]["n"] = 0  # a phase not run is left out
+    return {"taus": taus, "folds": 3, "n_images": 200, "main": "long", "probe_pick": "a", "probe_pick_in_tie": True,
+            "tie": ["a", "b"], "ft_best": "a", "stability": {"tau": tau}, "supported": True, "wall_seconds": 60.0}
+
+
+def test_the_fine_tuning_study_writes_its_key_under_registry_names_through_validated(tmp_path):
+    path = tmp_path / "validated.json"
+    path.write_text(json.dumps({"zoo": {"z": 1}, "finetune": {"scores": {"probe_map50": {}}}}))
+    finetune_write.write_validated(path, fake_result())
+    study = validated.load(path)
+    assert study["zoo"] == {"z": 1}  # the other studies' keys are kept
+    part = study["finetune"]
+    assert list(part["scores"]) == [k for k, _ in finetune.PREDICTORS if k != "proxy_map50"]
+    assert validated.finetune_part(study) == part  # written under the names every reader uses
+    assert part["generated_by"] == "python -m studies.finetune"
+    assert validated.finetune(study)["tau"] == 0.5 and validated.finetune(study)["supported"] is True

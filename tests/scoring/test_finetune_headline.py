@@ -1,15 +1,16 @@
 """The detection headline quotes the fine-tuning study (validated.json's "finetune") and says nothing of
-the sort when the study never ran (scoring/validated.py, scoring/evidence.py, reports/headline.py)."""
+the sort when the study never ran (scoring/validated.py, scoring/evidence.py, reports/headline.py); its
+predictors read under the score registry's names whenever the key was written (scoring/studytables.py)."""
 
 import json
 import math
 
 from bbselect.reports import headline as hl
-from bbselect.scoring import evidence, validated
+from bbselect.scoring import evidence, registry, studytables, validated
 
 FIXTURE = {
     "boxes": {"scores": {}},
-    "finetune": {"generated_by": "python studies/finetune_study.py", "dataset": "raccoon",
+    "finetune": {"generated_by": "python -m studies.finetune", "dataset": "raccoon",
                  "probe": {"tau": 0.6428, "ci": [0.214, 0.929], "p": 0.03, "n": 8},
                  "supported": True},
 }
@@ -88,3 +89,23 @@ def test_other_evidence_never_quotes_the_fine_tuning_study(tmp_path):
            "labels": {"linear_probe": {"mean": 0.9, "lo": 0.85, "hi": 0.95}}}]
     used = evidence.choose_primary(es, study)
     assert used["evidence"] == "labels" and "finetune" not in used
+
+
+SCORE = {"tau": 0.71, "ci": [0.18, 1.0], "n": 8, "tau_pretrained": 0.47, "ci_pretrained": [-0.23, 1.0]}
+
+
+def test_a_finetune_key_written_before_the_rename_reads_under_registry_names():
+    """The fine-tuning study wrote its frozen-probe predictors as probe_map50 / probe_map (when it was
+    studies/finetune_study.py); every reader sees the registry's det_map50 / det_map, by one mapping."""
+    old = {"finetune": {"generated_by": "python studies/finetune_study.py", "probe": FIXTURE["finetune"]["probe"],
+                        "supported": True, "scores": {"probe_map50": SCORE, "probe_map": SCORE, "tlogme": SCORE}}}
+    part = validated.finetune_part(old)
+    assert list(part["scores"]) == ["det_map50", "det_map", "tlogme"]
+    assert all(registry.get(k).name == k for k in part["scores"])  # each is a registered score
+    assert part["generated_by"] == "python -m studies.finetune"
+    assert old["finetune"]["scores"].keys() == {"probe_map50", "probe_map", "tlogme"}  # the study dict is left alone
+    new = {"finetune": {**old["finetune"], "generated_by": "python -m studies.finetune", "scores": part["scores"]}}
+    assert validated.finetune_part(new) == part  # a key written under registry names passes unchanged
+    table = studytables.finetune_table(old)
+    assert "`det_map50`" in table and "`det_map`" in table and "probe_map" not in table
+    assert validated.finetune(old) == validated.finetune(new)

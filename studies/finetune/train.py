@@ -1,4 +1,4 @@
-"""End-to-end fine-tuning of a small detector on one zoo backbone: the ground truth of ``finetune_study.py``.
+"""End-to-end fine-tuning of a small detector on one zoo backbone: the fine-tuning study's ground truth.
 
 The detector is bbselect's detection-probe head (``bbselect.probes.detection``: 1x1 conv -> 32 ReLU,
 2 x 3x3 conv -> 32 ReLU, centre heatmap / log size / offset heads, focal + L1 losses, the same seeded
@@ -9,7 +9,7 @@ Input normalisation of the head is the probe's: per-channel standardisation by t
 statistics of the *initial* backbone's features (fixed afterwards, an affine layer) plus the two
 coordinate channels.
 
-Schedule (``Schedule``; one fixed schedule for every network, chosen before any result was seen):
+Schedule (``plan.Schedule``; one fixed schedule for every network, chosen before any result was seen):
 
 * optimiser: Adam (Keras), one for the head (lr 2e-3, the probe's) and one for the backbone (lr 2e-4,
   a tenth), each with a linear warm-up over the first 10 % of the steps and cosine decay to 0;
@@ -40,15 +40,18 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
+from PIL import Image
 
 from bbselect.inputs.decode import PAD_RGB
 from bbselect.models import runtime
+from bbselect.models.stages import find_stages
 from bbselect.probes import dethead
 from bbselect.probes import detection as det
+from studies.finetune.plan import Schedule
 
 # zoo name -> (keras.applications constructor, its options, preprocessing); None = a whole model file
 APPLICATIONS = {
@@ -57,26 +60,6 @@ APPLICATIONS = {
     "mobilenetv2_0.35": ("MobileNetV2", {"alpha": 0.35}, "tanh"),
     "mobilenetv3small_1.0": ("MobileNetV3Small", {}, "raw"),
 }
-BN_IMAGES = 64  # images used to estimate a random-init copy's batch-norm statistics
-
-
-@dataclass(frozen=True)
-class Schedule:
-    epochs: int = 12
-    batch_size: int = 16
-    lr_head: float = 2e-3
-    lr_backbone: float = 2e-4
-    warmup: float = 0.1  # share of the steps
-    flip: float = 0.5
-    scale: tuple[float, float] = (0.75, 1.25)
-    min_kept: float = 0.3  # share of a box's area that must stay inside a crop
-    trainable: str = "all"  # "all" | "last" (the backbone's last stage before the tap)
-
-    def describe(self) -> str:
-        return (f"{self.epochs} epochs, batch {self.batch_size}, Adam (head lr {self.lr_head:g}, backbone lr "
-                f"{self.lr_backbone:g}; {self.warmup:.0%} linear warm-up, cosine decay to 0), h-flip p {self.flip}, "
-                f"scale {self.scale[0]}–{self.scale[1]} (log-uniform, random crop/paste), BN frozen "
-                f"(inference mode, scale/offset trained), backbone trainable: {self.trainable}")
 
 
 def zoo_entries(zoo_dir: Path) -> dict[str, dict]:
@@ -94,8 +77,6 @@ def load_network(net: dict, zoo_dir: Path, size: int, bn_images: np.ndarray | No
     ``net``: {"zoo": zoo name, "random": bool, "seed": int}.  The ONE place the study builds a network
     (zoo.json says how: keras.applications.X(weights=FILE) or keras.saving.load_model(FILE, safe_mode=True))."""
     keras = runtime.keras()
-    from bbselect.models.stages import find_stages
-
     entry = zoo_entries(zoo_dir)[net["zoo"]]
     random = bool(net.get("random"))
     keras.utils.set_random_seed(int(net.get("seed", 0)))
@@ -161,8 +142,6 @@ def last_stage_variables(model, tap: str) -> list:
 
 def augment(img: np.ndarray, boxes: np.ndarray, valid: tuple[int, int], rng, s: Schedule):
     """One augmented training image and its boxes (input pixels); see the module docstring."""
-    from PIL import Image
-
     size = img.shape[0]
     vh, vw = valid
     img = img.copy()
@@ -199,12 +178,10 @@ class FineTuner:
 
     def __init__(self, net: dict, zoo_dir: Path, data: dict, sched: Schedule, n_train: int,
                  probe: det.ProbeConfig = det.ProbeConfig()):
-        keras = runtime.keras()
-        import tensorflow as tf
-
+        keras = runtime.keras()  # TensorFlow set up as bbselect does (its logger quietened)
         t0 = time.perf_counter()
         keras.backend.clear_session()
-        self.tf, self.data, self.sched, self.probe = tf, data, sched, probe
+        self.data, self.sched, self.probe = data, sched, probe
         self.model, self.tap = load_network(net, zoo_dir, data["images"].shape[1], data["bn_images"])
         self.initial = self.model.get_weights()
         self.size, self.k = data["images"].shape[1], data["n_classes"]
@@ -255,7 +232,7 @@ class FineTuner:
     def run(self, train: np.ndarray, test: np.ndarray, seed: int) -> tuple[list, float]:
         """Fine-tune from the initial weights on ``train`` (indices); detections of ``test``; seconds."""
         t0 = time.perf_counter()
-        d, sched, tf = self.data, self.sched, self.tf
+        d, sched = self.data, self.sched
         self.model.set_weights(self.initial)
         mu, sd = dethead.channel_stats(features(self.model, d["images"][train]))
         self.mu.assign(mu.astype(np.float32))
@@ -285,9 +262,5 @@ class FineTuner:
         return dets, time.perf_counter() - t0
 
 
-def schedule_dict(s: Schedule) -> dict:
-    return {**asdict(s), "scale": list(s.scale)}
-
-
-__all__ = ["APPLICATIONS", "BN_IMAGES", "Schedule", "zoo_entries", "load_network", "estimate_bn", "features",
-           "last_stage_variables", "augment", "FineTuner", "schedule_dict"]
+__all__ = ["APPLICATIONS", "zoo_entries", "network_file", "load_network", "bn_layers", "estimate_bn", "features",
+           "last_stage_variables", "augment", "FineTuner"]
