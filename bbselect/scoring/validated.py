@@ -10,7 +10,7 @@ whether a label-free score (neighbourhood stability) is supported, with its meas
 reads the key "finetune" (written by ``python -m studies.finetune`` only): how well the frozen
 detection probe orders detectors fine-tuned end to end; ``finetune_text`` is the detection headline's
 clause quoting it (None when the study never ran here, so the headline then claims nothing);
-``finetune_part`` is that key with its predictors under the score registry's names.
+``finetune_part`` is that key (its predictors named by the score registry).
 """
 
 from __future__ import annotations
@@ -147,23 +147,11 @@ def _interval(ci) -> tuple[float, float]:
     return tuple(float(c) if isinstance(c, (int, float)) else math.nan for c in ci[:2])
 
 
-# The "finetune" key as written before the fine-tuning study used the registry's names (it was then
-# studies/finetune_study.py): predictor -> registry name, and its command -> the present one.  Read
-# through ``finetune_part``, in this one place.
-FINETUNE_OLD_KEYS = {"probe_map50": "det_map50", "probe_map": "det_map"}
-FINETUNE_OLD_COMMAND = ("python studies/finetune_study.py", "python -m studies.finetune")
-
-
 def finetune_part(study: dict | None = None) -> dict:
-    """validated.json's "finetune" key ({} when the study never ran here), its predictors (``scores``)
-    under the score registry's names whenever it was written."""
+    """validated.json's "finetune" key ({} when the study never ran here); its predictors (``scores``)
+    are named by the score registry (a test checks the packaged file)."""
     study = load() if study is None else study
-    part = dict(study.get("finetune") or {})
-    if part.get("scores"):
-        part["scores"] = {FINETUNE_OLD_KEYS.get(k, k): v for k, v in part["scores"].items()}
-    if part.get("generated_by") == FINETUNE_OLD_COMMAND[0]:
-        part["generated_by"] = FINETUNE_OLD_COMMAND[1]
-    return part
+    return dict(study.get("finetune") or {})
 
 
 def finetune(study: dict | None = None) -> dict | None:

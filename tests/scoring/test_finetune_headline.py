@@ -94,18 +94,14 @@ def test_other_evidence_never_quotes_the_fine_tuning_study(tmp_path):
 SCORE = {"tau": 0.71, "ci": [0.18, 1.0], "n": 8, "tau_pretrained": 0.47, "ci_pretrained": [-0.23, 1.0]}
 
 
-def test_a_finetune_key_written_before_the_rename_reads_under_registry_names():
-    """The fine-tuning study wrote its frozen-probe predictors as probe_map50 / probe_map (when it was
-    studies/finetune_study.py); every reader sees the registry's det_map50 / det_map, by one mapping."""
-    old = {"finetune": {"generated_by": "python studies/finetune_study.py", "probe": FIXTURE["finetune"]["probe"],
-                        "supported": True, "scores": {"probe_map50": SCORE, "probe_map": SCORE, "tlogme": SCORE}}}
-    part = validated.finetune_part(old)
-    assert list(part["scores"]) == ["det_map50", "det_map", "tlogme"]
-    assert all(registry.get(k).name == k for k in part["scores"])  # each is a registered score
-    assert part["generated_by"] == "python -m studies.finetune"
-    assert old["finetune"]["scores"].keys() == {"probe_map50", "probe_map", "tlogme"}  # the study dict is left alone
-    new = {"finetune": {**old["finetune"], "generated_by": "python -m studies.finetune", "scores": part["scores"]}}
-    assert validated.finetune_part(new) == part  # a key written under registry names passes unchanged
-    table = studytables.finetune_table(old)
-    assert "`det_map50`" in table and "`det_map`" in table and "probe_map" not in table
-    assert validated.finetune(old) == validated.finetune(new)
+def test_the_packaged_finetune_key_names_its_predictors_by_the_registry():
+    """Every predictor the fine-tuning study wrote is a registered score or one of its named baselines
+    (top-1, the short and proxy schedules), so every reader finds it under the registry's name."""
+    from studies.finetune import plan
+
+    part = validated.finetune_part()
+    assert part["scores"], "validated.json lost its fine-tuning key"
+    baselines = {k for k, _ in plan.PREDICTORS} - set(registry.names())
+    for k in part["scores"]:
+        assert k in registry.names() or k in baselines, k
+    assert "det_map50" in part["scores"] and "`det_map50`" in studytables.finetune_table(validated.load())
