@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import math
 import pkgutil
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -85,6 +86,7 @@ class ScoreSpec:
 
 
 _SCORES: dict[str, ScoreSpec] = {}
+_PLACE: dict[str, tuple[str, int]] = {}  # name -> (registering module, its position there): a stable order
 _loaded = False
 
 
@@ -108,15 +110,18 @@ def register(spec: ScoreSpec) -> ScoreSpec:
     other = next((s for s in _SCORES.values() if s.compute and s.path[0] == spec.path[0] and s.name != spec.name), None)
     if spec.compute and other and other.compute is not spec.compute:
         raise ValueError(f"score {spec.name!r}: section {spec.path[0]!r} is already computed by {other.name!r}")
+    if spec.name not in _SCORES:
+        module = sys._getframe(1).f_globals.get("__name__", "")
+        _PLACE[spec.name] = (module, sum(1 for m, _ in _PLACE.values() if m == module))
     _SCORES[spec.name] = spec
     return spec
 
 
 def specs(tier: str | None = None, per_map: bool | None = None) -> list[ScoreSpec]:
-    """Registered scores, strongest tier first, then in registration order."""
+    """Registered scores, strongest tier first; within a tier a last resort last, then by the module that
+    registers them and their order there — the same in every process, whatever was imported first."""
     _load_all()
-    order = list(_SCORES)
-    out = sorted(_SCORES.values(), key=lambda s: (TIERS.index(s.tier), order.index(s.name)))
+    out = sorted(_SCORES.values(), key=lambda s: (TIERS.index(s.tier), s.last_resort, _PLACE.get(s.name, ("", 0))))
     return [s for s in out if (tier is None or s.tier == tier) and (per_map is None or s.per_map == per_map)]
 
 

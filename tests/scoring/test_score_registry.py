@@ -195,3 +195,18 @@ def test_needs_name_settings_that_exist_and_every_section_has_one_compute():
         assert owner is None or owner.compute is spec.compute, spec.name
     with pytest.raises(ValueError, match="needs"):
         ScoreSpec(name="z", title="z", tier="health", path=("z",), needs=("telepathy",), doc="z")
+
+
+def test_the_registry_order_is_the_same_whatever_was_imported_first():
+    """specs() (and so the gate list, docs tables, sections) once followed import order: docs/ci.md's table
+    generated in one process differed from the one the test suite computed."""
+    import subprocess
+    import sys
+
+    code = "{}\nfrom bbselect.scoring import registry\nprint([s.name for s in registry.specs()])"
+    root = str(Path(__file__).resolve().parents[2])
+    outs = {subprocess.run([sys.executable, "-c", code.format(first)], capture_output=True, text=True, check=True,
+                           cwd=root).stdout
+            for first in ("", "import bbselect.scoring.ranking", "import bbselect.scoring.stability_summary",
+                          "import bbselect.scoring.roiscores")}
+    assert len(outs) == 1, outs
