@@ -1,6 +1,7 @@
 """Shared fixtures. ``../shared`` (beside the repo root) holds real data and the one pretrained
 backbone; tests that need it skip cleanly when it is absent. Override with BBSELECT_SHARED."""
 
+import json
 import os
 from pathlib import Path
 
@@ -53,3 +54,19 @@ def isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own empty map cache (never the user's ~/.cache/bbselect)."""
     monkeypatch.setenv("BBSELECT_CACHE", str(tmp_path / "bbselect-cache"))
     return tmp_path / "bbselect-cache"
+
+
+def refuse_model_builds(monkeypatch) -> None:
+    """From here on, building a backbone fails the test (a run that must come from the cache or saved maps)."""
+    from bbselect.runs import pipeline
+
+    def refuse(*a, **k):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(pipeline, "build_backbone", refuse)
+
+
+def read_scores(run_dir: Path) -> tuple[list, list]:
+    """A run folder's scores.json as (backbone entries, image entries)."""
+    doc = json.loads((Path(run_dir) / "scores.json").read_text())
+    return doc["backbones"], doc["images"]

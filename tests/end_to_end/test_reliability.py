@@ -25,8 +25,8 @@ from click.testing import CliRunner
 from conftest import make_images
 from PIL import Image
 
+from conftest import read_scores, refuse_model_builds
 from bbselect.cli import main
-from bbselect.runs import pipeline
 from bbselect.store import cache as cache_mod
 from bbselect.store.mapfiles import verify_maps
 
@@ -38,16 +38,7 @@ def run(args):
     return CliRunner().invoke(main, args)
 
 
-def scores(run_dir: Path):
-    doc = json.loads((run_dir / "scores.json").read_text())
-    return doc["backbones"], doc["images"]
 
-
-def no_model(monkeypatch):
-    def refuse(*a, **k):
-        raise AssertionError("a model was built")
-
-    monkeypatch.setattr(pipeline, "build_backbone", refuse)
 
 
 def cache_entries(cache_dir: Path) -> list[Path]:
@@ -66,7 +57,7 @@ def clean(tmp_path_factory):
     finally:
         del os.environ["BBSELECT_CACHE"]
     assert res.exit_code == 0, res.output
-    return {"images": images, "run": root / "r" / "ref", "cache": root / "cache", "scores": scores(root / "r" / "ref")}
+    return {"images": images, "run": root / "r" / "ref", "cache": root / "cache", "scores": read_scores(root / "r" / "ref")}
 
 
 def copy_tree(src: Path, dst: Path) -> Path:
@@ -102,7 +93,7 @@ def test_corrupt_cache_entries_are_deleted_recomputed_and_logged_once(clean, tmp
     assert "Traceback" not in res.output and "Aborted" not in res.output
     for path in bad:
         assert res.output.count(f"corrupt cache entry {path}") == 1, res.output
-    assert scores(tmp_path / "r" / "again") == clean["scores"]
+    assert read_scores(tmp_path / "r" / "again") == clean["scores"]
     assert [verify_maps(p) for p in bad] == [None] * 3  # replaced by the recomputed maps
 
 
@@ -128,7 +119,7 @@ def test_report_names_a_corrupt_run_folder_maps_file_and_resume_recomputes_it(cl
     res = run(["compare", "--resume", str(run_dir)])
     assert res.exit_code == 0, res.output
     assert "recomputing" in res.output and bad.name in res.output
-    assert scores(run_dir) == clean["scores"]
+    assert read_scores(run_dir) == clean["scores"]
 
 
 # ------------------------------------------------------------------ 2. concurrent eviction
@@ -257,7 +248,7 @@ def test_crash_before_any_run_folder_logs_to_a_temp_file(tmp_path, image_folder,
     (["--cache-max-mb", "-5"], "--cache-max-mb -5"),
 ])
 def test_out_of_range_options_are_refused_before_any_work(tmp_path, image_folder, monkeypatch, args, text):
-    no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     res = run(["compare", str(image_folder), "-o", str(tmp_path / "r"), *FAST, *args])
     assert res.exit_code == 2, res.output
     assert text in res.output and "Traceback" not in res.output
@@ -265,7 +256,7 @@ def test_out_of_range_options_are_refused_before_any_work(tmp_path, image_folder
 
 
 def test_out_of_range_yaml_value_names_file_and_line(tmp_path, image_folder, monkeypatch):
-    no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"images: {image_folder}\nbackbones: [{LABEL}]\nweights: none\n\ninput_size: 1000000000\n")
     res = run(["run", str(cfg), "-o", str(tmp_path / "r")])
@@ -277,7 +268,7 @@ def test_out_of_range_yaml_value_names_file_and_line(tmp_path, image_folder, mon
 def test_memory_estimate_refuses_clearly_before_building(tmp_path, image_folder, monkeypatch):
     from bbselect.config import validate
 
-    no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     monkeypatch.setattr(validate, "available_memory", lambda: 64 * 2**20)  # 64 MiB free
     res = run(["compare", str(image_folder), "-o", str(tmp_path / "r"), *FAST[:-4], "--input-size", "2048",
                "--batch-size", "16"])
@@ -311,7 +302,7 @@ def test_resume_recomputes_an_image_whose_content_changed(clean, tmp_path, monke
     res = run(["compare", "--resume", str(run_dir)])
     assert res.exit_code == 0, res.output
     assert re.search(r"img0\.png.*changed", res.output) and "img1.png" not in res.output
-    ids = {im["rel"]: im["id"] for im in scores(run_dir)[1]}
+    ids = {im["rel"]: im["id"] for im in read_scores(run_dir)[1]}
 
     def maps(run, rel):
         return np.load(next((run / "maps").iterdir()) / f"{ids[rel]}.npz")["mean"]
@@ -319,7 +310,7 @@ def test_resume_recomputes_an_image_whose_content_changed(clean, tmp_path, monke
     new = maps(run_dir, "img0.png")
     assert np.allclose(new, maps(clean["run"], "img3.png"), rtol=1e-5, atol=0)  # img0 now has img3's content
     assert not np.allclose(new, maps(clean["run"], "img0.png"), rtol=1e-5, atol=0)
-    per_image = {im["rel"]: im["scores"] for im in scores(run_dir)[1]}
+    per_image = {im["rel"]: im["scores"] for im in read_scores(run_dir)[1]}
     before = {im["rel"]: im["scores"] for im in clean["scores"][1]}
     assert {k: per_image[k] for k in ("img1.png", "img2.png", "img3.png")} == \
         {k: before[k] for k in ("img1.png", "img2.png", "img3.png")}
@@ -336,16 +327,16 @@ def test_resume_refuses_other_options(clean, tmp_path, extra):
 def test_resuming_a_finished_run_builds_no_model(clean, tmp_path, monkeypatch):
     monkeypatch.setenv("BBSELECT_CACHE", str(tmp_path / "empty-cache"))
     run_dir = copy_tree(clean["run"], tmp_path / "run")
-    no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     res = run(["compare", "--resume", str(run_dir)])
     assert res.exit_code == 0, res.output
-    assert scores(run_dir) == clean["scores"]
+    assert read_scores(run_dir) == clean["scores"]
 
 
 # ------------------------------------------------------------------ 8. every gate and option up front
 
 def test_unknown_expect_best_fails_before_any_work(tmp_path, image_folder, monkeypatch):
-    no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     res = run(["compare", str(image_folder), "-o", str(tmp_path / "r"), *FAST, "--expect-best", "nosuchnet"])
     assert res.exit_code == 2, res.output
     assert "nosuchnet" in res.output and LABEL in res.output
@@ -368,7 +359,7 @@ def test_expect_best_accepts_a_selected_backbone_label(tmp_path, image_folder):
     ("sweep:\n  layer: [c4, c5]\n  figures: ['3', '-1']\n", "-1"),
 ])
 def test_every_sweep_point_is_validated_before_any_runs(tmp_path, image_folder, monkeypatch, yaml_text, text):
-    no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     cfg = tmp_path / "s.yaml"
     cfg.write_text(f"name: sw\nimages: {image_folder}\nbackbones: [{LABEL}]\nweights: none\n" + yaml_text)
     res = run(["run", str(cfg), "-o", str(tmp_path / "r")])

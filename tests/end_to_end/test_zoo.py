@@ -55,6 +55,14 @@ def maps_of(run_dir, label):
     return [mapfiles.load_maps(p) for p in sorted((run_dir / "maps" / safe_name(label)).glob("*.npz"))]
 
 
+def assert_same_maps(want: list[dict], got: list[dict]) -> None:
+    """The two runs' maps of the sample's two images agree (max, mean, sum, pooled), up to float noise."""
+    assert len(want) == len(got) == 2
+    for w, g in zip(want, got):
+        for key in ("max", "mean", "sum", "gap"):
+            np.testing.assert_allclose(g[key], w[key], rtol=1e-5, atol=1e-5)
+
+
 def test_every_zoo_network_runs_through_compare_with_finite_maps_and_scores(zoo, photos, tmp_path):
     entries = json.loads((zoo / "zoo.json").read_text())["networks"]
     args = ["compare", str(photos), "-o", str(tmp_path / "res"), "--format", "json", *FAST]
@@ -123,11 +131,7 @@ def test_nested_model_gives_the_flat_backbones_maps(zoo, tmp_path):
     common = dict(output=str(tmp_path), figures="none", stability="off", input_size=224, layer="c4")
     flat = bbselect.compare(_images(), backbones=[f"mobilenetv2:weights={wfile},name=flat"], name="flat", **common)
     nest = bbselect.compare(_images(), backbones=[nested], name="nested", **common)
-    want, got = maps_of(flat.run_dir, "flat"), maps_of(nest.run_dir, "transfer")
-    assert len(want) == len(got) == 2
-    for w, g in zip(want, got):
-        for key in ("max", "mean", "sum", "gap"):
-            np.testing.assert_allclose(g[key], w[key], rtol=1e-5, atol=1e-5)
+    assert_same_maps(maps_of(flat.run_dir, "flat"), maps_of(nest.run_dir, "transfer"))
     meta = json.loads((nest.run_dir / "run.json").read_text())["backbones"][0]
     assert meta["layer"].endswith("/block_13_expand_relu") and meta["stage"] == "c4"
 
@@ -140,11 +144,7 @@ def test_dynamic_input_model_gives_its_fixed_size_twins_maps(zoo, tmp_path):
     common = dict(output=str(tmp_path), figures="none", stability="off", input_size=224)
     r_dyn = bbselect.compare(_images(), backbones=[dynamic], name="dyn", **common)
     r_fix = bbselect.compare(_images(), backbones=[fixed], name="fixed", **common)
-    got, want = maps_of(r_dyn.run_dir, "efficientnet_lite0"), maps_of(r_fix.run_dir, "efficientnet_lite0")
-    assert len(got) == len(want) == 2
-    for w, g in zip(want, got):
-        for key in ("max", "mean", "sum", "gap"):
-            np.testing.assert_allclose(g[key], w[key], rtol=1e-5, atol=1e-5)
+    assert_same_maps(maps_of(r_fix.run_dir, "efficientnet_lite0"), maps_of(r_dyn.run_dir, "efficientnet_lite0"))
 
 
 def test_per_backbone_weights_reach_the_right_mobilenetv2(zoo, photos, tmp_path):

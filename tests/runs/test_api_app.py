@@ -8,19 +8,14 @@ from click.testing import CliRunner
 from conftest import make_images
 
 import bbselect
+from conftest import refuse_model_builds
 from bbselect.cli import main
 from bbselect.errors import InputError, UsageError
-from bbselect.runs import pipeline
 
 SMALL = dict(backbones=["mobilenet:alpha=0.25,layer=c3"], weights="none", input_size=64, batch_size=2,
              figures="none", stability="off")
 
 
-def _no_model(monkeypatch):
-    def refuse(*a, **k):
-        raise AssertionError("a model was built")
-
-    monkeypatch.setattr(pipeline, "build_backbone", refuse)
 
 
 def _small_config(tmp_path, extra: str = ""):
@@ -56,7 +51,7 @@ def test_run_a_config_and_a_sweep(tmp_path):
 
 def test_load_and_report_reopen_a_run_without_a_model(tmp_path, image_folder, monkeypatch):
     first = bbselect.compare(image_folder, output=str(tmp_path), name="r", **SMALL)
-    _no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     loaded = bbselect.load(first.run_dir)
     assert _values(loaded) == _values(first) and loaded.headline == first.headline
     again = bbselect.report(first.run_dir, figures=1)

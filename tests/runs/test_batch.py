@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_images
 
+from conftest import read_scores, refuse_model_builds
 from bbselect.cli import main
-from bbselect.runs import pipeline
 from bbselect.store import cache
 
 FAST = ["-b", "mobilenetv2:layer=c3", "-b", "resnet50", "--weights", "none", "--input-size", "64",
@@ -19,16 +19,7 @@ def run(args):
     return CliRunner().invoke(main, args)
 
 
-def _scores(run_dir):
-    s = json.loads((run_dir / "scores.json").read_text())
-    return s["backbones"], s["images"]
 
-
-def _no_model(monkeypatch):
-    def refuse(*a, **k):
-        raise AssertionError("a model was built")
-
-    monkeypatch.setattr(pipeline, "build_backbone", refuse)
 
 
 # ---------------------------------------------------------------- cache keys
@@ -52,10 +43,10 @@ def test_warm_run_builds_no_model_and_reproduces_scores(tmp_path, image_folder, 
     assert run(["compare", str(image_folder), "-o", str(out), "--name", "cold", *FAST]).exit_code == 0
     # renaming files and changing figure settings keeps every entry: keys hash content, not names
     (image_folder / "img1.png").rename(image_folder / "renamed.png")
-    _no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     res = run(["compare", str(image_folder), "-o", str(out), "--name", "warm", "--figures", "none", *FAST])
     assert res.exit_code == 0, res.output
-    cold, warm = _scores(out / "cold"), _scores(out / "warm")
+    cold, warm = read_scores(out / "cold"), read_scores(out / "warm")
     for a, b in zip(cold[0], warm[0]):  # same maps -> same numbers (float sums may differ in the last bit)
         assert a["separation"] == pytest.approx(b["separation"], rel=1e-12)
         for key in ("dead_fraction", "effective_rank"):
@@ -67,9 +58,9 @@ def test_warm_run_builds_no_model_and_reproduces_scores(tmp_path, image_folder, 
 def test_warm_run_without_changes_is_identical(tmp_path, image_folder, monkeypatch):
     out = tmp_path / "r"
     assert run(["compare", str(image_folder), "-o", str(out), "--name", "cold", *FAST]).exit_code == 0
-    _no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     assert run(["compare", str(image_folder), "-o", str(out), "--name", "warm", *FAST]).exit_code == 0
-    assert _scores(out / "cold") == _scores(out / "warm")
+    assert read_scores(out / "cold") == read_scores(out / "warm")
 
 
 def test_a_cache_hit_under_another_name_keeps_this_runs_label_and_its_speed(tmp_path, image_folder, monkeypatch):
@@ -79,7 +70,7 @@ def test_a_cache_hit_under_another_name_keeps_this_runs_label_and_its_speed(tmp_
     small = ["--weights", "none", "--input-size", "64", "--batch-size", "2", "-q", "--figures", "none"]
     assert run(["compare", str(image_folder), "-o", str(out), "--name", "a", "-b", "mobilenetv2:layer=c3",
                 *small]).exit_code == 0
-    _no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     res = run(["compare", str(image_folder), "-o", str(out), "--name", "b", "-b", "mobilenetv2", "--layer", "c3", *small])
     assert res.exit_code == 0, res.output
     s = json.loads((out / "b" / "scores.json").read_text())
@@ -91,7 +82,7 @@ def test_a_cache_hit_under_another_name_keeps_this_runs_label_and_its_speed(tmp_
 def test_changed_setting_misses_the_cache(tmp_path, image_folder, monkeypatch):
     out = tmp_path / "r"
     assert run(["compare", str(image_folder), "-o", str(out), *FAST]).exit_code == 0
-    _no_model(monkeypatch)
+    refuse_model_builds(monkeypatch)
     res = run(["compare", str(image_folder), "-o", str(out), *FAST, "--input-size", "96"])
     assert res.exit_code == 70 and "a model was built" in res.output  # an unexpected error: exit 70
 
@@ -140,7 +131,7 @@ def test_resume_after_interruption_keeps_finished_images(tmp_path, image_folder,
     # the resumed run's numbers equal an uninterrupted run's
     ref = run(["compare", str(image_folder), "-o", str(out), "--name", "ref", "--no-cache", *FAST])
     assert ref.exit_code == 0
-    assert _scores(run_dir)[0] == _scores(out / "ref")[0]
+    assert read_scores(run_dir)[0] == read_scores(out / "ref")[0]
 
 
 def test_report_rerenders_without_a_model(tmp_path, image_folder, monkeypatch):
@@ -148,12 +139,12 @@ def test_report_rerenders_without_a_model(tmp_path, image_folder, monkeypatch):
     assert run(["compare", str(image_folder), "-o", str(out), "--figures", "none", *FAST]).exit_code == 0
     run_dir = out / "imgs"
     assert not (run_dir / "figures").exists()
-    before = _scores(run_dir)[0]
-    _no_model(monkeypatch)
+    before = read_scores(run_dir)[0]
+    refuse_model_builds(monkeypatch)
     res = run(["report", str(run_dir), "--figures", "all"])
     assert res.exit_code == 0, res.output
     assert len(list((run_dir / "figures" / "images").glob("*.png"))) == 3
-    assert _scores(run_dir)[0] == before
+    assert read_scores(run_dir)[0] == before
     assert run(["report", str(tmp_path)]).exit_code == 3  # not a run folder
 
 
@@ -247,7 +238,7 @@ def test_shards_partition_images_and_merge_equals_unsharded(tmp_path):
     assert sorted(rels) == sorted(f"img{i}.png" for i in range(7)) and len(set(rels)) == 7  # a partition
     res = run(["merge", *map(str, parts), "-o", str(out), "--name", "merged"])
     assert res.exit_code == 0, res.output
-    assert _scores(out / "merged") == _scores(out / "whole")  # exactly equal, CIs included
+    assert read_scores(out / "merged") == read_scores(out / "whole")  # exactly equal, CIs included
 
 
 def test_merge_refuses_different_settings(tmp_path, image_folder):

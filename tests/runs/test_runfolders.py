@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 from PIL import Image
 
+from conftest import refuse_model_builds
 from bbselect.cli import main
 from bbselect.errors import InputError
 from bbselect.inputs.images import image_id
@@ -206,10 +207,7 @@ def test_a_warm_box_run_takes_the_feature_tensors_from_the_cache(tmp_path, monke
     args = ["compare", str(folder), "--probe", "cheap", *FAST, "--cache-dir", str(tmp_path / "c")]
     first = run([*args, "-o", str(tmp_path / "r1")])
     assert first.exit_code == 0, first.output
-
-    def refuse(*a, **k):
-        raise AssertionError("a model was built")
-    monkeypatch.setattr(pipeline, "build_backbone", refuse)
+    refuse_model_builds(monkeypatch)
     warm = run([*args, "-o", str(tmp_path / "r2")])
     assert warm.exit_code == 0, warm.output
     assert "corrupt cache entry" not in warm.output

@@ -11,11 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_images
-from test_batch import (  # the CLI runner and the scores compared for equality
-    _scores,
-    run,
-)
+from conftest import make_images, read_scores
+from test_batch import run  # the CLI runner
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["-b", "mobilenetv2:layer=c3", "--weights", "none", "--input-size", "64", "--batch-size", "2",
@@ -62,7 +59,7 @@ def test_parallel_shard_processes_merge_to_the_unsharded_run(sharded):
         assert f"SLURM_ARRAY_TASK_ID={i}" in log  # the variables read are named in the log too
     res = run(["merge", str(out / "big"), "-o", str(out), "--name", "merged", "-q"])
     assert res.exit_code == 0, res.output
-    assert _scores(out / "merged") == _scores(out / "whole")  # exactly equal, CIs included
+    assert read_scores(out / "merged") == read_scores(out / "whole")  # exactly equal, CIs included
     assert "partial" not in json.loads((out / "merged" / "run.json").read_text())["run"]
 
 
@@ -116,7 +113,7 @@ def test_empty_shards_still_make_a_complete_set(tmp_path):
     assert len(empty) >= 2 and not any((p / "report.html").exists() for p in empty)
     assert run(["merge", str(out / "s"), "-o", str(out), "--name", "merged", "-q"]).exit_code == 0
     assert run(["compare", str(folder), "-o", str(out), "--name", "whole", "-q", *FAST]).exit_code == 0
-    assert _scores(out / "merged") == _scores(out / "whole")
+    assert read_scores(out / "merged") == read_scores(out / "whole")
 
 
 def test_shard_auto_without_a_scheduler_fails_before_any_work(tmp_path, image_folder, monkeypatch):
