@@ -82,26 +82,28 @@ def verify_maps(path: Path, image_sha256: str | None = None, settings_key: str |
     record that it was made from an image with exactly that content, with ``settings_key`` that it
     was made with exactly those backbone settings.
     """
-    arrays, problem = _read(path)
-    if problem:
-        return problem
-    missing = [k for k in REQUIRED if k not in arrays]
-    if missing:
-        return f"incomplete (no {', '.join(missing)})"
-    maps = {arrays[k].shape for k in ("max", "mean", "sum")}
-    if len(maps) != 1 or len(maps.pop()) != 2 or arrays["gap"].ndim != 1 or arrays["gap"].shape != arrays["gmp"].shape:
-        return "inconsistent array shapes"
-    return _made_from(arrays, image_sha256, settings_key)
+    def shapes_ok(a: dict) -> bool:
+        maps = {a[k].shape for k in ("max", "mean", "sum")}
+        return len(maps) == 1 and len(maps.pop()) == 2 and a["gap"].ndim == 1 and a["gap"].shape == a["gmp"].shape
+
+    return _verify(path, REQUIRED, shapes_ok, image_sha256, settings_key)
 
 
 def verify_features(path: Path, image_sha256: str | None = None, settings_key: str | None = None) -> str | None:
     """``verify_maps`` for a feature file (``store/features.py``): ``features`` [h, w, C] and ``valid_hw``."""
+    return _verify(path, FEATURE_REQUIRED, lambda a: a["features"].ndim == 3 and a["valid_hw"].shape == (2,),
+                   image_sha256, settings_key)
+
+
+def _verify(path: Path, required, shapes_ok, image_sha256: str | None, settings_key: str | None) -> str | None:
+    """What is wrong with a saved ``.npz`` (None when nothing): unreadable, an array missing, shapes that
+    do not fit (``shapes_ok``), or made from another image or other settings."""
     arrays, problem = _read(path)
     if problem:
         return problem
-    missing = [k for k in FEATURE_REQUIRED if k not in arrays]
+    missing = [k for k in required if k not in arrays]
     if missing:
         return f"incomplete (no {', '.join(missing)})"
-    if arrays["features"].ndim != 3 or arrays["valid_hw"].shape != (2,):
+    if not shapes_ok(arrays):
         return "inconsistent array shapes"
     return _made_from(arrays, image_sha256, settings_key)
