@@ -90,7 +90,7 @@ def all_scores(summary: dict) -> Table | None:
     one column per backbone; the same values as ``scores.csv`` and ``--format json``."""
     bbs = _ranked(summary)
     specs = [s for s in registry.specs(per_map=False)
-             if any(finite(registry.value(b, s.name)) or registry.at(b, s) is not None for b in bbs)]
+             if any(registry.at(b, s) is not None for b in bbs)]
     if not specs:
         return None
     rows = [[cell("text", s.title, title=s.doc), cell("text", s.tier),

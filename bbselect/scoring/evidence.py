@@ -223,7 +223,7 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
     if name == "stability":
         used["how_sure"] = stability_summary.how_sure(validated.label_free("stability", study)["tau"])
     for e in entries:
-        e["primary"] = {"metric": spec.title, "higher_is_better": spec.higher_is_better, **_summary_at(e, spec.path)}
+        e["primary"] = {"metric": spec.title, "higher_is_better": spec.higher_is_better, **_summary_at(e, spec)}
     if name in roiscores.NAMES:
         roiscores.add_intervals(entries, name)
     return used
@@ -232,7 +232,7 @@ def choose_primary(entries: list[dict], study: dict | None = None) -> dict:
 def missing_sentence(spec, entries: list[dict]) -> str:
     """Why a run ranks by an unsupported score although the study supports ``spec``: it could not be
     computed here (too few images, turned off, ...), with the first clause of the run's own reason."""
-    reason = next((r for e in entries if (r := _summary_at(e, spec.path).get("reason"))), "it was not computed in this run; see --stability")
+    reason = next((r for e in entries if (r := _summary_at(e, spec).get("reason"))), "it was not computed in this run; see --stability")
     return (f"UNVALIDATED: {spec.title}, the label-free score bbselect's validation study supports, could "
             f"not be computed here ({reason.split(':')[0]}); this order rests on a score the study does not "
             f"support, so it describes the maps and is not evidence; give more images, labels (class "
@@ -249,10 +249,9 @@ def supported(spec, study: dict) -> bool:
     return validated.label_free(spec.name, study)["supported"]
 
 
-def _summary_at(entry: dict, path: tuple[str, ...]) -> dict:
+def _summary_at(entry: dict, spec) -> dict:
     """The score's summary dict; a bare number (the cheap box scores have no interval) becomes its mean."""
-    for key in path:
-        entry = entry.get(key) if isinstance(entry, dict) else None
+    entry = registry.at(entry, spec)
     if isinstance(entry, dict):
         return entry
     v = float(entry) if isinstance(entry, (int, float)) else math.nan

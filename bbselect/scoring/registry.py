@@ -219,12 +219,6 @@ def gate_metrics_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
-def _walk(entry, path):
-    for key in path:
-        entry = entry[key]
-    return entry["mean"] if isinstance(entry, dict) else entry
-
-
 def higher_is_better(metric: str, entry: dict | None = None) -> bool:
     """The declared direction of a gate metric (``gate_metrics()``). ``primary`` takes the direction of
     whatever score the verdict ranked by (``entry["primary"]["higher_is_better"]``, default higher)."""
@@ -238,15 +232,11 @@ def higher_is_better(metric: str, entry: dict | None = None) -> bool:
 def value(entry: dict, metric: str) -> float:
     """A backbone's value for a gate metric (``gate_metrics()``); NaN when it does not exist."""
     _load_all()
-    try:
-        if metric == PRIMARY:
-            v = entry[PRIMARY]["mean"]
-        elif metric in _SCORES and not _SCORES[metric].per_map:
-            v = _walk(entry, _SCORES[metric].path)
-        else:
-            agg, _, name = metric.partition(".")
-            spec = _SCORES[name]
-            v = _walk(entry, tuple(agg if p == "{map}" else p for p in spec.path))
-    except (KeyError, TypeError, IndexError):
-        return math.nan
+    if metric == PRIMARY:
+        v = (entry.get(PRIMARY) or {}).get("mean")
+    else:
+        agg, _, name = metric.rpartition(".")
+        spec = _SCORES.get(name)
+        v = None if spec is None or spec.per_map != bool(agg) else at(entry, spec, agg or None)
+        v = v.get("mean") if isinstance(v, dict) else v
     return float(v) if finite(v) else math.nan

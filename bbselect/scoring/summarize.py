@@ -44,16 +44,15 @@ def _backbone(run_dir: Path, meta: dict, images: list[dict], settings: dict, cla
     per_image = {}
     for spec in reversed(registry.sections()):
         key = spec.path[0]
-        got = spec.compute(inputs) if set(spec.needs) <= inputs.available else (spec.missing or _absent)(inputs)
+        if set(spec.needs) <= inputs.available:
+            got = spec.compute(inputs)
+        else:
+            got = spec.missing(inputs) if spec.missing else None
         if spec.paired and isinstance(got, tuple):
             got, per_image[key] = got
         if got is not None:
             entry[key] = got
     return entry, inputs, per_image
-
-
-def _absent(_inputs) -> None:
-    return None
 
 
 def _limits(parts: list[np.ndarray]) -> tuple[float, float]:
