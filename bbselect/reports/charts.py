@@ -10,10 +10,11 @@ import math
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from bbselect.common import finite, float_or_nan
 from bbselect.reports.figures import RED, short_label
-from bbselect.common import fmt_interval
+from bbselect.common import fmt_gflops, fmt_interval
 from bbselect.reports.headline import chance_of, evidence_of, shorten_end
 from bbselect.scoring import registry
 
@@ -108,6 +109,9 @@ def overview_chart(backbones: list[dict]) -> Figure:
     xs = [x for x, _, _ in pts]
     if xs and max(xs) / min(xs) > 10:
         ax_c.set_xscale("log")
+    else:  # a few ticks, written as the tables write GFLOPs (nine crowded ones over a narrow range before)
+        ax_c.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax_c.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_gflops(v)))
     ax_c.set_ylim(*lim)
     if chance is not None and lim[0] <= chance <= lim[1]:
         ax_c.axhline(chance, color="0.3", ls="--", lw=1)

@@ -286,3 +286,19 @@ def test_cost_chart_labels_of_clustered_backbones_do_not_overlap():
         own = int(t.get_text()[1:]) - 1
         covered = [j for j, (x, y) in enumerate(centres) if j != own and b.x0 - 3 < x < b.x1 + 3 and b.y0 - 3 < y < b.y1 + 3]
         assert not covered, (t.get_text(), covered)
+
+
+def test_the_cost_axis_of_close_gflops_has_few_ticks_written_as_the_tables_write_gflops():
+    """Two small backbones (0.0131 and 0.015 GFLOPs) got nine ticks whose labels ran into each other
+    ("0.013250.01350..."); now at most six, each as the tables write GFLOPs, and none overlapping."""
+    from bbselect.reports.formats import FORMATS
+
+    fig = charts.overview_chart([_bb("a", 1, 0.8, 0.75, 0.86, gflops=0.0131), _bb("b", 2, 0.7, 0.6, 0.8, gflops=0.015)])
+    ax_c = fig.axes[1]
+    fig.canvas.draw()
+    lo, hi = ax_c.get_xlim()
+    ticks = [(t, lab) for t, lab in zip(ax_c.get_xticks(), ax_c.get_xticklabels()) if lo <= t <= hi]
+    assert 2 <= len(ticks) <= 6
+    assert all(lab.get_text() == FORMATS["gflops"](t) for t, lab in ticks)
+    boxes = sorted((lab.get_window_extent().x0, lab.get_window_extent().x1) for _, lab in ticks)
+    assert all(a[1] <= b[0] for a, b in zip(boxes, boxes[1:]))  # no label runs into the next
